@@ -1,0 +1,41 @@
+import { type Env, readPort, readPositiveInt, readString, readUrl } from "../platform/config.js";
+
+/** Everything the notifier process reads from its environment. */
+export interface NotifierConfig {
+  /** Interface the health/reflection listener binds to. */
+  bindHost: string;
+  /** gRPC port serving grpc.health.v1 and reflection. */
+  grpcPort: number;
+  /** postgres:// URL of the notifier database (created at start if missing). */
+  databaseUrl: string;
+  /** Connections in the database pool. */
+  databasePoolSize: number;
+  /** nats:// URL of the JetStream server. */
+  natsUrl: string;
+  /** JetStream stream holding order events. */
+  eventsStream: string;
+  /** Subject prefix of order events. */
+  eventsSubjectPrefix: string;
+  /** smtp:// or smtps:// URL; undefined writes .eml files to emailDir instead. */
+  smtpUrl: string | undefined;
+  /** Sender address of the emails. */
+  mailFrom: string;
+  /** Folder for .eml files when smtpUrl is unset. */
+  emailDir: string;
+}
+
+/** Reads and validates the notifier configuration; throws ConfigError naming the bad variable. */
+export function loadNotifierConfig(env: Env = process.env): NotifierConfig {
+  return {
+    bindHost: readString(env, "BIND_HOST", "127.0.0.1"),
+    grpcPort: readPort(env, "NOTIFIER_PORT", 50053),
+    databaseUrl: readUrl(env, "NOTIFIER_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/notifier", ["postgres", "postgresql"]),
+    databasePoolSize: readPositiveInt(env, "NOTIFIER_DATABASE_POOL", 5),
+    natsUrl: readUrl(env, "NATS_URL", "nats://127.0.0.1:4222", ["nats", "tls"]),
+    eventsStream: readString(env, "EVENTS_STREAM", "ORDERS"),
+    eventsSubjectPrefix: readString(env, "EVENTS_SUBJECT_PREFIX", "orders"),
+    smtpUrl: env.SMTP_URL ? readUrl(env, "SMTP_URL", "", ["smtp", "smtps"]) : undefined,
+    mailFrom: readString(env, "MAIL_FROM", "ordermesh <orders@ordermesh.local>"),
+    emailDir: readString(env, "EMAIL_DIR", ".data/emails"),
+  };
+}

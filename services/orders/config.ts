@@ -1,0 +1,38 @@
+import { type Env, readHostPort, readOptionalPort, readPort, readPositiveInt, readString, readUrl } from "../platform/config.js";
+
+/** Everything the orders process reads from its environment. */
+export interface OrdersConfig {
+  /** Interface the gRPC and web listeners bind to. */
+  bindHost: string;
+  /** gRPC (grpc-js) port. */
+  grpcPort: number;
+  /** Connect + gRPC-Web port for browsers; undefined when disabled. */
+  webPort: number | undefined;
+  /** postgres:// URL of the orders database (created at start if missing). */
+  databaseUrl: string;
+  /** Connections in the database pool. */
+  databasePoolSize: number;
+  /** host:port of ShippingService (gRPC). */
+  shippingAddr: string;
+  /** nats:// URL of the JetStream server. */
+  natsUrl: string;
+  /** JetStream stream the outbox relay publishes to. */
+  eventsStream: string;
+  /** Subject prefix of order events ("orders" gives orders.created, orders.cancelled). */
+  eventsSubjectPrefix: string;
+}
+
+/** Reads and validates the orders configuration; throws ConfigError naming the bad variable. */
+export function loadOrdersConfig(env: Env = process.env): OrdersConfig {
+  return {
+    bindHost: readString(env, "BIND_HOST", "127.0.0.1"),
+    grpcPort: readPort(env, "ORDERS_PORT", 50051),
+    webPort: readOptionalPort(env, "ORDERS_WEB_PORT", 8081),
+    databaseUrl: readUrl(env, "ORDERS_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/orders", ["postgres", "postgresql"]),
+    databasePoolSize: readPositiveInt(env, "ORDERS_DATABASE_POOL", 10),
+    shippingAddr: readHostPort(env, "SHIPPING_ADDR", "127.0.0.1:50052"),
+    natsUrl: readUrl(env, "NATS_URL", "nats://127.0.0.1:4222", ["nats", "tls"]),
+    eventsStream: readString(env, "EVENTS_STREAM", "ORDERS"),
+    eventsSubjectPrefix: readString(env, "EVENTS_SUBJECT_PREFIX", "orders"),
+  };
+}

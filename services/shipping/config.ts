@@ -1,0 +1,26 @@
+import { type Env, readOptionalPort, readPort, readPositiveInt, readString, readUrl } from "../platform/config.js";
+
+/** Everything the shipping process reads from its environment. */
+export interface ShippingConfig {
+  /** Interface the gRPC and web listeners bind to. */
+  bindHost: string;
+  /** gRPC (grpc-js) port. */
+  grpcPort: number;
+  /** Connect + gRPC-Web port for browsers; undefined when disabled. */
+  webPort: number | undefined;
+  /** postgres:// URL of the shipping database (created at start if missing). */
+  databaseUrl: string;
+  /** Connections in the database pool. */
+  databasePoolSize: number;
+}
+
+/** Reads and validates the shipping configuration; throws ConfigError naming the bad variable. */
+export function loadShippingConfig(env: Env = process.env): ShippingConfig {
+  return {
+    bindHost: readString(env, "BIND_HOST", "127.0.0.1"),
+    grpcPort: readPort(env, "SHIPPING_PORT", 50052),
+    webPort: readOptionalPort(env, "SHIPPING_WEB_PORT", 8082),
+    databaseUrl: readUrl(env, "SHIPPING_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/shipping", ["postgres", "postgresql"]),
+    databasePoolSize: readPositiveInt(env, "SHIPPING_DATABASE_POOL", 10),
+  };
+}
