@@ -1,0 +1,82 @@
+import { existsSync } from "node:fs";
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
+import postgres, { type Sql } from "postgres";
+import { drizzle, type PostgresJsDatabase } from "drizzle-orm/postgres-js";
+import { migrate } from "drizzle-orm/postgres-js/migrator";
+
+export type { Sql } from "postgres";
+
+/** A service's database: the postgres.js pool and drizzle on top of it. */
+export interface Database<TSchema extends Record<string, unknown>> {
+  sql: Sql;
+  db: PostgresJsDatabase<TSchema>;
+  close(): Promise<void>;
+}
+
+/** Creates the database named in the URL when it does not exist yet (first start on a fresh server). */
+export async function ensureDatabase(url: string): Promise<void> {
+  const name = decodeURIComponent(new URL(url).pathname.slice(1));
+  if (!name) throw new Error(`database URL names no database: ${redact(url)}`);
+  const admin = new URL(url);
+  admin.pathname = "/postgres";
+  const sql = postgres(admin.toString(), { max: 1, onnotice: () => {} });
+  try {
+    const found = await sql`select 1 from pg_database where datname = ${name}`;
+    if (found.length > 0) return;
+    // Two processes may race to create it; the loser sees duplicate_database (42P04) and is fine.
+    await sql`create database ${sql(name)}`.catch((err: { code?: string }) => {
+      if (err.code !== "42P04") throw err;
+    });
+  } finally {
+    await sql.end({ timeout: 5 });
+  }
+}
+
+/** Opens the pool, creates the database if missing and applies the service's committed migrations. */
+export async function openDatabase<TSchema extends Record<string, unknown>>(options: {
+  url: string;
+  schema: TSchema;
+  /** Folder of drizzle-kit SQL migrations, relative to the project root. */
+  migrationsFolder: string;
+  /** Per-service table, so services sharing one server never read each other's history. */
+  migrationsTable: string;
+  poolSize: number;
+}): Promise<Database<TSchema>> {
+  await ensureDatabase(options.url);
+  const sql = postgres(options.url, {
+    max: options.poolSize,
+    onnotice: () => {},
+    // Fail fast while the server is unreachable instead of queueing calls behind a dead connection.
+    connect_timeout: 5,
+  });
+  const db = drizzle(sql, { schema: options.schema });
+  await migrate(db, {
+    migrationsFolder: projectPath(options.migrationsFolder),
+    migrationsTable: options.migrationsTable,
+    migrationsSchema: "public",
+  });
+  return { sql, db, close: () => sql.end({ timeout: 5 }) };
+}
+
+/** Resolves a path from the project root, the same whether running from source or from dist/. */
+export function projectPath(relative: string): string {
+  let dir = dirname(fileURLToPath(import.meta.url));
+  while (!existsSync(join(dir, "package.json"))) {
+    const parent = dirname(dir);
+    if (parent === dir) throw new Error("package.json not found above " + fileURLToPath(import.meta.url));
+    dir = parent;
+  }
+  return join(dir, relative);
+}
+
+/** The URL without its password, for logs and errors. */
+export function redact(url: string): string {
+  try {
+    const u = new URL(url);
+    if (u.password) u.password = "***";
+    return u.toString();
+  } catch {
+    return "<invalid url>";
+  }
+}

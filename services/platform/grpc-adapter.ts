@@ -1,0 +1,94 @@
+import * as grpc from "@grpc/grpc-js";
+import { create, fromBinary, toBinary, type DescMessage, type DescMethod, type Message } from "@bufbuild/protobuf";
+import { anyPack } from "@bufbuild/protobuf/wkt";
+import { Code, ConnectError, createHandlerContext, type HandlerContext } from "@connectrpc/connect";
+import { StatusSchema } from "../../gen/google/rpc/status_pb.js";
+import type { ServiceBinding } from "./service-impl.js";
+
+type UnaryFn = (req: Message, ctx: HandlerContext) => Promise<unknown> | unknown;
+
+/**
+ * Serves handlers written against protobuf-es descriptors on @grpc/grpc-js: the service definition is
+ * built from the descriptors (toBinary/fromBinary), so no proto-loader and no second codegen is needed.
+ */
+export function addGrpcService(server: grpc.Server, binding: ServiceBinding): void {
+  const definition: Record<string, grpc.MethodDefinition<Message, Message>> = {};
+  const handlers: grpc.UntypedServiceImplementation = {};
+  const impl = binding.impl as unknown as Record<string, UnaryFn>;
+  for (const method of binding.service.methods) {
+    if (method.methodKind !== "unary") {
+      throw new Error(`${binding.service.typeName}.${method.name}: only unary methods are served by grpc-adapter`);
+    }
+    const handler = impl[method.localName];
+    if (!handler) continue;
+    definition[method.localName] = {
+      path: `/${binding.service.typeName}/${method.name}`,
+      requestStream: false,
+      responseStream: false,
+      requestSerialize: (msg: Message) => Buffer.from(toBinary(method.input, msg)),
+      requestDeserialize: (buf: Buffer) => fromBinary(method.input, buf),
+      responseSerialize: (msg: Message) => Buffer.from(toBinary(method.output, msg)),
+      responseDeserialize: (buf: Buffer) => fromBinary(method.output, buf),
+      originalName: method.localName,
+    };
+    handlers[method.localName] = unaryHandler(binding, method, handler);
+  }
+  server.addService(definition, handlers);
+}
+
+function unaryHandler(binding: ServiceBinding, method: DescMethod & { output: DescMessage }, handler: UnaryFn) {
+  return (call: grpc.ServerUnaryCall<Message, Message>, callback: grpc.sendUnaryData<Message>) => {
+    const cancelled = new AbortController();
+    const ctx = createHandlerContext({
+      service: binding.service,
+      method,
+      protocolName: "grpc",
+      requestMethod: "POST",
+      url: call.getPath(),
+      timeoutMs: remainingMs(call.getDeadline()),
+      requestSignal: cancelled.signal,
+      requestHeader: metadataToHeaders(call.metadata),
+    });
+    call.once("cancelled", () => cancelled.abort(new ConnectError("cancelled by the client", Code.Canceled)));
+    Promise.resolve()
+      .then(() => handler(call.request, ctx))
+      .then(
+        (res) => callback(null, create(method.output, res as never)),
+        (err: unknown) => callback(toServiceError(err)),
+      )
+      .finally(() => ctx.abort());
+  };
+}
+
+function remainingMs(deadline: grpc.Deadline): number | undefined {
+  const at = deadline instanceof Date ? deadline.getTime() : deadline;
+  return Number.isFinite(at) ? Math.max(0, at - Date.now()) : undefined;
+}
+
+function metadataToHeaders(metadata: grpc.Metadata): Headers {
+  const headers = new Headers();
+  for (const [key, values] of Object.entries(metadata.getMap())) {
+    if (!key.endsWith("-bin")) headers.set(key, String(values));
+  }
+  return headers;
+}
+
+/** Maps a handler error to a gRPC status; error details travel as grpc-status-details-bin (google.rpc.Status). */
+export function toServiceError(err: unknown): Partial<grpc.StatusObject> {
+  const error = ConnectError.from(err);
+  const metadata = new grpc.Metadata();
+  if (error.details.length > 0) {
+    const status = create(StatusSchema, {
+      code: error.code,
+      message: error.rawMessage,
+      details: error.details.map((d) =>
+        "desc" in d
+          ? anyPack(d.desc, create(d.desc, d.value))
+          : { typeUrl: `type.googleapis.com/${d.type}`, value: d.value },
+      ),
+    });
+    metadata.set("grpc-status-details-bin", Buffer.from(toBinary(StatusSchema, status)));
+  }
+  // Connect's Code enum uses the gRPC status numbers, so the code carries over unchanged.
+  return { code: error.code as number as grpc.status, details: error.rawMessage, metadata };
+}

@@ -1,0 +1,73 @@
+import type * as grpc from "@grpc/grpc-js";
+import { HealthImplementation } from "grpc-health-check";
+import type { Logger } from "./logger.js";
+
+/** A dependency check: resolves when the dependency answers, rejects (or returns false) when it does not. */
+export type HealthCheck = () => Promise<unknown>;
+
+/**
+ * grpc.health.v1 for one process: the overall "" status and one per served service move together,
+ * driven by periodic dependency checks, and stay NOT_SERVING once shutdown begins.
+ */
+export class HealthReporter {
+  private readonly impl: HealthImplementation;
+  private timer: NodeJS.Timeout | undefined;
+  private serving = false;
+  private stopped = false;
+
+  constructor(
+    private readonly serviceNames: readonly string[],
+    private readonly logger: Logger,
+  ) {
+    this.impl = new HealthImplementation({ "": "NOT_SERVING", ...Object.fromEntries(serviceNames.map((s) => [s, "NOT_SERVING"])) });
+  }
+
+  /** Registers grpc.health.v1.Health (Check and Watch) on the server. */
+  addToServer(server: grpc.Server): void {
+    this.impl.addToServer(server);
+  }
+
+  /** Whether the process currently reports SERVING. */
+  get isServing(): boolean {
+    return this.serving;
+  }
+
+  /** Sets every status at once; ignored after shutdown began. */
+  setServing(serving: boolean): void {
+    if (this.stopped || serving === this.serving) return;
+    this.serving = serving;
+    const status = serving ? "SERVING" : "NOT_SERVING";
+    for (const name of ["", ...this.serviceNames]) this.impl.setStatus(name, status);
+    this.logger.info({ health: status }, "health changed");
+  }
+
+  /** Runs the checks now and then every intervalMs; SERVING only while all of them pass. */
+  async watch(checks: readonly HealthCheck[], intervalMs: number, timeoutMs = Math.min(intervalMs, 2000)): Promise<void> {
+    const probe = async () => {
+      const results = await Promise.allSettled(checks.map((check) => withTimeout(check(), timeoutMs)));
+      const failed = results.filter((r) => r.status === "rejected" || r.value === false);
+      if (failed.length > 0 && this.serving) {
+        this.logger.warn({ reasons: failed.map((r) => (r.status === "rejected" ? String(r.reason) : "check returned false")) }, "dependency check failed");
+      }
+      this.setServing(failed.length === 0);
+    };
+    await probe();
+    this.timer = setInterval(() => void probe(), intervalMs);
+    this.timer.unref();
+  }
+
+  /** Reports NOT_SERVING for good: load balancers drain the process before it stops. */
+  shutdown(): void {
+    if (this.timer) clearInterval(this.timer);
+    this.setServing(false);
+    this.stopped = true;
+  }
+}
+
+function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {
+  let timer: NodeJS.Timeout;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`check timed out after ${ms} ms`)), ms);
+  });
+  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
+}

@@ -1,0 +1,87 @@
+import { Code, ConnectError } from "@connectrpc/connect";
+import {
+  BrokenCircuitError,
+  ConsecutiveBreaker,
+  ExponentialBackoff,
+  TaskCancelledError,
+  TimeoutStrategy,
+  circuitBreaker,
+  handleWhen,
+  retry,
+  timeout,
+  wrap,
+  type CircuitBreakerPolicy,
+} from "cockatiel";
+import type { Logger } from "./logger.js";
+
+/** Tuning of one upstream's policy. */
+export interface UpstreamPolicyOptions {
+  /** Upstream name for logs, e.g. "shipping". */
+  name: string;
+  logger: Logger;
+  /** Deadline of a single attempt; also sent to the server as grpc-timeout. */
+  attemptTimeoutMs: number;
+  /** Attempts in total, the first included. */
+  maxAttempts: number;
+  /** Codes worth another attempt; everything else fails at once. */
+  retryOn: readonly Code[];
+  initialBackoffMs?: number;
+  maxBackoffMs?: number;
+  /** Consecutive failed attempts that open the breaker. */
+  breakerThreshold?: number;
+  /** How long the breaker stays open before one trial call is let through. */
+  halfOpenAfterMs?: number;
+}
+
+/** What a call through the policy receives for its one attempt. */
+export interface AttemptOptions {
+  signal: AbortSignal;
+  timeoutMs: number;
+}
+
+/** One shared policy per upstream: per-attempt timeout, jittered exponential retry, circuit breaker. */
+export interface UpstreamPolicy {
+  /** Runs fn under the policy; failures come out as ConnectError (UNAVAILABLE when the breaker is open). */
+  call<T>(fn: (attempt: AttemptOptions) => Promise<T>, signal?: AbortSignal): Promise<T>;
+  /** The breaker, for health reporting and tests. */
+  readonly breaker: CircuitBreakerPolicy;
+}
+
+/** Builds the resilience policy for one upstream; create it once and share it across all calls. */
+export function createUpstreamPolicy(options: UpstreamPolicyOptions): UpstreamPolicy {
+  const transient = (err: unknown) =>
+    err instanceof TaskCancelledError || (err instanceof ConnectError && options.retryOn.includes(err.code));
+  const breaker = circuitBreaker(handleWhen(transient), {
+    halfOpenAfter: options.halfOpenAfterMs ?? 2000,
+    breaker: new ConsecutiveBreaker(options.breakerThreshold ?? 5),
+  });
+  const retries = retry(handleWhen(transient), {
+    maxAttempts: options.maxAttempts - 1,
+    // Decorrelated jitter (cockatiel's default generator) keeps retrying clients from moving in lockstep.
+    backoff: new ExponentialBackoff({ initialDelay: options.initialBackoffMs ?? 50, maxDelay: options.maxBackoffMs ?? 1000 }),
+  });
+  const attemptTimeout = timeout(options.attemptTimeoutMs, TimeoutStrategy.Aggressive);
+  const policy = wrap(retries, breaker, attemptTimeout);
+
+  breaker.onBreak(() => options.logger.warn({ upstream: options.name }, "circuit opened"));
+  breaker.onHalfOpen(() => options.logger.info({ upstream: options.name }, "circuit half-open"));
+  breaker.onReset(() => options.logger.info({ upstream: options.name }, "circuit closed"));
+
+  return {
+    breaker,
+    async call(fn, signal) {
+      try {
+        return await policy.execute(({ signal: attemptSignal }) => fn({ signal: attemptSignal, timeoutMs: options.attemptTimeoutMs }), signal);
+      } catch (err) {
+        if (err instanceof BrokenCircuitError) {
+          throw new ConnectError(`${options.name} unavailable: circuit open`, Code.Unavailable, undefined, undefined, err);
+        }
+        if (err instanceof TaskCancelledError) {
+          const code = signal?.aborted ? Code.Canceled : Code.DeadlineExceeded;
+          throw new ConnectError(`${options.name}: ${signal?.aborted ? "cancelled" : "attempt timed out"}`, code, undefined, undefined, err);
+        }
+        throw ConnectError.from(err);
+      }
+    },
+  };
+}

@@ -1,0 +1,76 @@
+import * as grpc from "@grpc/grpc-js";
+import { addGrpcService } from "./grpc-adapter.js";
+import { HealthReporter, type HealthCheck } from "./health.js";
+import type { Logger } from "./logger.js";
+import { addReflection } from "./reflection.js";
+import { instrumentService, type ServiceBinding } from "./service-impl.js";
+import { startWebServer, type WebServer } from "./web-server.js";
+
+/** What one service process serves. */
+export interface ServiceHostOptions {
+  logger: Logger;
+  host: string;
+  grpcPort: number;
+  /** Browser-facing Connect/gRPC-Web port; omitted for processes without public RPCs. */
+  webPort?: number | undefined;
+  services: readonly ServiceBinding[];
+  /** Dependency checks behind grpc.health.v1 (database ping, NATS connection...). */
+  healthChecks: readonly HealthCheck[];
+  healthIntervalMs?: number;
+  corsOrigins?: readonly string[];
+  /** How long in-flight calls may take to finish on shutdown before they are cut. */
+  shutdownGraceMs?: number;
+}
+
+/** A running service process's servers. */
+export interface ServiceHost {
+  grpcPort: number;
+  webPort: number | undefined;
+  health: HealthReporter;
+  /** Drains and stops the servers: NOT_SERVING first, then no new calls, then in-flight calls finish. */
+  stop(): Promise<void>;
+}
+
+/** Starts the gRPC server (services, health, reflection) and, if asked, the web server for browsers. */
+export async function startServiceHost(options: ServiceHostOptions): Promise<ServiceHost> {
+  const services = options.services.map((s) => instrumentService(s, options.logger));
+  const health = new HealthReporter(services.map((s) => s.service.typeName), options.logger);
+  const server = new grpc.Server({ "grpc.max_receive_message_length": 4 * 1024 * 1024 });
+  services.forEach((s) => addGrpcService(server, s));
+  health.addToServer(server);
+  addReflection(server, services.map((s) => s.service));
+
+  const grpcPort = await new Promise<number>((resolve, reject) =>
+    server.bindAsync(`${options.host}:${options.grpcPort}`, grpc.ServerCredentials.createInsecure(), (err, port) =>
+      err ? reject(err) : resolve(port),
+    ),
+  );
+  const shutdown = new AbortController();
+  let web: WebServer | undefined;
+  if (options.webPort !== undefined && services.length > 0) {
+    web = await startWebServer({
+      host: options.host,
+      port: options.webPort,
+      services,
+      corsOrigins: options.corsOrigins ?? ["*"],
+      shutdownSignal: shutdown.signal,
+    });
+  }
+  await health.watch(options.healthChecks, options.healthIntervalMs ?? 1000);
+  options.logger.info({ grpcPort, webPort: web?.port, serving: health.isServing }, "listening");
+
+  const graceMs = options.shutdownGraceMs ?? 10_000;
+  return {
+    grpcPort,
+    webPort: web?.port,
+    health,
+    async stop() {
+      health.shutdown();
+      const drained = new Promise<void>((resolve) => server.tryShutdown(() => resolve()));
+      const cut = setTimeout(() => server.forceShutdown(), graceMs);
+      await Promise.all([drained, web?.close(graceMs)]);
+      clearTimeout(cut);
+      shutdown.abort();
+    },
+  };
+}

@@ -1,0 +1,55 @@
+import type { DescService } from "@bufbuild/protobuf";
+import { Code, ConnectError, type HandlerContext, type ServiceImpl } from "@connectrpc/connect";
+import type { Logger } from "./logger.js";
+
+/** A service description paired with its handlers, ready to mount on any transport. */
+export interface ServiceBinding<S extends DescService = DescService> {
+  service: S;
+  impl: ServiceImpl<S>;
+}
+
+/** Pairs a service with its handlers, keeping the handler types checked against the descriptor. */
+export function bindService<S extends DescService>(service: S, impl: ServiceImpl<S>): ServiceBinding {
+  return { service, impl } as unknown as ServiceBinding;
+}
+
+type UnaryFn = (req: unknown, ctx: HandlerContext) => unknown;
+
+/**
+ * Wraps every unary handler once for all transports: logs method, code and duration, and turns
+ * unexpected exceptions into INTERNAL so no stack trace or SQL text reaches a client.
+ */
+export function instrumentService(binding: ServiceBinding, logger: Logger): ServiceBinding {
+  const wrapped: Record<string, UnaryFn> = {};
+  const impl = binding.impl as unknown as Record<string, UnaryFn>;
+  for (const method of binding.service.methods) {
+    const handler = impl[method.localName];
+    if (!handler) continue;
+    const rpc = `/${binding.service.typeName}/${method.name}`;
+    wrapped[method.localName] = async (req, ctx) => {
+      const started = performance.now();
+      try {
+        const res = await handler(req, ctx);
+        logger.info({ rpc, code: "OK", durationMs: elapsed(started), protocol: ctx.protocolName }, "rpc");
+        return res;
+      } catch (err) {
+        const error = toClientError(err, ctx, logger, rpc);
+        logger.info({ rpc, code: Code[error.code], durationMs: elapsed(started), protocol: ctx.protocolName, error: error.rawMessage }, "rpc");
+        throw error;
+      }
+    };
+  }
+  return { service: binding.service, impl: wrapped as unknown as ServiceImpl<DescService> };
+}
+
+function toClientError(err: unknown, ctx: HandlerContext, logger: Logger, rpc: string): ConnectError {
+  if (err instanceof ConnectError) return err;
+  // The caller's deadline or cancellation surfaces as an abort from postgres.js or a client call.
+  if (ctx.signal.aborted) return ConnectError.from(ctx.signal.reason, Code.Canceled);
+  logger.error({ rpc, err }, "unhandled error in handler");
+  return new ConnectError("internal error", Code.Internal);
+}
+
+function elapsed(started: number): number {
+  return Math.round((performance.now() - started) * 1000) / 1000;
+}

@@ -1,0 +1,97 @@
+import { create } from "@bufbuild/protobuf";
+import { timestampFromDate } from "@bufbuild/protobuf/wkt";
+import { Code, ConnectError, type ServiceImpl } from "@connectrpc/connect";
+import {
+  type CreateShipmentRequest,
+  type Shipment,
+  ShipmentSchema,
+  ShipmentStatus,
+  ShippingService,
+} from "../../gen/shipping/v1/shipping_pb.js";
+import { invalidArgument, type FieldViolation } from "../platform/rpc-errors.js";
+import { isUuid } from "../platform/validation.js";
+import type { ShipmentRow } from "./db/schema.js";
+import type { ShipmentStore } from "./shipment-store.js";
+
+const statusToProto: Record<ShipmentRow["status"], ShipmentStatus> = {
+  pending: ShipmentStatus.PENDING,
+  in_transit: ShipmentStatus.IN_TRANSIT,
+  delivered: ShipmentStatus.DELIVERED,
+  cancelled: ShipmentStatus.CANCELLED,
+};
+
+/** The ShippingService handlers over a shipment store. */
+export function createShippingService(store: ShipmentStore): ServiceImpl<typeof ShippingService> {
+  return {
+    async createShipment(req) {
+      validateCreate(req);
+      const address = req.address!;
+      const { row } = await store.createOnce({
+        orderId: req.orderId.toLowerCase(),
+        address: { name: address.name, line1: address.line1, line2: address.line2, city: address.city, postalCode: address.postalCode, country: address.country },
+        items: req.items.map((i) => ({ sku: i.sku, quantity: i.quantity })),
+      });
+      return { shipment: toProto(row) };
+    },
+    async getShipment(req) {
+      requireUuid("id", req.id);
+      return { shipment: toProto(found(await store.get(req.id), `shipment ${req.id}`)) };
+    },
+    async getShipmentByOrder(req) {
+      requireUuid("order_id", req.orderId);
+      return { shipment: toProto(found(await store.getByOrder(req.orderId), `shipment of order ${req.orderId}`)) };
+    },
+    async cancelShipment(req) {
+      requireUuid("id", req.id);
+      const outcome = await store.cancel(req.id);
+      if (outcome.kind === "not-found") throw new ConnectError(`shipment ${req.id} not found`, Code.NotFound);
+      if (outcome.kind === "not-cancellable") {
+        throw new ConnectError(`shipment ${req.id} is ${outcome.row.status} and can no longer be cancelled`, Code.FailedPrecondition);
+      }
+      return { shipment: toProto(outcome.row) };
+    },
+  };
+}
+
+function validateCreate(req: CreateShipmentRequest): void {
+  const violations: FieldViolation[] = [];
+  if (!isUuid(req.orderId)) violations.push({ field: "order_id", description: "must be a UUID" });
+  if (!req.address) {
+    violations.push({ field: "address", description: "is required" });
+  } else {
+    for (const field of ["name", "line1", "city", "postal_code", "country"] as const) {
+      const value = req.address[field === "postal_code" ? "postalCode" : field];
+      if (value.trim() === "") violations.push({ field: `address.${field}`, description: "is required" });
+    }
+  }
+  if (req.items.length === 0) violations.push({ field: "items", description: "needs at least one item" });
+  req.items.forEach((item, i) => {
+    if (item.sku.trim() === "") violations.push({ field: `items[${i}].sku`, description: "is required" });
+    if (item.quantity < 1) violations.push({ field: `items[${i}].quantity`, description: "must be at least 1" });
+  });
+  if (violations.length > 0) throw invalidArgument(violations);
+}
+
+function requireUuid(field: string, value: string): void {
+  if (!isUuid(value)) throw invalidArgument([{ field, description: "must be a UUID" }]);
+}
+
+function found<T>(row: T | undefined, what: string): T {
+  if (!row) throw new ConnectError(`${what} not found`, Code.NotFound);
+  return row;
+}
+
+/** Maps a stored shipment to its protobuf message. */
+export function toProto(row: ShipmentRow): Shipment {
+  return create(ShipmentSchema, {
+    id: row.id,
+    orderId: row.orderId,
+    status: statusToProto[row.status],
+    carrier: row.carrier,
+    trackingNumber: row.trackingNumber,
+    createTime: timestampFromDate(row.createdAt),
+    updateTime: timestampFromDate(row.updatedAt),
+    address: row.address,
+    items: row.items,
+  });
+}
