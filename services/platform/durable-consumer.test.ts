@@ -1,0 +1,204 @@
+import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import type { JsMsg } from "@nats-io/jetstream";
+import { eventually } from "../../tests/support/eventually.js";
+import { createJetStreamFixture, type JetStreamFixture } from "../../tests/support/jetstream-fixture.js";
+import { startPrivateNatsServer } from "../../tests/support/nats-server.js";
+import { uniqueName } from "../../tests/support/test-database.js";
+import { publishEvent, readCloudEvent } from "./cloudevents.js";
+import { startDurableConsumer, type DurableConsumer, type DurableConsumerOptions, type HandleResult } from "./durable-consumer.js";
+import { deadLetterSubject } from "./event-stream.js";
+import { isNatsConnected } from "./nats-connection.js";
+
+let f: JetStreamFixture;
+const running: DurableConsumer[] = [];
+beforeAll(async () => {
+  f = await createJetStreamFixture();
+});
+afterEach(async () => {
+  await Promise.all(running.splice(0).map((c) => c.stop()));
+});
+afterAll(async () => {
+  await f?.close();
+});
+
+function publish(fx: JetStreamFixture, kind: string, body: string, eventId: string = crypto.randomUUID()) {
+  return publishEvent(fx.js, {
+    subject: `${fx.subjectPrefix}.${kind}`,
+    eventId,
+    type: "test.v1.Event",
+    source: "/test",
+    time: new Date(),
+    payload: new TextEncoder().encode(body),
+  });
+}
+
+async function start(fx: JetStreamFixture, handle: (msg: JsMsg) => Promise<HandleResult>, extra: Partial<DurableConsumerOptions> = {}) {
+  const consumer = await startDurableConsumer({
+    js: fx.js,
+    jsm: fx.jsm,
+    stream: fx.stream,
+    durable: uniqueName("c"),
+    filterSubject: `${fx.subjectPrefix}.>`,
+    ackWaitMs: 5000,
+    maxDeliver: 3,
+    deadLetterSubject: deadLetterSubject(fx.subjectPrefix, "test"),
+    logger: fx.logger,
+    retryBackoffMs: { initial: 50, max: 200 },
+    handle,
+    ...extra,
+  });
+  running.push(consumer);
+  return consumer;
+}
+
+const text = (msg: JsMsg) => new TextDecoder().decode(msg.data);
+
+describe("startDurableConsumer", () => {
+  it("delivers every message, retries a nak'ed one and acks it later", async () => {
+    const handled: string[] = [];
+    let refusedOnce = false;
+    await start(f, async (msg) => {
+      if (text(msg) === "b" && !refusedOnce) {
+        refusedOnce = true;
+        return { retryInMs: 100, reason: "not yet" };
+      }
+      handled.push(`${text(msg)}@${msg.info.deliveryCount}`);
+      return { ack: true };
+    });
+    for (const body of ["a", "b", "c"]) await publish(f, "happy", body);
+    await eventually(() => handled.length === 3, { what: "three handled" });
+    expect(handled.sort()).toEqual(["a@1", "b@2", "c@1"]);
+  });
+
+  it("sends a poison message straight to the dead letter with its headers and keeps going", async () => {
+    const handled: string[] = [];
+    const hooked: string[] = [];
+    await start(
+      f,
+      async (msg) => {
+        if (text(msg) === "poison") return { deadLetter: "payload is not an OrderCreated" };
+        handled.push(text(msg));
+        return { ack: true };
+      },
+      { onDeadLetter: (msg, reason) => void hooked.push(`${text(msg)}: ${reason}`) },
+    );
+    const poisonId = crypto.randomUUID();
+    await publish(f, "poison", "poison", poisonId);
+    await publish(f, "poison", "after");
+    await eventually(() => handled.includes("after") && hooked.length === 1, { what: "message after the poison handled" });
+    expect(hooked).toEqual(["poison: payload is not an OrderCreated"]);
+    const dead = (await f.deadLetters()).find((m) => m.header.get("ce-id") === poisonId);
+    expect(dead).toBeDefined();
+    expect(new TextDecoder().decode(dead!.data)).toBe("poison");
+    expect(dead!.header.get("x-deadletter-reason")).toBe("payload is not an OrderCreated");
+    expect(dead!.header.get("x-original-subject")).toBe(`${f.subjectPrefix}.poison`);
+    expect(readCloudEvent({ headers: dead!.header, data: dead!.data }).type).toBe("test.v1.Event");
+  });
+
+  it("dead-letters a message that fails on every one of max_deliver deliveries", async () => {
+    const deliveries: number[] = [];
+    const eventId = crypto.randomUUID();
+    const hooked: string[] = [];
+    await start(
+      f,
+      async (msg) => {
+        if (readCloudEvent(msg).id !== eventId) return { ack: true };
+        deliveries.push(msg.info.deliveryCount);
+        throw new Error("upstream down");
+      },
+      { maxDeliver: 3, onDeadLetter: (_msg, reason) => void hooked.push(reason) },
+    );
+    await publish(f, "exhaust", "doomed", eventId);
+    await eventually(() => hooked.length === 1, { what: "dead-letter hook" });
+    expect(deliveries).toEqual([1, 2, 3]);
+    expect(hooked[0]).toMatch(/gave up after 3 deliveries: upstream down/);
+    const dead = (await f.deadLetters()).filter((m) => m.header.get("ce-id") === eventId);
+    expect(dead).toHaveLength(1);
+    expect(dead[0]!.header.get("x-delivery-count")).toBe("3");
+  });
+
+  it("recreates a consumer that was deleted under it and keeps delivering", async () => {
+    const handled = new Set<string>();
+    const durable = uniqueName("deleted");
+    const consumer = await start(f, async (msg) => {
+      handled.add(text(msg));
+      return { ack: true };
+    }, { durable, filterSubject: `${f.subjectPrefix}.deleted` });
+    await publish(f, "deleted", "before");
+    await eventually(() => handled.has("before"), { what: "first message" });
+    await f.jsm.consumers.delete(f.stream, durable);
+    await publish(f, "deleted", "after");
+    await eventually(() => handled.has("after"), { what: "message after the consumer was deleted", timeoutMs: 20_000 });
+    expect(consumer.restarts).toBeGreaterThanOrEqual(1);
+    expect((await f.jsm.consumers.info(f.stream, durable)).config.durable_name).toBe(durable);
+  });
+
+  it("stop() lets the message in hand finish and hands buffered ones back at once", async () => {
+    let release!: () => void;
+    const gate = new Promise<void>((r) => (release = r));
+    const started: string[] = [];
+    const finished: string[] = [];
+    const durable = uniqueName("stopping");
+    // AckWait far beyond the test: "two" can only come back this fast if stop() nak'ed it.
+    const options = { durable, filterSubject: `${f.subjectPrefix}.stopping`, ackWaitMs: 60_000 };
+    const consumer = await start(f, async (msg) => {
+      started.push(text(msg));
+      await gate;
+      finished.push(text(msg));
+      return { ack: true };
+    }, options);
+    await publish(f, "stopping", "one");
+    await publish(f, "stopping", "two");
+    await eventually(() => started.length === 1, { what: "handler started" });
+    const stopped = consumer.stop();
+    release();
+    await stopped;
+    expect(consumer.isAlive()).toBe(false);
+    expect(finished).toEqual(["one"]);
+
+    const next: string[] = [];
+    await start(f, async (msg) => {
+      next.push(text(msg));
+      return { ack: true };
+    }, options);
+    await eventually(() => next.includes("two"), { what: "handed-back message", timeoutMs: 10_000 });
+    expect(next).toEqual(["two"]);
+  });
+});
+
+describe("startDurableConsumer across a NATS server restart", () => {
+  it("keeps delivering after the server is killed and started again", async () => {
+    const server = await startPrivateNatsServer();
+    try {
+      const fx = await createJetStreamFixture(server.url);
+      try {
+        const handled = new Set<string>();
+        const durable = uniqueName("restart");
+        const consumer = await start(fx, async (msg) => {
+          handled.add(text(msg));
+          return { ack: true };
+        }, { durable });
+        for (let i = 0; i < 5; i++) await publish(fx, "restart", `before-${i}`);
+        await eventually(() => handled.size === 5, { what: "messages before the restart" });
+
+        await server.restart({ crash: true, downMs: 1500 });
+        await eventually(() => isNatsConnected(fx.nc), { what: "reconnect", timeoutMs: 20_000 });
+        for (let i = 0; i < 5; i++) await publish(fx, "restart", `after-${i}`);
+        await eventually(() => handled.size === 10, { what: "messages after the restart", timeoutMs: 25_000 });
+        expect([...handled].filter((b) => b.startsWith("after-")).sort()).toEqual(["after-0", "after-1", "after-2", "after-3", "after-4"]);
+        expect(consumer.isAlive()).toBe(true);
+        // Acks sent after the restart reach the server: nothing is left pending for redelivery.
+        const info = await eventually(async () => {
+          const i = await fx.jsm.consumers.info(fx.stream, durable);
+          return i.num_ack_pending === 0 && i.num_pending === 0 ? i : undefined;
+        }, { what: "all acked" });
+        expect(info.delivered.stream_seq).toBe(10);
+        await Promise.all(running.splice(0).map((c) => c.stop()));
+      } finally {
+        await fx.close();
+      }
+    } finally {
+      await server.stop();
+    }
+  }, 60_000);
+});
