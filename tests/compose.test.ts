@@ -1,0 +1,191 @@
+import { readdirSync, readFileSync } from "node:fs";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { describe, expect, it } from "vitest";
+import { loadNotifierConfig } from "../services/notifier/config.js";
+import { loadOrdersConfig } from "../services/orders/config.js";
+import { loadShippingConfig } from "../services/shipping/config.js";
+import type { AppLoader } from "./support/compose-app-checks.js";
+import { type ComposeContext, composeProblems } from "./support/compose-checks.js";
+import { dockerfileProblems } from "./support/compose-dockerfile.js";
+import { parseComposeYaml, readCompose } from "./support/compose-model.js";
+import { isPlainObject } from "./support/envoy-json-scalars.js";
+import { protoServices } from "./support/envoy-proto-services.js";
+import { parseEnvoyYaml, validateEnvoyConfig } from "./support/envoy-validator.js";
+
+// docker-compose.yml cannot be run here, so it is checked statically: each service's environment
+// goes through that service's own config loader, and every address the loader returns must reach
+// a compose service that listens there — the same ports and names envoy.yaml uses.
+
+const repoPath = (path: string) => fileURLToPath(new URL(`../${path}`, import.meta.url));
+const composeYaml = readFileSync(repoPath("docker-compose.yml"), "utf8");
+const envoyYamlPath = "envoy/envoy.yaml";
+const envoy = validateEnvoyConfig(parseEnvoyYaml(readFileSync(repoPath(envoyYamlPath), "utf8")), protoServices(repoPath("proto")));
+
+// The real loaders from services/*/config.ts, reduced to what the checks compare.
+const loaders: Record<string, AppLoader> = {
+  orders: (env) => {
+    const config = loadOrdersConfig(env);
+    return {
+      bindHost: config.bindHost,
+      grpcPort: config.grpcPort,
+      dependencies: [
+        { variable: "ORDERS_DATABASE_URL", kind: "postgres", target: config.databaseUrl },
+        { variable: "NATS_URL", kind: "nats", target: config.natsUrl },
+        { variable: "SHIPPING_ADDR", kind: "grpc", target: config.shippingAddr },
+      ],
+    };
+  },
+  shipping: (env) => {
+    const config = loadShippingConfig(env);
+    return {
+      bindHost: config.bindHost,
+      grpcPort: config.grpcPort,
+      dependencies: [{ variable: "SHIPPING_DATABASE_URL", kind: "postgres", target: config.databaseUrl }],
+    };
+  },
+  notifier: (env) => {
+    const config = loadNotifierConfig(env);
+    if (config.smtpUrl === undefined) throw new Error("SMTP_URL is unset, so emails would go to files inside the container instead of Mailpit");
+    return {
+      bindHost: config.bindHost,
+      grpcPort: config.grpcPort,
+      dependencies: [
+        { variable: "NOTIFIER_DATABASE_URL", kind: "postgres", target: config.databaseUrl },
+        { variable: "NATS_URL", kind: "nats", target: config.natsUrl },
+        { variable: "SMTP_URL", kind: "smtp", target: config.smtpUrl },
+      ],
+    };
+  },
+};
+
+const context: ComposeContext = {
+  loaders,
+  envoyBootstrap: envoy.bootstrap,
+  envoyYamlPath,
+  readInitScripts: (hostDir) =>
+    readdirSync(repoPath(hostDir))
+      .filter((file) => file.endsWith(".sql"))
+      .map((file) => readFileSync(join(repoPath(hostDir), file), "utf8")),
+};
+
+/** Problems of docker-compose.yml with one piece of text replaced (which must exist). */
+function problemsWithText(from: string, to: string): string[] {
+  expect(composeYaml).toContain(from);
+  return composeProblems(readCompose(parseComposeYaml(composeYaml.replace(from, to))), context);
+}
+
+/** Problems of docker-compose.yml after editing its parsed form. */
+function problemsWithEdit(edit: (services: Record<string, Record<string, unknown>>) => void): string[] {
+  const document: unknown = JSON.parse(JSON.stringify(parseComposeYaml(composeYaml)));
+  if (!isPlainObject(document) || !isPlainObject(document.services)) throw new Error("docker-compose.yml has no services");
+  edit(document.services as Record<string, Record<string, unknown>>);
+  return composeProblems(readCompose(document), context);
+}
+
+describe("docker-compose.yml", () => {
+  it("agrees with the services' config loaders, the postgres init script and envoy.yaml", () => {
+    expect(envoy.problems).toEqual([]);
+    const compose = readCompose(parseComposeYaml(composeYaml));
+    expect([...compose.services.keys()].sort()).toEqual(["envoy", "mailpit", "nats", "notifier", "orders", "postgres", "shipping"]);
+    expect(composeProblems(compose, context)).toEqual([]);
+  });
+
+  it("runs each app with an environment its own loader accepts, listening on all interfaces", () => {
+    const compose = readCompose(parseComposeYaml(composeYaml));
+    const env = (name: string) => compose.services.get(name)?.environment ?? {};
+    expect(loadOrdersConfig(env("orders"))).toMatchObject({ bindHost: "0.0.0.0", grpcPort: 50051, shippingAddr: "shipping:50052" });
+    expect(loadShippingConfig(env("shipping"))).toMatchObject({ bindHost: "0.0.0.0", grpcPort: 50052 });
+    expect(loadNotifierConfig(env("notifier"))).toMatchObject({ bindHost: "0.0.0.0", grpcPort: 50053, smtpUrl: "smtp://mailpit:1025" });
+  });
+});
+
+describe("compose check rejects a broken copy", () => {
+  it("when an app's environment fails its config loader", () => {
+    expect(problemsWithText('ORDERS_PORT: "50051"', 'ORDERS_PORT: "500510"')).toContain(
+      'orders: its config loader rejects the environment: ORDERS_PORT must be a TCP port between 0 and 65535, got "500510"',
+    );
+  });
+
+  it("when an app listens on another port than envoy.yaml and its healthcheck expect", () => {
+    const problems = problemsWithText('SHIPPING_PORT: "50052"', 'SHIPPING_PORT: "50062"');
+    expect(problems).toContain("shipping: healthcheck probes 127.0.0.1:50052, but the service listens on 50062");
+    expect(problems).toContain("orders: SHIPPING_ADDR=shipping:50052: shipping listens on 50062, not 50052");
+    expect(problems).toContain("envoy cluster shipping -> shipping:50052: shipping serves gRPC on 50062");
+  });
+
+  it("when a database has no init script creating it", () => {
+    expect(problemsWithText("@postgres:5432/orders", "@postgres:5432/order")).toContain(
+      `orders: ORDERS_DATABASE_URL=postgres://orders:orders@postgres:5432/order: no init script in /docker-entrypoint-initdb.d creates database "order"`,
+    );
+  });
+
+  it("when two services share one database", () => {
+    expect(problemsWithText("notifier:notifier@postgres:5432/notifier", "orders:orders@postgres:5432/orders")).toContain(
+      "notifier: NOTIFIER_DATABASE_URL=postgres://orders:orders@postgres:5432/orders: database orders already belongs to orders; each service owns its database",
+    );
+  });
+
+  it("when an address names a host that is no compose service", () => {
+    expect(problemsWithText("NATS_URL: nats://nats:4222", "NATS_URL: nats://localhost:4222")).toContain(
+      'orders: NATS_URL=nats://localhost:4222 points at host "localhost", which is no compose service',
+    );
+  });
+
+  it("when a service binds to loopback only", () => {
+    expect(problemsWithText("BIND_HOST: 0.0.0.0", "BIND_HOST: 127.0.0.1")).toContain(
+      "shipping: BIND_HOST is 127.0.0.1; other containers reach it only on 0.0.0.0",
+    );
+  });
+
+  it("when depends_on does not wait for health, or a healthcheck is missing", () => {
+    const problems = problemsWithEdit((services) => {
+      services.orders!.depends_on = ["postgres", "nats", "shipping"];
+      delete services.mailpit!.healthcheck;
+    });
+    expect(problems).toContain(
+      "orders: depends_on postgres with service_started; use condition: service_healthy so it starts once postgres is ready",
+    );
+    expect(problems).toContain("mailpit: no healthcheck, so nothing can wait for it to be ready");
+  });
+
+  it("when an image is not pinned", () => {
+    const problems = problemsWithEdit((services) => {
+      services.nats!.image = "nats:latest";
+      services.mailpit!.image = "axllent/mailpit";
+    });
+    expect(problems).toContain('nats: image nats:latest uses the moving tag "latest"');
+    expect(problems).toContain("mailpit: image axllent/mailpit has no tag (that means latest)");
+  });
+
+  it("when envoy does not get envoy/envoy.yaml or publishes its admin port", () => {
+    const problems = problemsWithEdit((services) => {
+      services.envoy!.volumes = ["./envoy/other.yaml:/etc/envoy/envoy.yaml:ro"];
+      services.envoy!.ports = ["127.0.0.1:8080:8080", "9901:9901"];
+    });
+    expect(problems).toContain("envoy: must mount ./envoy/envoy.yaml at /etc/envoy/envoy.yaml, the config it starts with");
+    expect(problems).toContain("envoy: publishes the admin port 9901; the admin API must stay inside the container");
+  });
+
+  it("when JetStream has no volume", () => {
+    const problems = problemsWithEdit((services) => {
+      services.nats!.volumes = [];
+    });
+    expect(problems).toContain("nats: JetStream store /data is not on a volume");
+  });
+});
+
+describe("Dockerfile", () => {
+  const dockerfile = readFileSync(repoPath("Dockerfile"), "utf8");
+
+  it("builds once in a build stage and runs production dependencies as a non-root user", () => {
+    expect(dockerfileProblems(dockerfile)).toEqual([]);
+  });
+
+  it("is rejected when single-stage and running as root", () => {
+    const problems = dockerfileProblems("FROM node:20.19.5-bookworm-slim\nWORKDIR /app\nCOPY . .\nRUN npm ci && npm run build\nCMD [\"node\", \"dist/services/orders/main.js\"]\n");
+    expect(problems).toContain("Dockerfile: not multi-stage; build tools and dev dependencies would ship in the image");
+    expect(problems).toContain("Dockerfile: the runtime stage runs as root; add USER with an unprivileged user");
+    expect(problems).toContain("Dockerfile: no stage installs production dependencies only (npm ci --omit=dev)");
+  });
+});

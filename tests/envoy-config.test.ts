@@ -1,0 +1,192 @@
+import { readFileSync } from "node:fs";
+import { fileURLToPath } from "node:url";
+import { describe, expect, it } from "vitest";
+import { isPlainObject } from "./support/envoy-json-scalars.js";
+import { protoServices } from "./support/envoy-proto-services.js";
+import { parseEnvoyYaml, validateEnvoyConfig } from "./support/envoy-validator.js";
+
+// No Envoy binary runs here, so envoy/envoy.yaml is checked against Envoy's own v3 API protos
+// (from @grpc/grpc-js-xds) and against the services in proto/. Every check is also shown to fail
+// on a broken copy, so a green run means something.
+
+const repoPath = (path: string) => fileURLToPath(new URL(`../${path}`, import.meta.url));
+const envoyYaml = readFileSync(repoPath("envoy/envoy.yaml"), "utf8");
+const services = protoServices(repoPath("proto"));
+
+/** Problems of envoy.yaml with one piece of text replaced (which must exist). */
+function problemsWithText(from: string, to: string): string[] {
+  expect(envoyYaml).toContain(from);
+  return validateEnvoyConfig(parseEnvoyYaml(envoyYaml.replace(from, to)), services).problems;
+}
+
+/** Problems of envoy.yaml after editing a deep copy of it (aliases unshared, so an edit hits one place). */
+function problemsWithEdit(edit: (config: Record<string, unknown>) => void): string[] {
+  const config: unknown = JSON.parse(JSON.stringify(parseEnvoyYaml(envoyYaml)));
+  if (!isPlainObject(config)) throw new Error("envoy.yaml is not a mapping");
+  edit(config);
+  return validateEnvoyConfig(config, services).problems;
+}
+
+/** The object at a path of keys and list indexes; throws when the path does not exist. */
+function at(value: unknown, ...path: (string | number)[]): Record<string, unknown> {
+  const found = path.reduce<unknown>((node, key) => (node as Record<string | number, unknown> | undefined)?.[key], value);
+  if (!isPlainObject(found)) throw new Error(`nothing at ${path.join(".")}`);
+  return found;
+}
+
+/** The http connection manager of the gateway listener. */
+const hcm = (config: unknown) => at(config, "static_resources", "listeners", 0, "filter_chains", 0, "filters", 0, "typed_config");
+/** The routes of the gateway's virtual host. */
+const routes = (config: unknown) => at(hcm(config), "route_config", "virtual_hosts", 0).routes as Record<string, unknown>[];
+const clusters = (config: unknown) => at(config, "static_resources").clusters as Record<string, unknown>[];
+
+describe("envoy/envoy.yaml", () => {
+  it("is a valid Envoy v3 bootstrap that routes every proto service", () => {
+    expect(services.map((service) => service.name)).toEqual(["orders.v1.OrderService", "shipping.v1.ShippingService"]);
+    expect(validateEnvoyConfig(parseEnvoyYaml(envoyYaml), services).problems).toEqual([]);
+  });
+});
+
+describe("schema check against Envoy's protos rejects a broken copy", () => {
+  it("with a misspelled field, naming the path and the likely field", () => {
+    expect(problemsWithText("connect_timeout: 1s", "conect_timeout: 1s")).toContain(
+      'static_resources.clusters[0].conect_timeout: unknown field "conect_timeout" in envoy.config.cluster.v3.Cluster (did you mean "connect_timeout"?)',
+    );
+  });
+
+  it("with a misspelled field inside a typed_per_filter_config Any", () => {
+    expect(problemsWithText("expose_headers: >-", "expose_header: >-")).toContainEqual(
+      expect.stringMatching(
+        /virtual_hosts\[0\]\.typed_per_filter_config\["envoy\.filters\.http\.cors"\]\.expose_header: unknown field "expose_header" in envoy\.extensions\.filters\.http\.cors\.v3\.CorsPolicy/,
+      ),
+    );
+  });
+
+  it("with a bad enum value, listing the valid ones", () => {
+    expect(problemsWithText("codec_type: AUTO", "codec_type: AUTOMATIC")).toContainEqual(
+      expect.stringMatching(/typed_config\.codec_type: string "AUTOMATIC" is not a value of enum .*CodecType \(one of: AUTO, HTTP1, HTTP2, HTTP3\)/),
+    );
+  });
+
+  it("with wrong types: a number for a duration, a word for a port", () => {
+    expect(problemsWithText("connect_timeout: 1s", "connect_timeout: 1")).toContain(
+      'static_resources.clusters[0].connect_timeout: expected a duration string like "1.5s", got number 1',
+    );
+    expect(problemsWithText("port_value: 9901", "port_value: nine")).toContain(
+      'admin.address.socket_address.port_value: expected an integer (uint32), got string "nine"',
+    );
+  });
+
+  it("with an unknown @type", () => {
+    expect(problemsWithText("grpc_web.v3.GrpcWeb", "grpc_web.v3.GrpcWebFilter")).toContainEqual(
+      expect.stringMatching(/http_filters\[0\]\.typed_config\.@type: unknown type type\.googleapis\.com\/envoy\.extensions\.filters\.http\.grpc_web\.v3\.GrpcWebFilter/),
+    );
+  });
+
+  it("with a value outside Envoy's validation rules", () => {
+    expect(problemsWithText("max_ejection_percent: 50", "max_ejection_percent: 150")).toContain(
+      "static_resources.clusters[0].outlier_detection.max_ejection_percent: 150 must be <= 100",
+    );
+  });
+
+  it("with a required field missing", () => {
+    const problems = problemsWithEdit((config) => {
+      delete at(routes(config)[3], "route").cluster;
+    });
+    expect(problems).toContainEqual(expect.stringMatching(/routes\[3\]\.route: one of cluster, cluster_header, .* is required/));
+  });
+
+  it("with a deprecated field", () => {
+    const problems = problemsWithEdit((config) => {
+      clusters(config)[0]!.http2_protocol_options = {};
+    });
+    expect(problems).toContainEqual(expect.stringMatching(/^static_resources\.clusters\[0\]\.http2_protocol_options: is deprecated/));
+  });
+
+  it("with a YAML merge key, which Envoy's YAML loader does not support", () => {
+    const problems = problemsWithText("      circuit_breakers: *limits\n", "      circuit_breakers:\n        <<: *limits\n");
+    expect(problems).toContainEqual(expect.stringMatching(/circuit_breakers\.<<: unknown field "<<"/));
+  });
+});
+
+describe("mesh check rejects a broken copy", () => {
+  it("when a proto service has no route", () => {
+    const problems = problemsWithEdit((config) => {
+      routes(config).splice(routes(config).findIndex((route) => route.name === "shipping-api"), 1);
+    });
+    expect(problems).toContain("/shipping.v1.ShippingService/CreateShipment: no route matches it (clients would get UNIMPLEMENTED)");
+  });
+
+  it("when an earlier catch-all route shadows a service's route", () => {
+    const problems = problemsWithEdit((config) => {
+      routes(config).unshift({ match: { prefix: "/" }, route: { ...at(routes(config)[4], "route"), cluster: "shipping" } });
+    });
+    expect(problems).toContain('/orders.v1.OrderService/GetOrder: routed to cluster "shipping", but package orders.v1 is served by "orders"');
+  });
+
+  it("when a route names a cluster that does not exist", () => {
+    expect(problemsWithText("cluster: shipping\n", "cluster: shiping\n")).toContain(
+      'virtual_hosts[ordermesh].routes[platform-shipping]: routes to cluster "shiping", which is not defined',
+    );
+  });
+
+  it("when the router is not the last filter", () => {
+    const problems = problemsWithEdit((config) => {
+      const filters = hcm(config).http_filters as unknown[];
+      filters.push(...filters.splice(2, 1));
+    });
+    expect(problems).toContain(
+      "listener ingress http_filters: envoy.filters.http.router must be the last filter, found envoy.filters.http.cors last",
+    );
+  });
+
+  it("when the Connect bridge filter is missing", () => {
+    const problems = problemsWithEdit((config) => {
+      (hcm(config).http_filters as unknown[]).splice(1, 1);
+    });
+    expect(problems).toContain("listener ingress http_filters: envoy.filters.http.connect_grpc_bridge is missing");
+  });
+
+  it("when a cluster is not HTTP/2 or not health-checked", () => {
+    const problems = problemsWithEdit((config) => {
+      delete clusters(config)[1]!.typed_extension_protocol_options;
+      delete clusters(config)[2]!.health_checks;
+    });
+    expect(problems).toContainEqual(expect.stringMatching(/^clusters\[shipping\]: upstream is not explicitly HTTP\/2/));
+    expect(problems).toContain("clusters[notifier]: no active health check with grpc_health_check (grpc.health.v1)");
+  });
+
+  it("when a cluster has no retry budget", () => {
+    const problems = problemsWithEdit((config) => {
+      delete at(clusters(config)[0], "circuit_breakers", "thresholds", 0).retry_budget;
+    });
+    expect(problems).toContain("clusters[orders]: no retry_budget in circuit_breakers.thresholds");
+  });
+
+  it("when retry_on holds a token Envoy does not know", () => {
+    expect(problemsWithText("retry_on: unavailable,reset,connect-failure", "retry_on: unavailable,reset,connection-failure")).toContainEqual(
+      expect.stringMatching(/routes\[platform-shipping\]: retry_on "connection-failure" is not an Envoy retry condition/),
+    );
+  });
+
+  it("when CORS hides grpc-status from browsers", () => {
+    expect(problemsWithText("grpc-status, grpc-message", "grpc-message")).toContain(
+      "virtual_hosts[ordermesh].routes[orders-api]: CORS expose_headers lacks grpc-status, so browsers cannot read call errors",
+    );
+  });
+
+  it("when client deadlines are not enforced", () => {
+    const problems = problemsWithEdit((config) => {
+      delete at(routes(config)[3], "route", "max_stream_duration").grpc_timeout_header_max;
+    });
+    expect(problems).toContain(
+      "virtual_hosts[ordermesh].routes[orders-api]: no max_stream_duration.grpc_timeout_header_max, so client deadlines are not enforced",
+    );
+  });
+
+  it("when the admin API listens beyond loopback", () => {
+    expect(problemsWithText("address: 127.0.0.1, port_value: 9901", "address: 0.0.0.0, port_value: 9901")).toContain(
+      "admin.address: binds 0.0.0.0; the admin API can reconfigure Envoy and must stay on 127.0.0.1",
+    );
+  });
+});

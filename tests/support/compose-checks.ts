@@ -1,0 +1,31 @@
+import { type AppLoader, appProblems, loadApps, type ReadInitScripts } from "./compose-app-checks.js";
+import { envoyComposeProblems } from "./compose-envoy-checks.js";
+import { infrastructureProblems } from "./compose-infra-checks.js";
+import type { ComposeFile } from "./compose-model.js";
+import { imageProblems, startupOrderProblems, volumeProblems } from "./compose-service-checks.js";
+import type { Json } from "./envoy-config-model.js";
+
+/** What docker-compose.yml is checked against. */
+export interface ComposeContext {
+  /** App name (services/<app>/) -> its real config loader, adapted to an AppView. */
+  loaders: Readonly<Record<string, AppLoader>>;
+  /** The schema-checked, normalized envoy.yaml. */
+  envoyBootstrap: Json;
+  /** envoy.yaml's path relative to the compose file. */
+  envoyYamlPath: string;
+  readInitScripts: ReadInitScripts;
+}
+
+/** Every compose check; no problems means compose, envoy.yaml and the services' config.ts agree. */
+export function composeProblems(compose: ComposeFile, context: ComposeContext): string[] {
+  const { apps, problems: loadProblems } = loadApps(compose, context.loaders);
+  return [
+    ...startupOrderProblems(compose),
+    ...imageProblems(compose),
+    ...volumeProblems(compose),
+    ...infrastructureProblems(compose),
+    ...loadProblems,
+    ...appProblems(compose, apps, context.readInitScripts),
+    ...envoyComposeProblems(compose, apps, context.envoyBootstrap, context.envoyYamlPath),
+  ];
+}

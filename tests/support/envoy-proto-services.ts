@@ -1,0 +1,28 @@
+import { existsSync, readdirSync } from "node:fs";
+import { join } from "node:path";
+import protobuf from "protobufjs";
+
+/** A gRPC service declared in proto/, by full name, with its method names. */
+export interface ProtoService {
+  name: string;
+  methods: string[];
+}
+
+/** Every service declared in the .proto files under `protoDir` (the API the gateway must expose). */
+export function protoServices(protoDir: string): ProtoService[] {
+  const root = new protobuf.Root();
+  root.resolvePath = (_origin, target) => (existsSync(join(protoDir, target)) ? join(protoDir, target) : target);
+  const files = readdirSync(protoDir, { recursive: true, encoding: "utf8" }).filter((file) => file.endsWith(".proto"));
+  root.loadSync(files.map((file) => join(protoDir, file)), { keepCase: true });
+  root.resolveAll();
+  return collect(root);
+}
+
+function collect(namespace: protobuf.NamespaceBase): ProtoService[] {
+  return namespace.nestedArray.flatMap((nested) => {
+    if (nested instanceof protobuf.Service) {
+      return [{ name: nested.fullName.replace(/^\./, ""), methods: nested.methodsArray.map((method) => method.name) }];
+    }
+    return nested instanceof protobuf.Namespace ? collect(nested) : [];
+  });
+}
