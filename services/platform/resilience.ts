@@ -31,6 +31,8 @@ export interface UpstreamPolicyOptions {
   breakerThreshold?: number;
   /** How long the breaker stays open before one trial call is let through. */
   halfOpenAfterMs?: number;
+  /** A breaker shared with other policies of the same upstream (see createUpstreamBreaker). */
+  breaker?: CircuitBreakerPolicy;
 }
 
 /** What a call through the policy receives for its one attempt. */
@@ -47,15 +49,35 @@ export interface UpstreamPolicy {
   readonly breaker: CircuitBreakerPolicy;
 }
 
-/** Builds the resilience policy for one upstream; create it once and share it across all calls. */
-export function createUpstreamPolicy(options: UpstreamPolicyOptions): UpstreamPolicy {
-  const transient = (err: unknown) =>
-    err instanceof TaskCancelledError || (err instanceof ConnectError && options.retryOn.includes(err.code));
-  const breaker = circuitBreaker(handleWhen(transient), {
+/**
+ * One circuit breaker for an upstream, to share between the policies of different call kinds (reads
+ * that must answer fast, background dispatch that may wait) so that together they stop hammering it.
+ */
+export function createUpstreamBreaker(
+  options: Pick<UpstreamPolicyOptions, "name" | "logger" | "retryOn" | "breakerThreshold" | "halfOpenAfterMs">,
+): CircuitBreakerPolicy {
+  const breaker = circuitBreaker(handleWhen((err) => isTransient(err, options.retryOn)), {
     halfOpenAfter: options.halfOpenAfterMs ?? 2000,
     breaker: new ConsecutiveBreaker(options.breakerThreshold ?? 5),
   });
-  const retries = retry(handleWhen(transient), {
+  breaker.onBreak(() => options.logger.warn({ upstream: options.name }, "circuit opened"));
+  breaker.onHalfOpen(() => options.logger.info({ upstream: options.name }, "circuit half-open"));
+  breaker.onReset(() => options.logger.info({ upstream: options.name }, "circuit closed"));
+  return breaker;
+}
+
+function isTransient(err: unknown, codes: readonly Code[]): boolean {
+  return err instanceof TaskCancelledError || (err instanceof ConnectError && codes.includes(err.code));
+}
+
+/** Builds the resilience policy for one upstream; create it once and share it across all calls. */
+export function createUpstreamPolicy(options: UpstreamPolicyOptions): UpstreamPolicy {
+  const breaker = options.breaker ?? createUpstreamBreaker(options);
+  // A timed-out attempt is DEADLINE_EXCEEDED: retried only when that code is configured, so a hanging
+  // upstream costs one attempt timeout, not maxAttempts of them (the breaker still counts it).
+  const retryable = (err: unknown) =>
+    err instanceof TaskCancelledError ? options.retryOn.includes(Code.DeadlineExceeded) : err instanceof ConnectError && options.retryOn.includes(err.code);
+  const retries = retry(handleWhen(retryable), {
     maxAttempts: options.maxAttempts - 1,
     // Decorrelated jitter (cockatiel's default generator) keeps retrying clients from moving in lockstep.
     backoff: new ExponentialBackoff({ initialDelay: options.initialBackoffMs ?? 50, maxDelay: options.maxBackoffMs ?? 1000 }),
@@ -63,15 +85,20 @@ export function createUpstreamPolicy(options: UpstreamPolicyOptions): UpstreamPo
   const attemptTimeout = timeout(options.attemptTimeoutMs, TimeoutStrategy.Aggressive);
   const policy = wrap(retries, breaker, attemptTimeout);
 
-  breaker.onBreak(() => options.logger.warn({ upstream: options.name }, "circuit opened"));
-  breaker.onHalfOpen(() => options.logger.info({ upstream: options.name }, "circuit half-open"));
-  breaker.onReset(() => options.logger.info({ upstream: options.name }, "circuit closed"));
-
   return {
     breaker,
     async call(fn, signal) {
       try {
-        return await policy.execute(({ signal: attemptSignal }) => fn({ signal: attemptSignal, timeoutMs: options.attemptTimeoutMs }), signal);
+        return await policy.execute(async ({ signal: attemptSignal }) => {
+          try {
+            return await fn({ signal: attemptSignal, timeoutMs: options.attemptTimeoutMs });
+          } catch (err) {
+            // A client honouring the attempt signal rejects with its own CANCELLED before cockatiel's timeout
+            // does; that must still count as a timed-out attempt (breaker, DEADLINE_EXCEEDED), not a cancel.
+            if (attemptSignal.aborted && !signal?.aborted) throw new TaskCancelledError(`${options.name}: attempt timed out`);
+            throw err;
+          }
+        }, signal);
       } catch (err) {
         if (err instanceof BrokenCircuitError) {
           throw new ConnectError(`${options.name} unavailable: circuit open`, Code.Unavailable, undefined, undefined, err);

@@ -9,7 +9,7 @@ import {
   ShippingService,
 } from "../../gen/shipping/v1/shipping_pb.js";
 import { invalidArgument, type FieldViolation } from "../platform/rpc-errors.js";
-import { isUuid } from "../platform/validation.js";
+import { isUuid, requireUuid } from "../platform/validation.js";
 import type { ShipmentRow } from "./db/schema.js";
 import type { ShipmentStore } from "./shipment-store.js";
 
@@ -70,10 +70,6 @@ function validateCreate(req: CreateShipmentRequest): void {
     if (item.quantity < 1) violations.push({ field: `items[${i}].quantity`, description: "must be at least 1" });
   });
   if (violations.length > 0) throw invalidArgument(violations);
-}
-
-function requireUuid(field: string, value: string): void {
-  if (!isUuid(value)) throw invalidArgument([{ field, description: "must be a UUID" }]);
 }
 
 function found<T>(row: T | undefined, what: string): T {

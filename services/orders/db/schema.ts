@@ -1,0 +1,85 @@
+import { sql } from "drizzle-orm";
+import { bigint, customType, index, integer, jsonb, pgEnum, pgTable, primaryKey, text, timestamp, uuid } from "drizzle-orm/pg-core";
+
+/** Life of an order; mirrors orders.v1.OrderStatus. */
+export const orderStatus = pgEnum("order_status", ["pending", "shipment_requested", "cancelled", "dispatch_failed"]);
+
+/** A shipping address as stored in orders.shipping_address. */
+export interface StoredAddress {
+  name: string;
+  line1: string;
+  line2: string;
+  city: string;
+  postalCode: string;
+  country: string;
+}
+
+const bytea = customType<{ data: Uint8Array; driverData: Buffer }>({
+  dataType: () => "bytea",
+  toDriver: (value) => Buffer.from(value),
+  fromDriver: (value) => new Uint8Array(value),
+});
+
+/** Orders. Ids and timestamps are assigned by the service so the outbox event can carry the exact row. */
+export const orders = pgTable(
+  "orders",
+  {
+    id: uuid("id").primaryKey(),
+    customerId: text("customer_id").notNull(),
+    customerEmail: text("customer_email").notNull(),
+    currency: text("currency").notNull(),
+    totalCents: bigint("total_cents", { mode: "bigint" }).notNull(),
+    status: orderStatus("status").notNull().default("pending"),
+    shippingAddress: jsonb("shipping_address").$type<StoredAddress>().notNull(),
+    // Unique, so two concurrent CreateOrder calls with one request_id cannot both insert.
+    requestId: text("request_id").unique(),
+    // Fingerprint of the request payload, to tell a retry from a different order reusing a request_id.
+    requestHash: text("request_hash"),
+    cancelReason: text("cancel_reason").notNull().default(""),
+    shipmentId: uuid("shipment_id"),
+    createdAt: timestamp("created_at", { withTimezone: true, precision: 3 }).notNull(),
+    updatedAt: timestamp("updated_at", { withTimezone: true, precision: 3 }).notNull(),
+  },
+  (t) => [index("orders_customer_keyset").on(t.customerId, t.createdAt.desc(), t.id.desc())],
+);
+
+/** The lines of an order, in the order the customer gave them. */
+export const lineItems = pgTable(
+  "line_items",
+  {
+    orderId: uuid("order_id")
+      .notNull()
+      .references(() => orders.id, { onDelete: "cascade" }),
+    position: integer("position").notNull(),
+    sku: text("sku").notNull(),
+    quantity: integer("quantity").notNull(),
+    unitPriceCents: bigint("unit_price_cents", { mode: "bigint" }).notNull(),
+  },
+  (t) => [primaryKey({ columns: [t.orderId, t.position] })],
+);
+
+/**
+ * Transactional outbox: written in the same transaction as the order change, published to JetStream
+ * by the relay. The row id is the event id (Nats-Msg-Id, CloudEvents id).
+ */
+export const outbox = pgTable(
+  "outbox",
+  {
+    id: uuid("id").primaryKey(),
+    aggregateId: uuid("aggregate_id").notNull(),
+    /** Event name under the subject prefix, e.g. "created" is published on "<prefix>.created". */
+    eventName: text("event_name").notNull(),
+    /** Full protobuf message name, the CloudEvents type. */
+    eventType: text("event_type").notNull(),
+    payload: bytea("payload").notNull(),
+    createdAt: timestamp("created_at", { withTimezone: true, precision: 3 }).notNull(),
+    publishedAt: timestamp("published_at", { withTimezone: true, precision: 3 }),
+    attempts: integer("attempts").notNull().default(0),
+    lastError: text("last_error"),
+  },
+  (t) => [index("outbox_unpublished").on(t.createdAt).where(sql`${t.publishedAt} is null`)],
+);
+
+export type OrderRow = typeof orders.$inferSelect;
+export type LineItemRow = typeof lineItems.$inferSelect;
+export type OutboxRow = typeof outbox.$inferSelect;

@@ -1,0 +1,218 @@
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { create, fromBinary } from "@bufbuild/protobuf";
+import { Code, ConnectError, type ServiceImpl } from "@connectrpc/connect";
+import { BadRequestSchema } from "../../gen/google/rpc/error_details_pb.js";
+import { OrderCancelledSchema, OrderCreatedSchema } from "../../gen/orders/v1/events_pb.js";
+import {
+  CancelOrderRequestSchema,
+  GetOrderRequestSchema,
+  ListOrdersRequestSchema,
+  OrderService,
+  OrderStatus,
+} from "../../gen/orders/v1/orders_pb.js";
+import { createLogger } from "../platform/logger.js";
+import { createOrdersDatabase, orderContext, validCreateOrder, type OrdersDatabase } from "../../tests/support/orders-fixture.js";
+import { createOrderService } from "./order-service.js";
+import { createShippingClient } from "./shipping-client.js";
+
+const logger = createLogger("orders-test", "silent");
+let db: OrdersDatabase;
+let svc: ServiceImpl<typeof OrderService>;
+
+beforeAll(async () => {
+  db = await createOrdersDatabase();
+  // Nothing listens on port 9 (discard); these tests never reach shipping.
+  svc = createOrderService({ store: db.store, shipping: createShippingClient({ addr: "127.0.0.1:9", logger }), logger });
+});
+afterAll(async () => db?.close());
+
+async function rejection(promise: Promise<unknown>): Promise<ConnectError> {
+  const err = await promise.then(() => undefined, (e: unknown) => e);
+  expect(err).toBeInstanceOf(ConnectError);
+  return err as ConnectError;
+}
+
+async function expectInvalid(overrides: Parameters<typeof validCreateOrder>[0], field: string) {
+  const err = await rejection(Promise.resolve(svc.createOrder(validCreateOrder(overrides), orderContext("createOrder"))));
+  expect(err.code).toBe(Code.InvalidArgument);
+  expect(err.rawMessage).toContain(field);
+  const [details] = err.findDetails(BadRequestSchema);
+  expect(details?.fieldViolations.map((v) => v.field)).toContain(field);
+}
+
+describe("CreateOrder validation", () => {
+  const address = validCreateOrder().shippingAddress!;
+  it.each([
+    ["customer_id", { customerId: "" }],
+    ["customer_id", { customerId: "x".repeat(129) }],
+    ["customer_email", { customerEmail: "not-an-email" }],
+    ["customer_email", { customerEmail: "a b@example.com" }],
+    ["currency", { currency: "eur" }],
+    ["currency", { currency: "EU" }],
+    ["currency", { currency: "XYZ" }],
+    ["items", { items: [] }],
+    ["items[0].sku", { items: [{ sku: "", quantity: 1, unitPriceCents: 1n }] }],
+    ["items[0].sku", { items: [{ sku: "S".repeat(65), quantity: 1, unitPriceCents: 1n }] }],
+    ["items[0].quantity", { items: [{ sku: "A", quantity: 0, unitPriceCents: 1n }] }],
+    ["items[0].quantity", { items: [{ sku: "A", quantity: 10_001, unitPriceCents: 1n }] }],
+    ["items[1].unit_price_cents", { items: [{ sku: "A", quantity: 1, unitPriceCents: 1n }, { sku: "B", quantity: 1, unitPriceCents: -1n }] }],
+    ["items[0].unit_price_cents", { items: [{ sku: "A", quantity: 1, unitPriceCents: 10n ** 12n }] }],
+    ["shipping_address", { shippingAddress: undefined }],
+    ["shipping_address.name", { shippingAddress: { ...address, name: " " } }],
+    ["shipping_address.line1", { shippingAddress: { ...address, line1: "" } }],
+    ["shipping_address.city", { shippingAddress: { ...address, city: "" } }],
+    ["shipping_address.postal_code", { shippingAddress: { ...address, postalCode: "" } }],
+    ["shipping_address.country", { shippingAddress: { ...address, country: "Germany" } }],
+    ["request_id", { requestId: "r".repeat(129) }],
+  ] as const)("rejects a bad %s", async (field, overrides) => {
+    await expectInvalid(overrides as never, field);
+  });
+
+  it("names every bad field at once", async () => {
+    const err = await rejection(Promise.resolve(svc.createOrder(validCreateOrder({ customerId: "", currency: "x", items: [] }), orderContext("createOrder"))));
+    const [details] = err.findDetails(BadRequestSchema);
+    expect(details?.fieldViolations.map((v) => v.field).sort()).toEqual(["currency", "customer_id", "items"]);
+  });
+
+  it("accepts the edges of every range", async () => {
+    const res = await svc.createOrder(
+      validCreateOrder({ items: [{ sku: "S".repeat(64), quantity: 10_000, unitPriceCents: 0n }, { sku: "B", quantity: 1, unitPriceCents: 10n ** 11n }] }),
+      orderContext("createOrder"),
+    );
+    expect(res.order?.totalCents).toBe(10n ** 11n);
+  });
+});
+
+describe("CreateOrder", () => {
+  it("computes the total on the server and writes the OrderCreated outbox event in the same statement", async () => {
+    const { order } = await svc.createOrder(validCreateOrder({ customerId: "total" }), orderContext("createOrder"));
+    expect(order?.totalCents).toBe(2n * 1250n + 499n);
+    expect(order?.status).toBe(OrderStatus.PENDING);
+    const events = await db.database.sql`select event_name, event_type, payload from outbox where aggregate_id = ${order!.id}`;
+    expect(events).toHaveLength(1);
+    expect(events[0]!.event_type).toBe("orders.v1.OrderCreated");
+    const event = fromBinary(OrderCreatedSchema, events[0]!.payload as Uint8Array);
+    expect(event.order?.id).toBe(order!.id);
+    expect(event.order?.totalCents).toBe(order!.totalCents);
+    expect(event.order?.items.map((i) => i.sku)).toEqual(["SKU-1", "SKU-2"]);
+  });
+
+  it("returns the same order for a repeated request_id and writes one event", async () => {
+    const req = validCreateOrder({ requestId: "req-repeat" });
+    const first = await svc.createOrder(req, orderContext("createOrder"));
+    const second = await svc.createOrder(req, orderContext("createOrder"));
+    expect(second.order?.id).toBe(first.order?.id);
+    const [row] = await db.database.sql`select count(*)::int as n from outbox where aggregate_id = ${first.order!.id}`;
+    expect(row!.n).toBe(1);
+  });
+
+  it("returns one order to concurrent calls with one request_id", async () => {
+    const req = validCreateOrder({ requestId: "req-concurrent", customerId: "concurrent" });
+    const results = await Promise.all(Array.from({ length: 12 }, () => svc.createOrder(req, orderContext("createOrder"))));
+    expect(new Set(results.map((r) => r.order?.id)).size).toBe(1);
+    const [row] = await db.database.sql`select count(*)::int as n from orders where customer_id = 'concurrent'`;
+    expect(row!.n).toBe(1);
+  });
+
+  it("refuses a request_id reused with a different payload with ALREADY_EXISTS", async () => {
+    await svc.createOrder(validCreateOrder({ requestId: "req-reused" }), orderContext("createOrder"));
+    const err = await rejection(Promise.resolve(svc.createOrder(validCreateOrder({ requestId: "req-reused", customerEmail: "other@example.com" }), orderContext("createOrder"))));
+    expect(err.code).toBe(Code.AlreadyExists);
+  });
+});
+
+describe("GetOrder", () => {
+  it("returns a stored order with its lines", async () => {
+    const { order } = await svc.createOrder(validCreateOrder(), orderContext("createOrder"));
+    const got = await svc.getOrder(create(GetOrderRequestSchema, { id: order!.id }), orderContext("getOrder"));
+    expect(got.order).toEqual(order);
+  });
+
+  it("answers NOT_FOUND for an unknown id and INVALID_ARGUMENT for a malformed one", async () => {
+    const missing = await rejection(Promise.resolve(svc.getOrder(create(GetOrderRequestSchema, { id: "00000000-0000-4000-8000-000000000000" }), orderContext("getOrder"))));
+    expect(missing.code).toBe(Code.NotFound);
+    const malformed = await rejection(Promise.resolve(svc.getOrder(create(GetOrderRequestSchema, { id: "42" }), orderContext("getOrder"))));
+    expect(malformed.code).toBe(Code.InvalidArgument);
+    expect(malformed.rawMessage).toContain("id");
+  });
+});
+
+describe("ListOrders", () => {
+  const list = (customerId: string, pageSize: number, pageToken = "") =>
+    Promise.resolve(svc.listOrders(create(ListOrdersRequestSchema, { customerId, pageSize, pageToken }), orderContext("listOrders")));
+
+  it("pages newest first and neither skips nor repeats when orders arrive between pages", async () => {
+    const created: string[] = [];
+    for (let i = 0; i < 5; i++) created.push((await svc.createOrder(validCreateOrder({ customerId: "pager" }), orderContext("createOrder"))).order!.id);
+    const first = await list("pager", 2);
+    expect(first.orders.map((o) => o.id)).toEqual([created[4], created[3]]);
+    // New orders land before the cursor (newer), so the following pages are unaffected.
+    await svc.createOrder(validCreateOrder({ customerId: "pager" }), orderContext("createOrder"));
+    const second = await list("pager", 2, first.nextPageToken);
+    const third = await list("pager", 2, second.nextPageToken);
+    expect([...second.orders, ...third.orders].map((o) => o.id)).toEqual([created[2], created[1], created[0]]);
+    expect(third.nextPageToken).toBe("");
+  });
+
+  it("keeps orders created within the same millisecond apart by id", async () => {
+    const ids = (await Promise.all(Array.from({ length: 6 }, () => svc.createOrder(validCreateOrder({ customerId: "burst" }), orderContext("createOrder"))))).map((r) => r.order!.id);
+    const seen: string[] = [];
+    let token = "";
+    do {
+      const page = await list("burst", 1, token);
+      seen.push(...page.orders.map((o) => o.id));
+      token = page.nextPageToken;
+    } while (token);
+    expect(seen.sort()).toEqual(ids.sort());
+  });
+
+  it("defaults page_size to 50 and lowers it to 500", async () => {
+    await Promise.all(Array.from({ length: 51 }, () => svc.createOrder(validCreateOrder({ customerId: "big" }), orderContext("createOrder"))));
+    expect((await list("big", 0)).orders).toHaveLength(50);
+    expect((await list("big", 10_000)).orders).toHaveLength(51);
+  });
+
+  it("rejects a missing customer, a negative page_size and a foreign or forged token", async () => {
+    expect((await rejection(list("", 1))).code).toBe(Code.InvalidArgument);
+    expect((await rejection(list("pager", -1))).code).toBe(Code.InvalidArgument);
+    const page = await list("pager", 1);
+    const foreign = await rejection(list("someone-else", 1, page.nextPageToken));
+    expect(foreign.code).toBe(Code.InvalidArgument);
+    expect(foreign.rawMessage).toContain("page_token");
+    expect((await rejection(list("pager", 1, "garbage!"))).code).toBe(Code.InvalidArgument);
+  });
+});
+
+describe("CancelOrder", () => {
+  const cancel = (id: string, reason = "changed my mind") =>
+    Promise.resolve(svc.cancelOrder(create(CancelOrderRequestSchema, { id, reason }), orderContext("cancelOrder")));
+
+  it("cancels a pending order once, with one OrderCancelled event, and a second cancel is harmless", async () => {
+    const { order } = await svc.createOrder(validCreateOrder(), orderContext("createOrder"));
+    const first = await cancel(order!.id);
+    expect(first.order?.status).toBe(OrderStatus.CANCELLED);
+    expect(first.order?.cancelReason).toBe("changed my mind");
+    const second = await cancel(order!.id, "again");
+    expect(second.order?.status).toBe(OrderStatus.CANCELLED);
+    expect(second.order?.cancelReason).toBe("changed my mind");
+    const events = await db.database.sql`select payload from outbox where aggregate_id = ${order!.id} and event_name = 'cancelled'`;
+    expect(events).toHaveLength(1);
+    expect(fromBinary(OrderCancelledSchema, events[0]!.payload as Uint8Array).reason).toBe("changed my mind");
+  });
+
+  it("refuses to cancel an order handed to shipping with FAILED_PRECONDITION", async () => {
+    const { order } = await svc.createOrder(validCreateOrder(), orderContext("createOrder"));
+    expect(await db.store.markShipmentRequested(order!.id, "11111111-1111-4111-8111-111111111111")).toBe(true);
+    const err = await rejection(cancel(order!.id));
+    expect(err.code).toBe(Code.FailedPrecondition);
+    const [row] = await db.database.sql`select status from orders where id = ${order!.id}`;
+    expect(row!.status).toBe("shipment_requested");
+  });
+
+  it("answers NOT_FOUND, and INVALID_ARGUMENT for a malformed id or an overlong reason", async () => {
+    expect((await rejection(cancel("00000000-0000-4000-8000-000000000000"))).code).toBe(Code.NotFound);
+    expect((await rejection(cancel("nope"))).code).toBe(Code.InvalidArgument);
+    const { order } = await svc.createOrder(validCreateOrder(), orderContext("createOrder"));
+    expect((await rejection(cancel(order!.id, "x".repeat(501)))).code).toBe(Code.InvalidArgument);
+  });
+});

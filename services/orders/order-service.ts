@@ -1,0 +1,140 @@
+import { createHash, randomUUID } from "node:crypto";
+import { create, toBinary } from "@bufbuild/protobuf";
+import { timestampFromDate } from "@bufbuild/protobuf/wkt";
+import { Code, ConnectError, type HandlerContext, type ServiceImpl } from "@connectrpc/connect";
+import { OrderCancelledSchema, OrderCreatedSchema } from "../../gen/orders/v1/events_pb.js";
+import { type CreateOrderRequest, CreateOrderRequestSchema, OrderService, type ShipmentSummary, ShipmentSummarySchema } from "../../gen/orders/v1/orders_pb.js";
+import type { Logger } from "../platform/logger.js";
+import { invalidArgument } from "../platform/rpc-errors.js";
+import { requireUuid } from "../platform/validation.js";
+import { orderToProto } from "./order-mapping.js";
+import type { OrderStore, StoredOrder } from "./order-store.js";
+import { limits, validateCreateOrder } from "./order-validation.js";
+import { decodePageToken, encodePageToken } from "./page-token.js";
+import type { ShippingClient } from "./shipping-client.js";
+
+const defaultPageSize = 50;
+const maxPageSize = 500;
+
+/** What the OrderService handlers need. */
+export interface OrderServiceDeps {
+  store: OrderStore;
+  shipping: ShippingClient;
+  logger: Logger;
+}
+
+/** The OrderService handlers. */
+export function createOrderService({ store, shipping, logger }: OrderServiceDeps): ServiceImpl<typeof OrderService> {
+  /** The order's shipment from shipping, or undefined when shipping cannot say in time: never fails GetOrder. */
+  async function shipmentOf(order: StoredOrder, ctx: HandlerContext): Promise<ShipmentSummary | undefined> {
+    if (!order.shipmentId) return undefined;
+    try {
+      const { shipment } = await shipping.reads.call(
+        ({ signal, timeoutMs }) => shipping.client.getShipment({ id: order.shipmentId! }, { signal, timeoutMs }),
+        ctx.signal,
+      );
+      if (!shipment) return undefined;
+      const { id, status, carrier, trackingNumber } = shipment;
+      return create(ShipmentSummarySchema, { id, status, carrier, trackingNumber });
+    } catch (err) {
+      logger.debug({ orderId: order.id, err: String(err) }, "shipment enrichment skipped");
+      return undefined;
+    }
+  }
+
+  return {
+    async createOrder(req) {
+      validateCreateOrder(req);
+      const requestId = req.requestId === "" ? null : req.requestId;
+      const requestHash = requestId ? fingerprint(req) : null;
+      const now = new Date();
+      const order: StoredOrder = {
+        id: randomUUID(),
+        customerId: req.customerId,
+        customerEmail: req.customerEmail,
+        currency: req.currency,
+        totalCents: req.items.reduce((sum, i) => sum + BigInt(i.quantity) * i.unitPriceCents, 0n),
+        status: "pending",
+        shippingAddress: addressOf(req),
+        requestId,
+        requestHash,
+        cancelReason: "",
+        shipmentId: null,
+        createdAt: now,
+        updatedAt: now,
+        items: req.items.map((i) => ({ sku: i.sku, quantity: i.quantity, unitPriceCents: i.unitPriceCents })),
+      };
+      const proto = orderToProto(order);
+      const eventId = randomUUID();
+      const payload = toBinary(OrderCreatedSchema, create(OrderCreatedSchema, { eventId, order: proto, occurTime: timestampFromDate(now) }));
+      if (await store.insert({ ...order, event: { id: eventId, payload } })) return { order: proto };
+
+      // The request_id was taken: a retry gets the original order, a different payload is refused.
+      const existing = await store.getByRequestId(requestId!);
+      if (!existing) throw new ConnectError("order with this request_id is being removed; retry", Code.Aborted);
+      if (existing.requestHash !== requestHash) {
+        throw new ConnectError(`request_id "${requestId}" was already used for a different order (${existing.id})`, Code.AlreadyExists);
+      }
+      return { order: orderToProto(existing) };
+    },
+
+    async getOrder(req, ctx) {
+      requireUuid("id", req.id);
+      const order = await store.get(req.id);
+      if (!order) throw new ConnectError(`order ${req.id} not found`, Code.NotFound);
+      return { order: orderToProto(order, await shipmentOf(order, ctx)) };
+    },
+
+    async listOrders(req) {
+      if (req.customerId.trim() === "") throw invalidArgument([{ field: "customer_id", description: "is required" }]);
+      if (req.pageSize < 0) throw invalidArgument([{ field: "page_size", description: "must not be negative" }]);
+      // AIP-158: a page_size above the maximum is lowered to it rather than refused.
+      const pageSize = req.pageSize === 0 ? defaultPageSize : Math.min(req.pageSize, maxPageSize);
+      const after = req.pageToken === "" ? undefined : decodePageToken(req.customerId, req.pageToken);
+      const rows = await store.listByCustomer(req.customerId, pageSize + 1, after);
+      const page = rows.slice(0, pageSize);
+      const last = page.at(-1);
+      return {
+        orders: page.map((o) => orderToProto(o)),
+        nextPageToken: rows.length > pageSize && last ? encodePageToken(req.customerId, last) : "",
+      };
+    },
+
+    async cancelOrder(req) {
+      requireUuid("id", req.id);
+      if (req.reason.length > limits.maxReasonLength) {
+        throw invalidArgument([{ field: "reason", description: `must be at most ${limits.maxReasonLength} characters` }]);
+      }
+      const order = await store.changeWithEvent(req.id, (current) => {
+        if (current.status === "cancelled") return undefined;
+        if (current.status === "shipment_requested") {
+          throw new ConnectError(`order ${req.id} was already handed to shipping and can no longer be cancelled`, Code.FailedPrecondition);
+        }
+        return {
+          set: { status: "cancelled", cancelReason: req.reason },
+          event: (updated) => {
+            const eventId = randomUUID();
+            const payload = toBinary(
+              OrderCancelledSchema,
+              create(OrderCancelledSchema, { eventId, order: orderToProto(updated), occurTime: timestampFromDate(updated.updatedAt), reason: req.reason }),
+            );
+            return { id: eventId, name: "cancelled", type: OrderCancelledSchema.typeName, payload };
+          },
+        };
+      });
+      if (!order) throw new ConnectError(`order ${req.id} not found`, Code.NotFound);
+      return { order: orderToProto(order) };
+    },
+  };
+}
+
+function addressOf(req: CreateOrderRequest) {
+  const a = req.shippingAddress!;
+  return { name: a.name, line1: a.line1, line2: a.line2, city: a.city, postalCode: a.postalCode, country: a.country };
+}
+
+/** Hash of the request without its request_id: equal for a retry, different for another order. */
+function fingerprint(req: CreateOrderRequest): string {
+  const bytes = toBinary(CreateOrderRequestSchema, create(CreateOrderRequestSchema, { ...req, requestId: "" }));
+  return createHash("sha256").update(bytes).digest("base64url");
+}

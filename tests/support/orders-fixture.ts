@@ -1,0 +1,63 @@
+import { create, type MessageInitShape } from "@bufbuild/protobuf";
+import { createHandlerContext, type HandlerContext } from "@connectrpc/connect";
+import { CreateOrderRequestSchema, OrderService } from "../../gen/orders/v1/orders_pb.js";
+import { openDatabase, type Database } from "../../services/platform/database.js";
+import * as schema from "../../services/orders/db/schema.js";
+import { OrderStore } from "../../services/orders/order-store.js";
+import { createTestDatabase, type TestDatabase } from "./test-database.js";
+
+/** A migrated, uniquely named orders database with its store. */
+export interface OrdersDatabase {
+  testDb: TestDatabase;
+  database: Database<typeof schema>;
+  store: OrderStore;
+  close(): Promise<void>;
+}
+
+/** Creates and migrates a fresh orders database; close() drops it. */
+export async function createOrdersDatabase(): Promise<OrdersDatabase> {
+  const testDb = await createTestDatabase("orders_test");
+  const database = await openDatabase({
+    url: testDb.url,
+    schema,
+    migrationsFolder: "services/orders/db/migrations",
+    migrationsTable: "__migrations_orders",
+    poolSize: 8,
+  });
+  return {
+    testDb,
+    database,
+    store: new OrderStore(database.db, database.sql),
+    async close() {
+      await database.close();
+      await testDb.drop();
+    },
+  };
+}
+
+/** A handler context for calling an OrderService method directly. */
+export function orderContext(method: keyof typeof OrderService.method, signal?: AbortSignal): HandlerContext {
+  return createHandlerContext({
+    service: OrderService,
+    method: OrderService.method[method],
+    protocolName: "test",
+    requestMethod: "POST",
+    url: `/orders.v1.OrderService/${OrderService.method[method].name}`,
+    requestSignal: signal,
+  });
+}
+
+/** A valid CreateOrderRequest; override fields to make it invalid or distinct. */
+export function validCreateOrder(overrides: Partial<MessageInitShape<typeof CreateOrderRequestSchema>> = {}) {
+  return create(CreateOrderRequestSchema, {
+    customerId: "cust-1",
+    customerEmail: "ada@example.com",
+    currency: "EUR",
+    items: [
+      { sku: "SKU-1", quantity: 2, unitPriceCents: 1250n },
+      { sku: "SKU-2", quantity: 1, unitPriceCents: 499n },
+    ],
+    shippingAddress: { name: "Ada Lovelace", line1: "1 Analytical St", city: "London", postalCode: "N1 9GU", country: "GB" },
+    ...overrides,
+  });
+}
