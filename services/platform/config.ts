@@ -10,7 +10,8 @@ export type Env = Readonly<Record<string, string | undefined>>;
 export function readPort(env: Env, name: string, fallback: number): number {
   const raw = env[name];
   if (raw === undefined || raw === "") return fallback;
-  const port = Number(raw);
+  // Number() would accept " ", "0x1F90" and "8e3" (blank even as port 0, a random port), so digits only.
+  const port = /^\d+$/.test(raw) ? Number(raw) : NaN;
   if (!Number.isInteger(port) || port < 0 || port > 65535) {
     throw new ConfigError(`${name} must be a TCP port between 0 and 65535, got "${raw}"`);
   }
@@ -59,8 +60,8 @@ export function readHostPort(env: Env, name: string, fallback: string): string {
 export function readPositiveInt(env: Env, name: string, fallback: number): number {
   const raw = env[name];
   if (raw === undefined || raw === "") return fallback;
-  const value = Number(raw);
-  if (!Number.isInteger(value) || value <= 0) {
+  const value = /^\d+$/.test(raw) ? Number(raw) : NaN;
+  if (!Number.isSafeInteger(value) || value <= 0) {
     throw new ConfigError(`${name} must be a positive integer, got "${raw}"`);
   }
   return value;

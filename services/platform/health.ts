@@ -14,6 +14,7 @@ export class HealthReporter {
   private timer: NodeJS.Timeout | undefined;
   private serving = false;
   private stopped = false;
+  private readonly watchCalls = new Set<grpc.ServerWritableStream<unknown, unknown>>();
 
   constructor(
     private readonly serviceNames: readonly string[],
@@ -24,7 +25,22 @@ export class HealthReporter {
 
   /** Registers grpc.health.v1.Health (Check and Watch) on the server. */
   addToServer(server: grpc.Server): void {
-    this.impl.addToServer(server);
+    // Watch streams never end by themselves and grpc-js's tryShutdown waits for every open call, so
+    // the streams are tracked here and ended by shutdown(); otherwise one watcher stalls every stop.
+    this.impl.addToServer({
+      addService: (service, implementation) => {
+        const watch = implementation.watch as grpc.handleServerStreamingCall<unknown, unknown>;
+        server.addService(service, {
+          ...implementation,
+          watch: (call: grpc.ServerWritableStream<unknown, unknown>) => {
+            this.watchCalls.add(call);
+            const forget = () => this.watchCalls.delete(call);
+            call.once("cancelled", forget).once("finish", forget);
+            watch(call);
+          },
+        });
+      },
+    });
   }
 
   /** Whether the process currently reports SERVING. */
@@ -61,6 +77,9 @@ export class HealthReporter {
     if (this.timer) clearInterval(this.timer);
     this.setServing(false);
     this.stopped = true;
+    // Watchers have just been sent NOT_SERVING; ending their streams (status OK) lets the server drain.
+    for (const call of this.watchCalls) call.end();
+    this.watchCalls.clear();
   }
 }
 

@@ -46,8 +46,25 @@ function toClientError(err: unknown, ctx: HandlerContext, logger: Logger, rpc: s
   if (err instanceof ConnectError) return err;
   // The caller's deadline or cancellation surfaces as an abort from postgres.js or a client call.
   if (ctx.signal.aborted) return ConnectError.from(ctx.signal.reason, Code.Canceled);
+  // An unreachable database is a transient outage the caller may retry (UNAVAILABLE), not a bug (INTERNAL).
+  if (isConnectionError(err)) {
+    logger.warn({ rpc, err }, "database unavailable");
+    return new ConnectError("database unavailable", Code.Unavailable);
+  }
   logger.error({ rpc, err }, "unhandled error in handler");
   return new ConnectError("internal error", Code.Internal);
+}
+
+// postgres.js connection failures, socket errors, and SQLSTATE class 08 (connection exception) or
+// 57P01-57P03 (server shutting down / starting up); drizzle wraps them, so the cause chain is walked.
+const connectionErrorCodes = new Set(["CONNECTION_CLOSED", "CONNECTION_ENDED", "CONNECTION_DESTROYED", "CONNECT_TIMEOUT", "ECONNREFUSED", "ECONNRESET", "EPIPE", "ETIMEDOUT", "EHOSTUNREACH", "57P01", "57P02", "57P03"]);
+
+function isConnectionError(err: unknown): boolean {
+  for (let e = err, depth = 0; e instanceof Error && depth < 5; e = e.cause, depth++) {
+    const code = (e as { code?: unknown }).code;
+    if (typeof code === "string" && (connectionErrorCodes.has(code) || code.startsWith("08"))) return true;
+  }
+  return false;
 }
 
 function elapsed(started: number): number {

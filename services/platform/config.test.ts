@@ -1,0 +1,96 @@
+import { describe, expect, it } from "vitest";
+import { ConfigError, readHostPort, readOptionalPort, readPort, readPositiveInt, readString, readUrl } from "./config.js";
+
+/** Asserts that reading throws a ConfigError naming the variable and quoting the bad value. */
+function expectConfigError(read: () => unknown, variable: string, value: string): void {
+  let error: unknown;
+  try {
+    read();
+  } catch (err) {
+    error = err;
+  }
+  expect(error).toBeInstanceOf(ConfigError);
+  expect((error as Error).message).toContain(variable);
+  expect((error as Error).message).toContain(`"${value}"`);
+}
+
+describe("readPort", () => {
+  it("returns the default when unset or empty", () => {
+    expect(readPort({}, "P", 50052)).toBe(50052);
+    expect(readPort({ P: "" }, "P", 50052)).toBe(50052);
+  });
+
+  it.each([
+    ["0", 0],
+    ["1", 1],
+    ["8082", 8082],
+    ["65535", 65535],
+  ])("accepts %s", (raw, port) => {
+    expect(readPort({ P: raw }, "P", 1)).toBe(port);
+  });
+
+  it.each(["abc", "-1", "65536", "1.5", " ", " 80", "0x1F90", "8e3", "80abc"])("rejects %j naming the variable", (raw) => {
+    expectConfigError(() => readPort({ SHIPPING_PORT: raw }, "SHIPPING_PORT", 1), "SHIPPING_PORT", raw);
+  });
+});
+
+describe("readOptionalPort", () => {
+  it('disables the listener with "off" or "-1"', () => {
+    expect(readOptionalPort({ W: "off" }, "W", 8082)).toBeUndefined();
+    expect(readOptionalPort({ W: "-1" }, "W", 8082)).toBeUndefined();
+  });
+
+  it("otherwise reads a port with its default", () => {
+    expect(readOptionalPort({}, "W", 8082)).toBe(8082);
+    expect(readOptionalPort({ W: "0" }, "W", 8082)).toBe(0);
+    expectConfigError(() => readOptionalPort({ W: "on" }, "W", 8082), "W", "on");
+  });
+});
+
+describe("readString", () => {
+  it("returns the value, or the default when unset or empty", () => {
+    expect(readString({ S: "x" }, "S", "d")).toBe("x");
+    expect(readString({ S: "" }, "S", "d")).toBe("d");
+    expect(readString({}, "S", "d")).toBe("d");
+  });
+});
+
+describe("readUrl", () => {
+  const schemes = ["postgres", "postgresql"];
+
+  it("accepts the allowed schemes and returns the URL unchanged", () => {
+    expect(readUrl({ U: "postgresql://u:p@db:5432/x" }, "U", "postgres://d/d", schemes)).toBe("postgresql://u:p@db:5432/x");
+    expect(readUrl({}, "U", "postgres://127.0.0.1:5432/shipping", schemes)).toBe("postgres://127.0.0.1:5432/shipping");
+  });
+
+  it("rejects a malformed URL and a wrong scheme, naming the variable", () => {
+    expectConfigError(() => readUrl({ DB_URL: "not a url" }, "DB_URL", "postgres://d/d", schemes), "DB_URL", "not a url");
+    expectConfigError(() => readUrl({ DB_URL: "mysql://h/d" }, "DB_URL", "postgres://d/d", schemes), "DB_URL", "mysql://h/d");
+  });
+});
+
+describe("readHostPort", () => {
+  it.each(["127.0.0.1:50052", "localhost:1", "shipping.internal:65535", "[::1]:50052"])("accepts %s", (raw) => {
+    expect(readHostPort({ A: raw }, "A", "x:1")).toBe(raw);
+  });
+
+  it("returns the default when unset", () => {
+    expect(readHostPort({}, "A", "127.0.0.1:50052")).toBe("127.0.0.1:50052");
+  });
+
+  it.each(["localhost", ":50052", "host:", "host:65536", "host:port", "http://host:1", "::1:50052"])("rejects %j", (raw) => {
+    expectConfigError(() => readHostPort({ SHIPPING_ADDR: raw }, "SHIPPING_ADDR", "x:1"), "SHIPPING_ADDR", raw);
+  });
+});
+
+describe("readPositiveInt", () => {
+  it("reads positive integers with a default", () => {
+    expect(readPositiveInt({}, "N", 10)).toBe(10);
+    expect(readPositiveInt({ N: "" }, "N", 10)).toBe(10);
+    expect(readPositiveInt({ N: "25" }, "N", 10)).toBe(25);
+  });
+
+  it.each(["0", "-2", "2.5", "ten", " ", "1e2", "99999999999999999999"])("rejects %j", (raw) => {
+    expectConfigError(() => readPositiveInt({ POOL: raw }, "POOL", 10), "POOL", raw);
+  });
+});

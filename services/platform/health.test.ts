@@ -1,0 +1,93 @@
+import { randomUUID } from "node:crypto";
+import { Code } from "@connectrpc/connect";
+import type * as grpc from "@grpc/grpc-js";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { ShippingService } from "../../gen/shipping/v1/shipping_pb.js";
+import { checkHealth, newGrpcJsClient, newHealthClient, unaryCall, watchHealth, type HealthClient, type HealthWatch } from "../../tests/support/grpc-js-clients.js";
+import { openShippingDatabase, startShippingServers, type ShippingServers } from "../../tests/support/shipping-harness.js";
+import { startTcpProxy, type TcpProxy } from "../../tests/support/tcp-proxy.js";
+import { createTestDatabase, type TestDatabase } from "../../tests/support/test-database.js";
+import { waitFor } from "../../tests/support/wait-for.js";
+import type { Database } from "./database.js";
+import type * as schema from "../shipping/db/schema.js";
+
+// The shipping database is reached through a TCP proxy that the test cuts to make PostgreSQL
+// unreachable, so the shared server itself is never stopped.
+const names = ["", "shipping.v1.ShippingService"] as const;
+let testDb: TestDatabase;
+let proxy: TcpProxy;
+let database: Database<typeof schema>;
+let servers: ShippingServers;
+let health: HealthClient;
+let watches: HealthWatch[];
+
+beforeAll(async () => {
+  testDb = await createTestDatabase("health");
+  const shared = new URL(testDb.url);
+  proxy = await startTcpProxy(shared.hostname, Number(shared.port || 5432));
+  const viaProxy = new URL(testDb.url);
+  viaProxy.port = String(proxy.port);
+  database = await openShippingDatabase(viaProxy.toString(), 2);
+  servers = await startShippingServers(database, { healthIntervalMs: 100 });
+  health = newHealthClient(servers.grpcAddress);
+  watches = names.map((name) => watchHealth(health, name));
+});
+
+afterAll(async () => {
+  health?.close();
+  await servers?.host.stop();
+  await database?.close();
+  await proxy?.close();
+  await testDb?.drop();
+});
+
+const statusesOf = () => Promise.all(names.map((name) => checkHealth(health, name)));
+
+describe("grpc.health.v1 follows the database", () => {
+  it("is SERVING for the process and the service while the database answers", async () => {
+    expect(await statusesOf()).toEqual(["SERVING", "SERVING"]);
+    await waitFor(() => watches.every((w) => w.statuses.includes("SERVING")), { what: "Watch to deliver SERVING" });
+  });
+
+  it("turns NOT_SERVING on Check and Watch when the database becomes unreachable, and calls fail as UNAVAILABLE", async () => {
+    proxy.cut();
+    await waitFor(async () => (await statusesOf()).every((s) => s === "NOT_SERVING"), { what: "NOT_SERVING", timeoutMs: 5000 });
+    await waitFor(() => watches.every((w) => w.statuses.at(-1) === "NOT_SERVING"), { what: "Watch to deliver NOT_SERVING" });
+    // Without its database the service is unavailable (retryable), not broken (INTERNAL).
+    const client = newGrpcJsClient(servers.grpcAddress);
+    try {
+      const err = await unaryCall(client, ShippingService.method.getShipment, { id: randomUUID() }, { timeoutMs: 8000 }).then(
+        () => undefined,
+        (e: grpc.ServiceError) => e,
+      );
+      expect(err?.code).toBe(Code.Unavailable);
+    } finally {
+      client.close();
+    }
+  });
+
+  it("returns to SERVING when the database is reachable again, and calls work", async () => {
+    proxy.restore();
+    await waitFor(async () => (await statusesOf()).every((s) => s === "SERVING"), { what: "SERVING again", timeoutMs: 10_000 });
+    await waitFor(() => watches.every((w) => w.statuses.at(-1) === "SERVING"), { what: "Watch to deliver SERVING again" });
+    for (const w of watches) expect(w.statuses).toEqual(["SERVING", "NOT_SERVING", "SERVING"]);
+    const client = newGrpcJsClient(servers.grpcAddress);
+    try {
+      const err = await unaryCall(client, ShippingService.method.getShipment, { id: randomUUID() }).catch((e: grpc.ServiceError) => e);
+      expect((err as grpc.ServiceError).code).toBe(Code.NotFound);
+    } finally {
+      client.close();
+    }
+  });
+
+  it("is NOT_SERVING during shutdown, even with the database up, and ends Watch streams cleanly", async () => {
+    const ended = watches.map((w) => new Promise<number>((resolve) => w.stream.once("status", (s: grpc.StatusObject) => resolve(s.code))));
+    await servers.host.stop();
+    for (const w of watches) expect(w.statuses.at(-1)).toBe("NOT_SERVING");
+    // Status 0 is OK: the server ended the streams rather than the connection dying under them.
+    expect(await Promise.all(ended)).toEqual([0, 0]);
+    // Health stays down after shutdown: a late probe result must not flip it back.
+    servers.host.health.setServing(true);
+    expect(servers.host.health.isServing).toBe(false);
+  });
+});

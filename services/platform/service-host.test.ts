@@ -1,0 +1,220 @@
+import { create } from "@bufbuild/protobuf";
+import { Code, ConnectError, type HandlerContext } from "@connectrpc/connect";
+import { createClient } from "@connectrpc/connect";
+import { createConnectTransport } from "@connectrpc/connect-node";
+import { afterEach, describe, expect, it } from "vitest";
+import { ShipmentSchema, ShippingService } from "../../gen/shipping/v1/shipping_pb.js";
+import { checkHealth, newGrpcJsClient, newHealthClient, unaryCall, watchHealth } from "../../tests/support/grpc-js-clients.js";
+import { httpRequest } from "../../tests/support/http-request.js";
+import { failure, rpcPaths, type RpcPath } from "../../tests/support/rpc-paths.js";
+import { testLogger } from "../../tests/support/shipping-harness.js";
+import { waitFor } from "../../tests/support/wait-for.js";
+import { startServiceHost, type ServiceHost, type ServiceHostOptions } from "./service-host.js";
+import { bindService } from "./service-impl.js";
+
+/**
+ * A test-only ShippingService: getShipment waits until the caller's deadline or cancellation aborts
+ * ctx.signal and records it; cancelShipment waits until the test releases it (an in-flight call).
+ */
+function slowShipping() {
+  const seen = { aborted: [] as unknown[], timeouts: [] as Array<number | undefined>, inFlight: 0 };
+  let release!: () => void;
+  let released = new Promise<void>((resolve) => (release = resolve));
+  const binding = bindService(ShippingService, {
+    async getShipment(_req, ctx: HandlerContext) {
+      seen.timeouts.push(ctx.timeoutMs());
+      await new Promise<void>((resolve) => ctx.signal.addEventListener("abort", () => resolve(), { once: true }));
+      seen.aborted.push(ctx.signal.reason);
+      throw ctx.signal.reason;
+    },
+    async cancelShipment(req) {
+      seen.inFlight++;
+      await released;
+      return { shipment: create(ShipmentSchema, { id: req.id }) };
+    },
+    createShipment() {
+      throw new ConnectError("not in this test", Code.Unimplemented);
+    },
+    getShipmentByOrder() {
+      throw new ConnectError("not in this test", Code.Unimplemented);
+    },
+  });
+  return {
+    binding,
+    seen,
+    release: () => release(),
+    reset: () => (released = new Promise<void>((resolve) => (release = resolve))),
+  };
+}
+
+let host: ServiceHost | undefined;
+let paths: RpcPath[] = [];
+
+async function start(options: Partial<ServiceHostOptions> & Pick<ServiceHostOptions, "services">): Promise<ServiceHost> {
+  host = await startServiceHost({ logger: testLogger, host: "127.0.0.1", grpcPort: 0, webPort: 0, healthChecks: [], ...options });
+  paths = rpcPaths(host.grpcPort, host.webPort!);
+  return host;
+}
+
+afterEach(async () => {
+  paths.forEach((p) => p.close());
+  paths = [];
+  await host?.stop();
+  host = undefined;
+});
+
+const id = "5f0c6c1e-7c43-4c5e-9d7e-2f2a1c7f9b10";
+
+describe("deadlines", () => {
+  it("a client deadline shorter than the handler gives DEADLINE_EXCEEDED and aborts ctx.signal, on every path", async () => {
+    const slow = slowShipping();
+    await start({ services: [slow.binding] });
+    for (const [i, path] of paths.entries()) {
+      const started = Date.now();
+      const err = await failure(path.call(ShippingService.method.getShipment, { id }, { timeoutMs: 200 }));
+      expect(err.code, path.name).toBe(Code.DeadlineExceeded);
+      expect(Date.now() - started, path.name).toBeLessThan(2000);
+      // The server learns the deadline (not only the client), and the handler's signal fires.
+      await waitFor(() => slow.seen.aborted.length === i + 1, { what: `handler abort via ${path.name}` });
+      expect(slow.seen.timeouts[i], path.name).toBeGreaterThan(0);
+      expect(slow.seen.timeouts[i], path.name).toBeLessThanOrEqual(200);
+    }
+  });
+
+  it("a grpc-js client cancelling its call aborts ctx.signal", async () => {
+    const slow = slowShipping();
+    const { grpcPort } = await start({ services: [slow.binding] });
+    const client = newGrpcJsClient(`127.0.0.1:${grpcPort}`);
+    try {
+      const call = client.makeUnaryRequest(
+        `/${ShippingService.typeName}/GetShipment`,
+        (b: Buffer) => b,
+        (b: Buffer) => b,
+        Buffer.alloc(0),
+        () => {},
+      );
+      await waitFor(() => slow.seen.timeouts.length === 1, { what: "handler to start" });
+      call.cancel();
+      await waitFor(() => slow.seen.aborted.length === 1, { what: "handler abort" });
+      expect(ConnectError.from(slow.seen.aborted[0]).code).toBe(Code.Canceled);
+    } finally {
+      client.close();
+    }
+  });
+});
+
+describe("CORS on the web port", () => {
+  const preflight = (webPort: number, origin: string) =>
+    httpRequest(`http://127.0.0.1:${webPort}/shipping.v1.ShippingService/GetShipment`, {
+      method: "OPTIONS",
+      headers: {
+        origin,
+        "access-control-request-method": "POST",
+        "access-control-request-headers": "content-type,connect-protocol-version,connect-timeout-ms",
+      },
+    });
+
+  it("answers a preflight from an allowed origin with the Connect methods and headers", async () => {
+    const { webPort } = await start({ services: [slowShipping().binding], corsOrigins: ["https://shop.example"] });
+    const res = await preflight(webPort!, "https://shop.example");
+    expect(res.status).toBe(204);
+    expect(res.headers["access-control-allow-origin"]).toBe("https://shop.example");
+    expect(res.headers["access-control-allow-methods"]).toMatch(/\bPOST\b/);
+    const allowed = String(res.headers["access-control-allow-headers"]).toLowerCase();
+    for (const header of ["content-type", "connect-protocol-version", "connect-timeout-ms", "x-grpc-web"]) expect(allowed).toContain(header);
+    expect(res.headers["access-control-max-age"]).toBeDefined();
+  });
+
+  it("grants nothing to an origin that is not allowed", async () => {
+    const { webPort } = await start({ services: [slowShipping().binding], corsOrigins: ["https://shop.example"] });
+    const res = await preflight(webPort!, "https://evil.example");
+    expect(res.headers["access-control-allow-origin"]).toBeUndefined();
+  });
+
+  it("exposes the gRPC-Web and Connect response headers on actual requests", async () => {
+    const { webPort } = await start({ services: [slowShipping().binding] });
+    const res = await httpRequest(`http://127.0.0.1:${webPort}/shipping.v1.ShippingService/CreateShipment`, {
+      method: "POST",
+      headers: { origin: "http://localhost:5173", "content-type": "application/json" },
+      body: "{}",
+    });
+    expect(res.status).toBe(501);
+    expect(JSON.parse(res.body)).toMatchObject({ code: "unimplemented" });
+    expect(res.headers["access-control-allow-origin"]).toBe("http://localhost:5173");
+    expect(String(res.headers["access-control-expose-headers"]).toLowerCase()).toContain("grpc-status");
+  });
+});
+
+describe("shutdown", () => {
+  it("reports NOT_SERVING, refuses new calls and lets in-flight calls on every path finish", async () => {
+    const slow = slowShipping();
+    const h = await start({ services: [slow.binding] });
+    const health = newHealthClient(`127.0.0.1:${h.grpcPort}`);
+    const watch = watchHealth(health, "");
+    try {
+      await waitFor(() => watch.statuses.includes("SERVING"), { what: "SERVING" });
+      const calls = paths.map((p) => p.call(ShippingService.method.cancelShipment, { id }));
+      await waitFor(() => slow.seen.inFlight === paths.length, { what: "every call in flight" });
+      let stopped = false;
+      const stopping = h.stop().then(() => (stopped = true));
+      await waitFor(() => watch.statuses.at(-1) === "NOT_SERVING", { what: "NOT_SERVING on Watch" });
+      expect(stopped).toBe(false);
+      // A fresh connection is refused while the old calls drain.
+      const late = createClient(ShippingService, createConnectTransport({ baseUrl: `http://127.0.0.1:${h.webPort}`, httpVersion: "1.1" }));
+      await expect(late.cancelShipment({ id })).rejects.toMatchObject({ code: Code.Unavailable });
+      slow.release();
+      const results = await Promise.all(calls);
+      expect(results.map((r) => r.shipment?.id)).toEqual(paths.map(() => id));
+      await stopping;
+      host = undefined;
+    } finally {
+      health.close();
+    }
+  });
+
+  it("stops promptly with idle clients and Watch streams connected", async () => {
+    const h = await start({ services: [slowShipping().binding], shutdownGraceMs: 5000 });
+    const health = newHealthClient(`127.0.0.1:${h.grpcPort}`);
+    const watch = watchHealth(health, "shipping.v1.ShippingService");
+    // Every path opens a connection that stays idle (keep-alive, HTTP/2 sessions, grpc-js channel).
+    for (const p of paths) expect((await failure(p.call(ShippingService.method.createShipment, {}))).code).toBe(Code.Unimplemented);
+    await waitFor(() => watch.statuses.length > 0, { what: "a Watch status" });
+    const started = Date.now();
+    await h.stop();
+    host = undefined;
+    expect(Date.now() - started).toBeLessThan(1000);
+    expect(watch.statuses.at(-1)).toBe("NOT_SERVING");
+    health.close();
+  });
+
+  it("cuts calls that outlive the grace period", async () => {
+    const slow = slowShipping();
+    const h = await start({ services: [slow.binding], shutdownGraceMs: 300 });
+    const client = newGrpcJsClient(`127.0.0.1:${h.grpcPort}`);
+    try {
+      const call = unaryCall(client, ShippingService.method.cancelShipment, { id }).catch((e: { code: number }) => e.code);
+      await waitFor(() => slow.seen.inFlight === 1, { what: "call in flight" });
+      const started = Date.now();
+      await h.stop();
+      host = undefined;
+      expect(Date.now() - started).toBeLessThan(2000);
+      // grpc-js's forceShutdown resets the stream; the client sees CANCELLED (or UNAVAILABLE if the socket goes first).
+      expect([Code.Canceled, Code.Unavailable]).toContain(await call);
+    } finally {
+      slow.release();
+      client.close();
+    }
+  });
+
+  it("answers Check for both names while serving", async () => {
+    const h = await start({ services: [slowShipping().binding] });
+    const health = newHealthClient(`127.0.0.1:${h.grpcPort}`);
+    try {
+      expect(await checkHealth(health, "")).toBe("SERVING");
+      expect(await checkHealth(health, "shipping.v1.ShippingService")).toBe("SERVING");
+      await expect(checkHealth(health, "no.such.Service")).rejects.toMatchObject({ code: Code.NotFound });
+    } finally {
+      health.close();
+    }
+  });
+});

@@ -1,0 +1,110 @@
+import { Code, createClient } from "@connectrpc/connect";
+import { createConnectTransport, Http2SessionManager } from "@connectrpc/connect-node";
+import postgres from "postgres";
+import { afterEach, beforeAll, afterAll, describe, expect, it } from "vitest";
+import { ShipmentStatus, ShippingService } from "../../gen/shipping/v1/shipping_pb.js";
+import { checkHealth, newGrpcJsClient, newHealthClient, unaryCall, watchHealth } from "../../tests/support/grpc-js-clients.js";
+import { startServiceProcess, type ServiceProcess } from "../../tests/support/service-process.js";
+import { shipmentRequest } from "../../tests/support/shipping-harness.js";
+import { createTestDatabase, type TestDatabase } from "../../tests/support/test-database.js";
+import { waitFor } from "../../tests/support/wait-for.js";
+
+// Layer 3: the compiled shipping process (`npm test` builds dist/ first), driven like an operator would.
+let testDb: TestDatabase;
+let proc: ServiceProcess | undefined;
+
+beforeAll(async () => {
+  testDb = await createTestDatabase("shipping_process");
+});
+
+afterEach(() => {
+  proc?.kill();
+  proc = undefined;
+});
+
+afterAll(async () => {
+  await testDb?.drop();
+});
+
+describe("shipping process", () => {
+  it("on SIGTERM reports NOT_SERVING, finishes the in-flight call and exits 0", async () => {
+    proc = startServiceProcess("services/shipping/main.js", {
+      SHIPPING_PORT: "0",
+      SHIPPING_WEB_PORT: "0",
+      SHIPPING_DATABASE_URL: testDb.url,
+      LOG_LEVEL: "info",
+    });
+    const listening = await proc.waitForLog((l) => l.msg === "listening", "the listening log line");
+    expect(listening).toMatchObject({ serving: true, grpcPort: expect.any(Number), webPort: expect.any(Number) });
+    const grpcAddress = `127.0.0.1:${listening.grpcPort as number}`;
+    const client = newGrpcJsClient(grpcAddress);
+    const health = newHealthClient(grpcAddress);
+    const web = new Http2SessionManager(`http://127.0.0.1:${listening.webPort as number}`);
+    const sql = postgres(testDb.url, { max: 2, onnotice: () => {} });
+    const lock = await sql.reserve();
+    try {
+      expect(await checkHealth(health, "shipping.v1.ShippingService")).toBe("SERVING");
+      const watch = watchHealth(health, "");
+      // Idle connections on the web port (HTTP/1.1 keep-alive and h2c) must not hold up the exit.
+      for (const transport of [
+        createConnectTransport({ baseUrl: `http://127.0.0.1:${listening.webPort as number}`, httpVersion: "1.1" }),
+        createConnectTransport({ baseUrl: `http://127.0.0.1:${listening.webPort as number}`, httpVersion: "2", sessionManager: web }),
+      ]) {
+        await expect(createClient(ShippingService, transport).getShipment({ id: "bad" })).rejects.toMatchObject({ code: Code.InvalidArgument });
+      }
+
+      // Hold a lock on the table so that a CreateShipment is provably in flight when SIGTERM arrives.
+      await lock`begin`;
+      await lock`lock table shipments in access exclusive mode`;
+      const req = shipmentRequest();
+      const inFlight = unaryCall(client, ShippingService.method.createShipment, req, { timeoutMs: 20_000 });
+      await waitFor(async () => (await sql`select 1 from pg_locks where relation = 'shipments'::regclass and not granted`).length > 0, {
+        what: "CreateShipment to wait on the table lock",
+      });
+
+      proc.child.kill("SIGTERM");
+      await proc.waitForLog((l) => l.msg === "shutting down", "the shutting down log line");
+      await waitFor(() => watch.statuses.at(-1) === "NOT_SERVING", { what: "Watch to report NOT_SERVING" });
+      expect(proc.child.exitCode).toBeNull();
+
+      await lock`rollback`;
+      const res = await inFlight;
+      expect(res.shipment).toMatchObject({ orderId: req.orderId, status: ShipmentStatus.PENDING });
+      const drained = Date.now();
+      const exit = await proc.exited;
+      expect(exit, proc.output()).toEqual({ code: 0, signal: null });
+      // Far below the 10 s grace: nothing but the one call was holding the process.
+      expect(Date.now() - drained).toBeLessThan(3000);
+      expect(proc.logs.some((l) => l.msg === "stopped")).toBe(true);
+      // The call that was in flight is committed, not lost with the process.
+      expect(await sql`select 1 from shipments where order_id = ${req.orderId}`).toHaveLength(1);
+    } finally {
+      lock.release();
+      await sql.end();
+      web.abort();
+      health.close();
+      client.close();
+    }
+  });
+
+  it("exits 1 with a message naming the variable when the config is invalid", async () => {
+    proc = startServiceProcess("services/shipping/main.js", { SHIPPING_PORT: "abc", SHIPPING_DATABASE_URL: testDb.url });
+    const exit = await proc.exited;
+    expect(exit.code, proc.output()).toBe(1);
+    const fatal = proc.logs.find((l) => l.msg?.startsWith("failed to start"));
+    expect(fatal?.msg).toContain("SHIPPING_PORT");
+    expect(fatal?.msg).toContain('"abc"');
+  });
+
+  it("exits 1 naming the database when PostgreSQL cannot be reached", async () => {
+    proc = startServiceProcess("services/shipping/main.js", {
+      SHIPPING_PORT: "0",
+      SHIPPING_WEB_PORT: "off",
+      // Port 1 on loopback refuses at once, so the failure is fast and certain.
+      SHIPPING_DATABASE_URL: "postgres://postgres@127.0.0.1:1/shipping",
+    });
+    const exit = await proc.exited;
+    expect(exit.code, proc.output()).toBe(1);
+    expect(proc.logs.find((l) => l.msg?.startsWith("failed to start"))?.msg).toMatch(/ECONNREFUSED|connect/i);
+  });
+});

@@ -1,0 +1,204 @@
+import { randomUUID } from "node:crypto";
+import { create, equals } from "@bufbuild/protobuf";
+import { Code, createHandlerContext, type HandlerContext, type ServiceImpl } from "@connectrpc/connect";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import {
+  CancelShipmentRequestSchema,
+  CancelShipmentResponseSchema,
+  CreateShipmentRequestSchema,
+  CreateShipmentResponseSchema,
+  GetShipmentByOrderRequestSchema,
+  GetShipmentByOrderResponseSchema,
+  GetShipmentRequestSchema,
+  GetShipmentResponseSchema,
+  ShipmentSchema,
+  ShipmentStatus,
+  ShippingService,
+} from "../../gen/shipping/v1/shipping_pb.js";
+import type { Database } from "../platform/database.js";
+import { expectCode, expectInvalidArgument } from "../../tests/support/rpc-assertions.js";
+import { openShippingDatabase, shipmentRequest } from "../../tests/support/shipping-harness.js";
+import { createTestDatabase, type TestDatabase } from "../../tests/support/test-database.js";
+import type * as schema from "./db/schema.js";
+import { ShipmentStore } from "./shipment-store.js";
+import { createShippingService } from "./shipping-service.js";
+
+// Layer 1: the handlers as a plain object over a real database, no network in between.
+let testDb: TestDatabase;
+let database: Database<typeof schema>;
+let store: ShipmentStore;
+let service: ServiceImpl<typeof ShippingService>;
+
+beforeAll(async () => {
+  testDb = await createTestDatabase("shipping_handlers");
+  database = await openShippingDatabase(testDb.url, 10);
+  store = new ShipmentStore(database.db);
+  service = createShippingService(store);
+});
+
+afterAll(async () => {
+  await database?.close();
+  await testDb?.drop();
+});
+
+function ctx(method: keyof typeof ShippingService.method = "createShipment"): HandlerContext {
+  return createHandlerContext({
+    service: ShippingService,
+    method: ShippingService.method[method],
+    protocolName: "test",
+    requestMethod: "POST",
+    url: `/shipping.v1.ShippingService/${ShippingService.method[method].name}`,
+  });
+}
+
+// The handlers may return plain init objects; create() turns them into messages so results compare with equals().
+async function createShipment(overrides: Parameters<typeof shipmentRequest>[0] = {}) {
+  return create(CreateShipmentResponseSchema, await service.createShipment(create(CreateShipmentRequestSchema, shipmentRequest(overrides)), ctx()));
+}
+async function getShipment(id: string) {
+  return create(GetShipmentResponseSchema, await service.getShipment(create(GetShipmentRequestSchema, { id }), ctx("getShipment")));
+}
+async function getShipmentByOrder(orderId: string) {
+  return create(
+    GetShipmentByOrderResponseSchema,
+    await service.getShipmentByOrder(create(GetShipmentByOrderRequestSchema, { orderId }), ctx("getShipmentByOrder")),
+  );
+}
+async function cancel(id: string) {
+  return create(CancelShipmentResponseSchema, await service.cancelShipment(create(CancelShipmentRequestSchema, { id }), ctx("cancelShipment")));
+}
+
+const validAddress = shipmentRequest().address!;
+
+describe("CreateShipment validation", () => {
+  it.each([
+    ["empty", ""],
+    ["not a uuid", "order-1"],
+    ["a uuid missing a digit", "123e4567-e89b-12d3-a456-42661417400"],
+  ])("rejects an order_id that is %s", async (_, orderId) => {
+    await expectInvalidArgument(createShipment({ orderId }), ["order_id"]);
+  });
+
+  it("requires an address", async () => {
+    await expectInvalidArgument(createShipment({ address: undefined }), ["address"]);
+  });
+
+  it.each([
+    ["name", "name"],
+    ["line1", "line1"],
+    ["city", "city"],
+    ["postal_code", "postalCode"],
+    ["country", "country"],
+  ] as const)("requires address.%s (blank or whitespace)", async (field, key) => {
+    await expectInvalidArgument(createShipment({ address: { ...validAddress, [key]: "" } }), [`address.${field}`]);
+    await expectInvalidArgument(createShipment({ address: { ...validAddress, [key]: "  \t" } }), [`address.${field}`]);
+  });
+
+  it("accepts an empty address.line2", async () => {
+    const res = await createShipment({ address: { ...validAddress, line2: "" } });
+    expect(res.shipment?.address?.line2).toBe("");
+  });
+
+  it("requires at least one item", async () => {
+    await expectInvalidArgument(createShipment({ items: [] }), ["items"]);
+  });
+
+  it("requires a sku on every item and names its index", async () => {
+    await expectInvalidArgument(createShipment({ items: [{ sku: "A", quantity: 1 }, { sku: " ", quantity: 1 }] }), ["items[1].sku"]);
+  });
+
+  it.each([0, -3])("rejects quantity %i", async (quantity) => {
+    await expectInvalidArgument(createShipment({ items: [{ sku: "A", quantity }] }), ["items[0].quantity"]);
+  });
+
+  it("reports every violation of one request at once", async () => {
+    await expectInvalidArgument(
+      createShipment({ orderId: "x", address: { ...validAddress, city: "" }, items: [{ sku: "", quantity: 0 }] }),
+      ["order_id", "address.city", "items[0].sku", "items[0].quantity"],
+    );
+  });
+
+  it("stores nothing for an invalid request", async () => {
+    const orderId = randomUUID();
+    await expectInvalidArgument(createShipment({ orderId, items: [] }), ["items"]);
+    expect(await store.getByOrder(orderId)).toBeUndefined();
+  });
+});
+
+describe("CreateShipment", () => {
+  it("creates a pending shipment with carrier, tracking number, address and items", async () => {
+    const req = shipmentRequest();
+    const { shipment } = await createShipment(req);
+    expect(shipment).toMatchObject({ orderId: req.orderId, status: ShipmentStatus.PENDING, carrier: "DHL", items: [{ sku: "BOOK-1", quantity: 2 }] });
+    expect(shipment?.trackingNumber).toMatch(/^OM\d{10}$/);
+    expect(shipment?.address).toMatchObject(req.address!);
+    expect(shipment?.createTime).toBeDefined();
+  });
+
+  it("is idempotent per order_id: a second call returns the first shipment unchanged", async () => {
+    const orderId = randomUUID();
+    const first = await createShipment({ orderId });
+    const second = await createShipment({ orderId, items: [{ sku: "OTHER", quantity: 9 }] });
+    expect(equals(ShipmentSchema, first.shipment!, second.shipment!)).toBe(true);
+  });
+
+  it("treats an upper-case order_id as the same order", async () => {
+    const orderId = randomUUID();
+    const first = await createShipment({ orderId });
+    const second = await createShipment({ orderId: orderId.toUpperCase() });
+    expect(second.shipment?.id).toBe(first.shipment?.id);
+  });
+
+  it("gives N concurrent calls for one order the same shipment and stores one row", async () => {
+    const orderId = randomUUID();
+    const results = await Promise.all(Array.from({ length: 16 }, () => createShipment({ orderId })));
+    expect(new Set(results.map((r) => r.shipment?.id)).size).toBe(1);
+    const [{ count }] = (await database.sql`select count(*)::int as count from shipments where order_id = ${orderId}`) as unknown as [{ count: number }];
+    expect(count).toBe(1);
+  });
+});
+
+describe("GetShipment and GetShipmentByOrder", () => {
+  it("return the created shipment", async () => {
+    const { shipment } = await createShipment();
+    const byId = await getShipment(shipment!.id);
+    const byOrder = await getShipmentByOrder(shipment!.orderId);
+    expect(equals(ShipmentSchema, byId.shipment!, shipment!)).toBe(true);
+    expect(equals(ShipmentSchema, byOrder.shipment!, shipment!)).toBe(true);
+  });
+
+  it("answer NOT_FOUND for unknown ids", async () => {
+    await expectCode(getShipment(randomUUID()), Code.NotFound);
+    await expectCode(getShipmentByOrder(randomUUID()), Code.NotFound);
+  });
+
+  it.each(["", "nope", "00000000-0000-0000-0000-00000000000g"])("answer INVALID_ARGUMENT for malformed id %j", async (id) => {
+    await expectInvalidArgument(getShipment(id), ["id"]);
+    await expectInvalidArgument(getShipmentByOrder(id), ["order_id"]);
+  });
+});
+
+describe("CancelShipment", () => {
+  it("cancels a pending shipment, and a second cancel is harmless", async () => {
+    const { shipment } = await createShipment();
+    const first = await cancel(shipment!.id);
+    expect(first.shipment?.status).toBe(ShipmentStatus.CANCELLED);
+    const second = await cancel(shipment!.id);
+    expect(second.shipment?.status).toBe(ShipmentStatus.CANCELLED);
+    expect(second.shipment?.id).toBe(shipment!.id);
+    expect((await store.get(shipment!.id))?.status).toBe("cancelled");
+  });
+
+  it.each(["in_transit", "delivered"] as const)("refuses a %s shipment with FAILED_PRECONDITION and leaves it as it is", async (status) => {
+    const { shipment } = await createShipment();
+    await store.setStatus(shipment!.id, status);
+    const err = await expectCode(cancel(shipment!.id), Code.FailedPrecondition);
+    expect(err.rawMessage).toContain(status);
+    expect((await store.get(shipment!.id))?.status).toBe(status);
+  });
+
+  it("answers NOT_FOUND for an unknown shipment and INVALID_ARGUMENT for a malformed id", async () => {
+    await expectCode(cancel(randomUUID()), Code.NotFound);
+    await expectInvalidArgument(cancel("42"), ["id"]);
+  });
+});

@@ -1,0 +1,67 @@
+import { spawn, type ChildProcess } from "node:child_process";
+import { existsSync } from "node:fs";
+import { projectPath } from "../../services/platform/database.js";
+import { waitFor } from "./wait-for.js";
+
+/** One JSON log line of a service process (pino). */
+export type LogLine = Record<string, unknown> & { msg?: string };
+
+/** A compiled service running as a child process, with its parsed JSON logs. */
+export interface ServiceProcess {
+  child: ChildProcess;
+  /** Every stdout line that parsed as JSON, in order. */
+  logs: LogLine[];
+  /** Everything written to stdout and stderr, for failure messages. */
+  output(): string;
+  /** Resolves with the exit code (or the signal that killed it). */
+  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+  /** Waits for a log line matching the predicate and returns it. */
+  waitForLog(match: (line: LogLine) => boolean, what: string, timeoutMs?: number): Promise<LogLine>;
+  /** Kills the process if it still runs (test cleanup). */
+  kill(): void;
+}
+
+/** Starts `node dist/<script>` from the project root; fails clearly if the build is missing. */
+export function startServiceProcess(script: string, env: Record<string, string>): ServiceProcess {
+  const entry = projectPath(`dist/${script}`);
+  if (!existsSync(entry)) {
+    throw new Error(`${entry} is missing: process tests run the compiled service; run \`npm run build\` first (\`npm test\` does).`);
+  }
+  const child = spawn(process.execPath, [entry], { cwd: projectPath("."), env: { ...process.env, ...env }, stdio: ["ignore", "pipe", "pipe"] });
+  const logs: LogLine[] = [];
+  let output = "";
+  let partial = "";
+  child.stdout!.setEncoding("utf8").on("data", (chunk: string) => {
+    output += chunk;
+    const lines = (partial + chunk).split("\n");
+    partial = lines.pop()!;
+    for (const line of lines) {
+      try {
+        logs.push(JSON.parse(line) as LogLine);
+      } catch {
+        // Not every line must be JSON (a crash prints a stack trace); output() keeps it for the report.
+      }
+    }
+  });
+  child.stderr!.setEncoding("utf8").on("data", (chunk: string) => (output += chunk));
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
+    child.once("exit", (code, signal) => resolve({ code, signal })),
+  );
+  return {
+    child,
+    logs,
+    output: () => output,
+    exited,
+    waitForLog: (match, what, timeoutMs = 15_000) =>
+      waitFor(
+        () => {
+          if (child.exitCode !== null) throw new Error(`process exited with ${child.exitCode}:\n${output}`);
+          return logs.find(match);
+        },
+        { what, timeoutMs },
+      ),
+    kill: () => {
+      if (child.exitCode === null && child.signalCode === null) child.kill("SIGKILL");
+    },
+  };
+}

@@ -1,0 +1,67 @@
+import { randomUUID } from "node:crypto";
+import type { MessageInitShape } from "@bufbuild/protobuf";
+import { type ShipmentItemSchema, type ShippingAddressSchema, ShippingService } from "../../gen/shipping/v1/shipping_pb.js";
+import { openDatabase, type Database } from "../../services/platform/database.js";
+import { createLogger } from "../../services/platform/logger.js";
+import { startServiceHost, type ServiceHost } from "../../services/platform/service-host.js";
+import { bindService } from "../../services/platform/service-impl.js";
+import * as schema from "../../services/shipping/db/schema.js";
+import { ShipmentStore } from "../../services/shipping/shipment-store.js";
+import { createShippingService } from "../../services/shipping/shipping-service.js";
+
+/** A logger that writes nothing, so test output stays readable; set TEST_LOG_LEVEL=debug to see it. */
+export const testLogger = createLogger("test", process.env.TEST_LOG_LEVEL ?? "silent");
+
+/** Opens the shipping database (migrations applied) at url, as the shipping process does. */
+export function openShippingDatabase(url: string, poolSize = 5): Promise<Database<typeof schema>> {
+  return openDatabase({
+    url,
+    schema,
+    migrationsFolder: "services/shipping/db/migrations",
+    migrationsTable: "__migrations_shipping",
+    poolSize,
+  });
+}
+
+/** The shipping service's servers over a database, as main.ts wires them but on ephemeral ports. */
+export interface ShippingServers {
+  host: ServiceHost;
+  store: ShipmentStore;
+  grpcAddress: string;
+  webUrl: string;
+}
+
+/** Starts ShippingService with health, reflection and the web port on 127.0.0.1 ephemeral ports. */
+export async function startShippingServers(
+  database: Database<typeof schema>,
+  options: { healthIntervalMs?: number; corsOrigins?: string[]; shutdownGraceMs?: number } = {},
+): Promise<ShippingServers> {
+  const store = new ShipmentStore(database.db);
+  const host = await startServiceHost({
+    logger: testLogger,
+    host: "127.0.0.1",
+    grpcPort: 0,
+    webPort: 0,
+    services: [bindService(ShippingService, createShippingService(store))],
+    healthChecks: [() => database.sql`select 1`],
+    ...options,
+  });
+  return { host, store, grpcAddress: `127.0.0.1:${host.grpcPort}`, webUrl: `http://127.0.0.1:${host.webPort}` };
+}
+
+/** A CreateShipment request as plain fields (what every client library accepts). */
+export interface ShipmentRequestInit {
+  orderId?: string;
+  address?: MessageInitShape<typeof ShippingAddressSchema> | undefined;
+  items?: MessageInitShape<typeof ShipmentItemSchema>[];
+}
+
+/** A valid CreateShipment request for a fresh order; override fields to make it invalid. */
+export function shipmentRequest(overrides: ShipmentRequestInit = {}): ShipmentRequestInit & { orderId: string } {
+  return {
+    orderId: randomUUID(),
+    address: { name: "Ada Lovelace", line1: "12 St James's Square", line2: "", city: "London", postalCode: "SW1Y 4JH", country: "GB" },
+    items: [{ sku: "BOOK-1", quantity: 2 }],
+    ...overrides,
+  };
+}
