@@ -20,6 +20,12 @@ export interface OrdersConfig {
   eventsStream: string;
   /** Subject prefix of order events ("orders" gives orders.created, orders.cancelled). */
   eventsSubjectPrefix: string;
+  /** Deliveries of one orders.created event before shipping dispatch dead-letters it. */
+  dispatchMaxDeliver: number;
+  /** Upper bound of the delay between dispatch retries while shipping is unavailable. */
+  dispatchMaxBackoffMs: number;
+  /** How long published outbox rows are kept before pruning (must outlast the JetStream duplicate window). */
+  outboxRetentionMs: number;
 }
 
 /** Reads and validates the orders configuration; throws ConfigError naming the bad variable. */
@@ -34,5 +40,8 @@ export function loadOrdersConfig(env: Env = process.env): OrdersConfig {
     natsUrl: readUrl(env, "NATS_URL", "nats://127.0.0.1:4222", ["nats", "tls"]),
     eventsStream: readString(env, "EVENTS_STREAM", "ORDERS"),
     eventsSubjectPrefix: readString(env, "EVENTS_SUBJECT_PREFIX", "orders"),
+    dispatchMaxDeliver: readPositiveInt(env, "DISPATCH_MAX_DELIVER", 50),
+    dispatchMaxBackoffMs: readPositiveInt(env, "DISPATCH_MAX_BACKOFF_MS", 30_000),
+    outboxRetentionMs: readPositiveInt(env, "OUTBOX_RETENTION_MS", 60 * 60_000),
   };
 }

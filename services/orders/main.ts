@@ -1,20 +1,26 @@
+import { jetstream, jetstreamManager } from "@nats-io/jetstream";
 import { OrderService } from "../../gen/orders/v1/orders_pb.js";
 import { openDatabase, redact } from "../platform/database.js";
+import type { DurableConsumer } from "../platform/durable-consumer.js";
+import { ensureEventStreams } from "../platform/event-stream.js";
 import { createLogger } from "../platform/logger.js";
+import { connectNats, type NatsConnection } from "../platform/nats-connection.js";
 import { runProcess } from "../platform/process-lifecycle.js";
 import { startServiceHost } from "../platform/service-host.js";
 import { bindService } from "../platform/service-impl.js";
-import { loadOrdersConfig } from "./config.js";
+import { loadOrdersConfig, type OrdersConfig } from "./config.js";
 import * as schema from "./db/schema.js";
 import { createOrderService } from "./order-service.js";
 import { OrderStore } from "./order-store.js";
-import { createShippingClient } from "./shipping-client.js";
+import { startOutboxRelay, type OutboxRelay } from "./outbox-relay.js";
+import { createShippingClient, type ShippingClient } from "./shipping-client.js";
+import { startShippingDispatcher } from "./shipping-dispatcher.js";
 
 const logger = createLogger("orders");
 
 await runProcess(logger, async () => {
   const config = loadOrdersConfig();
-  logger.info({ database: redact(config.databaseUrl), shipping: config.shippingAddr }, "starting");
+  logger.info({ database: redact(config.databaseUrl), shipping: config.shippingAddr, nats: config.natsUrl }, "starting");
   const database = await openDatabase({
     url: config.databaseUrl,
     schema,
@@ -24,6 +30,9 @@ await runProcess(logger, async () => {
   });
   const store = new OrderStore(database.db, database.sql);
   const shipping = createShippingClient({ addr: config.shippingAddr, logger });
+  // Orders keep being accepted into the outbox while NATS is down, so health does not depend on it
+  // and the event side starts whenever the first connection succeeds.
+  const events = startEvents(config, database.sql, store, shipping);
   const host = await startServiceHost({
     logger,
     host: config.bindHost,
@@ -32,5 +41,45 @@ await runProcess(logger, async () => {
     services: [bindService(OrderService, createOrderService({ store, shipping, logger }))],
     healthChecks: [() => database.sql`select 1`],
   });
-  return [() => host.stop(), () => database.close()];
+  return [() => host.stop(), () => events.then((e) => e.stop()), () => database.close()];
 });
+
+/** Connects to NATS (retrying until it answers), declares the streams, starts the relay and dispatch. */
+async function startEvents(config: OrdersConfig, sql: Parameters<typeof startOutboxRelay>[0]["sql"], store: OrderStore, shipping: ShippingClient) {
+  let nc: NatsConnection | undefined;
+  let relay: OutboxRelay | undefined;
+  let dispatcher: DurableConsumer | undefined;
+  let stopping = false;
+  const started = (async () => {
+    nc = await connectNats(config.natsUrl, logger, "orders", { waitOnFirstConnect: true });
+    const jsm = await jetstreamManager(nc);
+    const js = jetstream(nc);
+    await ensureEventStreams(jsm, { stream: config.eventsStream, subjectPrefix: config.eventsSubjectPrefix });
+    if (stopping) return;
+    relay = await startOutboxRelay({ sql, js, logger, subjectPrefix: config.eventsSubjectPrefix, retentionMs: config.outboxRetentionMs });
+    dispatcher = await startShippingDispatcher({
+      js,
+      jsm,
+      stream: config.eventsStream,
+      subjectPrefix: config.eventsSubjectPrefix,
+      store,
+      shipping,
+      logger,
+      maxDeliver: config.dispatchMaxDeliver,
+      maxBackoffMs: config.dispatchMaxBackoffMs,
+    });
+  })().catch((err: unknown) => {
+    logger.fatal({ err }, "event side failed to start");
+    process.exit(1);
+  });
+  return {
+    async stop() {
+      stopping = true;
+      if (!nc) return; // never connected: nothing to drain, the outbox keeps the events
+      await started;
+      await dispatcher?.stop();
+      await relay?.stop();
+      await nc.drain();
+    },
+  };
+}

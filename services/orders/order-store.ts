@@ -1,4 +1,4 @@
-import { and, eq, getTableColumns, sql as dsql } from "drizzle-orm";
+import { and, eq, getTableColumns, isNull, sql as dsql } from "drizzle-orm";
 import type { PostgresJsDatabase } from "drizzle-orm/postgres-js";
 import type { Sql } from "postgres";
 import * as schema from "./db/schema.js";
@@ -55,7 +55,8 @@ export class OrderStore {
   private readonly byId;
   private readonly firstPage;
   private readonly nextPage;
-  private readonly markShipped;
+  private readonly claim;
+  private readonly setShipment;
   private readonly markFailed;
 
   constructor(
@@ -84,16 +85,22 @@ export class OrderStore {
       .orderBy(dsql`${orders.createdAt} desc`, dsql`${orders.id} desc`)
       .limit(dsql.placeholder("limit"))
       .prepare("orders_next_page");
-    this.markShipped = db
+    this.claim = db
       .update(orders)
-      .set({ status: "shipment_requested", shipmentId: dsql`${dsql.placeholder("shipmentId")}::uuid`, updatedAt: dsql`now()` })
+      .set({ status: "shipment_requested", updatedAt: dsql`now()` })
       .where(and(eq(orders.id, dsql.placeholder("id")), eq(orders.status, "pending")))
       .returning({ id: orders.id })
-      .prepare("order_mark_shipped");
+      .prepare("order_claim_for_dispatch");
+    this.setShipment = db
+      .update(orders)
+      .set({ shipmentId: dsql`${dsql.placeholder("shipmentId")}::uuid`, updatedAt: dsql`now()` })
+      .where(and(eq(orders.id, dsql.placeholder("id")), isNull(orders.shipmentId)))
+      .returning({ id: orders.id })
+      .prepare("order_record_shipment");
     this.markFailed = db
       .update(orders)
       .set({ status: "dispatch_failed", updatedAt: dsql`now()` })
-      .where(and(eq(orders.id, dsql.placeholder("id")), eq(orders.status, "pending")))
+      .where(and(eq(orders.id, dsql.placeholder("id")), eq(orders.status, "shipment_requested"), isNull(orders.shipmentId)))
       .returning({ id: orders.id })
       .prepare("order_mark_dispatch_failed");
   }
@@ -187,12 +194,21 @@ export class OrderStore {
     });
   }
 
-  /** Records the shipment of a pending order; false when the order is no longer pending (e.g. cancelled). */
-  async markShipmentRequested(id: string, shipmentId: string): Promise<boolean> {
-    return (await this.markShipped.execute({ id, shipmentId })).length === 1;
+  /**
+   * Hands a pending order to shipping: from here on CancelOrder refuses it. Claiming before calling
+   * shipping (rather than after) means a concurrent cancel can never leave a shipment for a cancelled order.
+   * Returns false when the order is no longer pending.
+   */
+  async claimForDispatch(id: string): Promise<boolean> {
+    return (await this.claim.execute({ id })).length === 1;
   }
 
-  /** Flags a pending order whose dispatch gave up, so an operator can find it. */
+  /** Records the shipment shipping created for a claimed order (once; a redelivery changes nothing). */
+  async recordShipment(id: string, shipmentId: string): Promise<boolean> {
+    return (await this.setShipment.execute({ id, shipmentId })).length === 1;
+  }
+
+  /** Flags a claimed order whose dispatch gave up (no shipment), so an operator can find it. */
   async markDispatchFailed(id: string): Promise<boolean> {
     return (await this.markFailed.execute({ id })).length === 1;
   }

@@ -1,0 +1,104 @@
+import { fromBinary } from "@bufbuild/protobuf";
+import { Code, ConnectError } from "@connectrpc/connect";
+import type { JetStreamClient, JetStreamManager, JsMsg } from "@nats-io/jetstream";
+import { OrderCreatedSchema, type OrderCreated } from "../../gen/orders/v1/events_pb.js";
+import { backoffMs, startDurableConsumer, type DurableConsumer, type HandleResult } from "../platform/durable-consumer.js";
+import { deadLetterSubject } from "../platform/event-stream.js";
+import type { Logger } from "../platform/logger.js";
+import type { OrderStore } from "./order-store.js";
+import type { ShippingClient } from "./shipping-client.js";
+
+/** Durable consumer name of shipping dispatch (see ARCHITECTURE.md). */
+export const shippingDispatchConsumer = "shipping-dispatch";
+
+/** What the dispatcher needs. */
+export interface ShippingDispatcherOptions {
+  js: JetStreamClient;
+  jsm: JetStreamManager;
+  stream: string;
+  subjectPrefix: string;
+  store: OrderStore;
+  shipping: ShippingClient;
+  logger: Logger;
+  maxDeliver: number;
+  maxBackoffMs: number;
+}
+
+/**
+ * The orders -> shipping step of the old `notify_shipping_service` task: for every orders.created event,
+ * claims the order and asks ShippingService for its shipment. Safe to repeat at any point: the claim is
+ * conditional, CreateShipment is idempotent per order_id, and the shipment id is recorded once.
+ */
+export function startShippingDispatcher(options: ShippingDispatcherOptions): Promise<DurableConsumer> {
+  const { store, shipping } = options;
+  const log = options.logger.child({ component: shippingDispatchConsumer });
+  const retryTuning = { initial: 250, max: options.maxBackoffMs };
+
+  async function handle(msg: JsMsg): Promise<HandleResult> {
+    let event: OrderCreated;
+    try {
+      event = fromBinary(OrderCreatedSchema, msg.data);
+    } catch (err) {
+      return { deadLetter: `undecodable orders.v1.OrderCreated: ${String(err)}` };
+    }
+    const orderId = event.order?.id;
+    if (!orderId) return { deadLetter: "OrderCreated without an order id" };
+    const order = await store.get(orderId);
+    if (!order) return { deadLetter: `order ${orderId} does not exist in this orders database` };
+    if (order.shipmentId || order.status === "cancelled") return { ack: true };
+    if (order.status === "pending" && !(await store.claimForDispatch(orderId))) {
+      // Cancelled between our read and the claim: nothing to ship.
+      return { ack: true };
+    }
+    try {
+      const { shipment } = await shipping.dispatch.call(({ signal, timeoutMs }) =>
+        shipping.client.createShipment(
+          {
+            orderId,
+            address: order.shippingAddress,
+            items: order.items.map((i) => ({ sku: i.sku, quantity: i.quantity })),
+          },
+          { signal, timeoutMs },
+        ),
+      );
+      if (!shipment) throw new ConnectError("CreateShipment returned no shipment", Code.Internal);
+      await store.recordShipment(orderId, shipment.id);
+      log.info({ orderId, shipmentId: shipment.id }, "shipment created");
+      return { ack: true };
+    } catch (err) {
+      const error = ConnectError.from(err);
+      if (error.code === Code.InvalidArgument || error.code === Code.FailedPrecondition) {
+        return { deadLetter: `shipping refused order ${orderId}: ${error.message}` };
+      }
+      // Shipping is down or slow (or the breaker is open): come back later rather than hammer it.
+      return { retryInMs: backoffMs(msg.info.deliveryCount, retryTuning), reason: error.message };
+    }
+  }
+
+  return startDurableConsumer({
+    js: options.js,
+    jsm: options.jsm,
+    stream: options.stream,
+    durable: shippingDispatchConsumer,
+    filterSubject: `${options.subjectPrefix}.created`,
+    // Longer than the dispatch policy's worst case (3 attempts x 2 s plus backoff).
+    ackWaitMs: 30_000,
+    maxDeliver: options.maxDeliver,
+    deadLetterSubject: deadLetterSubject(options.subjectPrefix, shippingDispatchConsumer),
+    logger: options.logger,
+    retryBackoffMs: retryTuning,
+    handle,
+    async onDeadLetter(msg) {
+      const orderId = safeOrderId(msg);
+      if (orderId && (await store.markDispatchFailed(orderId))) log.error({ orderId }, "dispatch failed for good; order marked DISPATCH_FAILED");
+    },
+  });
+}
+
+function safeOrderId(msg: JsMsg): string | undefined {
+  try {
+    return fromBinary(OrderCreatedSchema, msg.data).order?.id;
+  } catch {
+    return undefined;
+  }
+}
