@@ -1,4 +1,4 @@
-import { type Env, readPort, readPositiveInt, readString, readUrl } from "../platform/config.js";
+import { ConfigError, type Env, readPort, readPositiveInt, readString, readUrl } from "../platform/config.js";
 
 /** Everything the notifier process reads from its environment. */
 export interface NotifierConfig {
@@ -22,11 +22,17 @@ export interface NotifierConfig {
   mailFrom: string;
   /** Folder for .eml files when smtpUrl is unset. */
   emailDir: string;
+  /** Deadline of one email send (connect, greeting, transfer). */
+  sendTimeoutMs: number;
+  /** JetStream AckWait of the notifier consumer; longer than a send so a slow send is not redelivered. */
+  ackWaitMs: number;
+  /** Deliveries of one event before it goes to the dead letter. */
+  maxDeliver: number;
 }
 
 /** Reads and validates the notifier configuration; throws ConfigError naming the bad variable. */
 export function loadNotifierConfig(env: Env = process.env): NotifierConfig {
-  return {
+  const config: NotifierConfig = {
     bindHost: readString(env, "BIND_HOST", "127.0.0.1"),
     grpcPort: readPort(env, "NOTIFIER_PORT", 50053),
     databaseUrl: readUrl(env, "NOTIFIER_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/notifier", ["postgres", "postgresql"]),
@@ -37,5 +43,14 @@ export function loadNotifierConfig(env: Env = process.env): NotifierConfig {
     smtpUrl: env.SMTP_URL ? readUrl(env, "SMTP_URL", "", ["smtp", "smtps"]) : undefined,
     mailFrom: readString(env, "MAIL_FROM", "ordermesh <orders@ordermesh.local>"),
     emailDir: readString(env, "EMAIL_DIR", ".data/emails"),
+    sendTimeoutMs: readPositiveInt(env, "NOTIFIER_SEND_TIMEOUT_MS", 10_000),
+    ackWaitMs: readPositiveInt(env, "NOTIFIER_ACK_WAIT_MS", 30_000),
+    // With backoff capped at a minute, 20 deliveries ride out an SMTP outage of roughly 15 minutes.
+    maxDeliver: readPositiveInt(env, "NOTIFIER_MAX_DELIVER", 20),
   };
+  // The claim row is held locked during a send; a send outliving AckWait would be redelivered meanwhile.
+  if (config.sendTimeoutMs + 1000 > config.ackWaitMs) {
+    throw new ConfigError(`NOTIFIER_ACK_WAIT_MS (${config.ackWaitMs}) must exceed NOTIFIER_SEND_TIMEOUT_MS (${config.sendTimeoutMs}) by at least 1000`);
+  }
+  return config;
 }

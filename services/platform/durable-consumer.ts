@@ -104,6 +104,9 @@ export async function startDurableConsumer(options: DurableConsumerOptions): Pro
   let messages: ConsumerMessages | undefined;
   let restarts = 0;
   const wakeUp = new AbortController();
+  // Resolved after the first attach attempt, so a caller's first health check already sees it.
+  let firstAttempt!: () => void;
+  const firstAttempted = new Promise<void>((resolve) => (firstAttempt = resolve));
 
   const attach = async (): Promise<ConsumerMessages> => {
     const consumer = await options.js.consumers.get(options.stream, options.durable);
@@ -132,6 +135,7 @@ export async function startDurableConsumer(options: DurableConsumerOptions): Pro
         }
         const iter = await attach();
         messages = iter;
+        firstAttempt();
         if (stopping) iter.stop();
         void superviseNotifications(iter);
         log.info({ restarts }, "consuming");
@@ -148,6 +152,7 @@ export async function startDurableConsumer(options: DurableConsumerOptions): Pro
         if (!stopping) log.warn({ err }, "consume loop ended; recreating");
       } catch (err) {
         if (!stopping) log.warn({ err }, "consumer attach failed; retrying");
+        firstAttempt();
       } finally {
         messages = undefined;
       }
@@ -209,6 +214,7 @@ export async function startDurableConsumer(options: DurableConsumerOptions): Pro
   };
 
   const running = loop();
+  await firstAttempted;
   return {
     isAlive: () => !stopping && messages !== undefined,
     get restarts() {

@@ -1,0 +1,25 @@
+import { describe, expect, it } from "vitest";
+import { ConfigError } from "../platform/config.js";
+import { loadNotifierConfig } from "./config.js";
+
+describe("loadNotifierConfig", () => {
+  it("defaults to the local mesh with .eml files and an AckWait above the send deadline", () => {
+    const config = loadNotifierConfig({});
+    expect(config).toMatchObject({
+      grpcPort: 50053,
+      natsUrl: "nats://127.0.0.1:4222",
+      eventsStream: "ORDERS",
+      eventsSubjectPrefix: "orders",
+      smtpUrl: undefined,
+      sendTimeoutMs: 10_000,
+      ackWaitMs: 30_000,
+      maxDeliver: 20,
+    });
+    expect(config.databaseUrl).toMatch(/\/notifier$/);
+  });
+
+  it("refuses an AckWait that a send could outlast", () => {
+    expect(() => loadNotifierConfig({ NOTIFIER_ACK_WAIT_MS: "5000", NOTIFIER_SEND_TIMEOUT_MS: "5000" })).toThrow(ConfigError);
+    expect(() => loadNotifierConfig({ SMTP_URL: "http://mail" })).toThrow(/SMTP_URL/);
+  });
+});

@@ -1,0 +1,97 @@
+import { mkdir, rename, writeFile } from "node:fs/promises";
+import { join, resolve } from "node:path";
+import nodemailer, { type Transporter } from "nodemailer";
+import type { Logger } from "../platform/logger.js";
+
+/** One email to send. */
+export interface MailMessage {
+  to: string;
+  subject: string;
+  text: string;
+  html: string;
+  /** Message-ID header, e.g. from eventMessageId(); the same event always yields the same id. */
+  messageId: string;
+}
+
+/** Sends email over SMTP, or writes .eml files for local runs. */
+export interface Mailer {
+  /** "smtp" or "files", for the start-up log. */
+  readonly kind: "smtp" | "files";
+  /** Sends one email within the mailer's deadline; resolves once the SMTP server accepted it. */
+  send(message: MailMessage): Promise<{ messageId: string }>;
+  close(): void;
+}
+
+/** Options of createMailer. */
+export interface MailerOptions {
+  /** smtp:// or smtps:// URL; undefined writes .eml files to emailDir. */
+  smtpUrl: string | undefined;
+  from: string;
+  emailDir: string;
+  /** Upper bound of one send; must stay below the consumer's AckWait. */
+  timeoutMs: number;
+  logger: Logger;
+}
+
+/** The stable Message-ID of an event's email: a resend after a crash carries the same id as the first. */
+export function eventMessageId(eventId: string): string {
+  return `<${eventId}@notifier.ordermesh>`;
+}
+
+/** Creates the SMTP mailer, or the .eml file writer when no SMTP_URL is set (and says where it writes). */
+export async function createMailer(options: MailerOptions): Promise<Mailer> {
+  if (options.smtpUrl) {
+    const transport = nodemailer.createTransport({
+      url: options.smtpUrl,
+      connectionTimeout: options.timeoutMs,
+      greetingTimeout: options.timeoutMs,
+      socketTimeout: options.timeoutMs,
+    });
+    options.logger.info({ smtp: redactUrl(options.smtpUrl) }, "sending email over SMTP");
+    return {
+      kind: "smtp",
+      send: (message) => withDeadline(sendWith(transport, options.from, message), options.timeoutMs, "SMTP send"),
+      close: () => transport.close(),
+    };
+  }
+  const dir = resolve(options.emailDir);
+  await mkdir(dir, { recursive: true });
+  options.logger.info({ emailDir: dir }, `no SMTP_URL: writing emails as .eml files to ${dir}`);
+  const transport = nodemailer.createTransport({ streamTransport: true, buffer: true, newline: "unix" });
+  return {
+    kind: "files",
+    async send(message) {
+      const info = await transport.sendMail(mailOptions(options.from, message));
+      // File named by Message-ID, written via rename: a resend replaces the file instead of adding one.
+      const name = message.messageId.replace(/[<>]/g, "").replace(/[^A-Za-z0-9@._-]/g, "_");
+      const path = join(dir, `${name}.eml`);
+      await writeFile(`${path}.tmp`, info.message as Buffer);
+      await rename(`${path}.tmp`, path);
+      return { messageId: info.messageId };
+    },
+    close: () => transport.close(),
+  };
+}
+
+async function sendWith(transport: Transporter, from: string, message: MailMessage): Promise<{ messageId: string }> {
+  const info = await transport.sendMail(mailOptions(from, message));
+  return { messageId: info.messageId as string };
+}
+
+function mailOptions(from: string, message: MailMessage) {
+  return { from, to: message.to, subject: message.subject, text: message.text, html: message.html, messageId: message.messageId };
+}
+
+function withDeadline<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout;
+  const deadline = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`${what} timed out after ${ms} ms`)), ms);
+  });
+  return Promise.race([promise, deadline]).finally(() => clearTimeout(timer));
+}
+
+function redactUrl(url: string): string {
+  const u = new URL(url);
+  if (u.password) u.password = "***";
+  return u.toString();
+}

@@ -1,0 +1,66 @@
+import { jetstreamManager } from "@nats-io/jetstream";
+import { openDatabase, redact } from "../platform/database.js";
+import { createLogger } from "../platform/logger.js";
+import { checkNats, connectNats } from "../platform/nats-connection.js";
+import { runProcess } from "../platform/process-lifecycle.js";
+import { startServiceHost } from "../platform/service-host.js";
+import { loadNotifierConfig } from "./config.js";
+import * as schema from "./db/schema.js";
+import { createMailer } from "./mailer.js";
+import { NotificationStore } from "./notification-store.js";
+import { startOrderEventsConsumer } from "./order-events-consumer.js";
+
+const logger = createLogger("notifier");
+
+await runProcess(logger, async () => {
+  const config = loadNotifierConfig();
+  logger.info({ database: redact(config.databaseUrl), nats: config.natsUrl, stream: config.eventsStream }, "starting");
+  const database = await openDatabase({
+    url: config.databaseUrl,
+    schema,
+    migrationsFolder: "services/notifier/db/migrations",
+    migrationsTable: "__migrations_notifier",
+    poolSize: config.databasePoolSize,
+  });
+  const mailer = await createMailer({
+    smtpUrl: config.smtpUrl,
+    from: config.mailFrom,
+    emailDir: config.emailDir,
+    timeoutMs: config.sendTimeoutMs,
+    logger,
+  });
+  const nc = await connectNats(config.natsUrl, logger, "notifier");
+  const jsm = await jetstreamManager(nc);
+  const consumer = await startOrderEventsConsumer({
+    js: jsm.jetstream(),
+    jsm,
+    stream: config.eventsStream,
+    subjectPrefix: config.eventsSubjectPrefix,
+    store: new NotificationStore(database.db),
+    mailer,
+    logger,
+    ackWaitMs: config.ackWaitMs,
+    maxDeliver: config.maxDeliver,
+  });
+  // No RPCs of its own: the port serves grpc.health.v1 and reflection only.
+  const host = await startServiceHost({
+    logger,
+    host: config.bindHost,
+    grpcPort: config.grpcPort,
+    services: [],
+    healthChecks: [
+      () => database.sql`select 1`,
+      () => checkNats(nc),
+      async () => {
+        if (!consumer.isAlive()) throw new Error("order events consumer not attached");
+      },
+    ],
+  });
+  return [
+    () => host.stop(),
+    () => consumer.stop(),
+    () => nc.drain(),
+    () => database.close(),
+    async () => mailer.close(),
+  ];
+});

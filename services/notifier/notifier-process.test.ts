@@ -1,0 +1,125 @@
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import postgres from "postgres";
+import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { eventually } from "../../tests/support/eventually.js";
+import { createJetStreamFixture, type JetStreamFixture } from "../../tests/support/jetstream-fixture.js";
+import { startPrivateNatsServer, type PrivateNatsServer } from "../../tests/support/nats-server.js";
+import { startNotifierProcess, type NotifierProcess } from "../../tests/support/notifier-process.js";
+import { publishOrderEvent, sampleEvent } from "../../tests/support/order-events.js";
+import { startSmtpSink, type SmtpSink } from "../../tests/support/smtp-sink.js";
+import { createTestDatabase, TEST_POSTGRES_URL, type TestDatabase } from "../../tests/support/test-database.js";
+import { probeHealth } from "../platform/health-probe.js";
+import { eventMessageId } from "./mailer.js";
+
+// The notifier as a process, against its own nats-server (so the broker can be killed) and a fresh database.
+let nats: PrivateNatsServer;
+let f: JetStreamFixture;
+let db: TestDatabase;
+let smtp: SmtpSink;
+let emailDir: string;
+const processes: NotifierProcess[] = [];
+
+beforeAll(async () => {
+  [nats, db, smtp, emailDir] = await Promise.all([
+    startPrivateNatsServer(),
+    createTestDatabase("notifier_proc"),
+    startSmtpSink(),
+    mkdtemp(join(tmpdir(), "notifier-emails-")),
+  ]);
+  f = await createJetStreamFixture(nats.url);
+});
+afterEach(async () => {
+  await Promise.all(processes.splice(0).map((p) => p.stop("SIGKILL")));
+});
+afterAll(async () => {
+  await f?.close();
+  await Promise.all([nats?.stop(), smtp?.stop(), db?.drop(), emailDir && rm(emailDir, { recursive: true, force: true })]);
+});
+
+function startNotifier(): Promise<NotifierProcess> {
+  return startNotifierProcess({
+    NOTIFIER_PORT: "0",
+    NOTIFIER_DATABASE_URL: db.url,
+    NATS_URL: nats.url,
+    EVENTS_STREAM: f.stream,
+    EVENTS_SUBJECT_PREFIX: f.subjectPrefix,
+    SMTP_URL: smtp.url,
+    EMAIL_DIR: emailDir,
+    // Short AckWait so the messages a killed process held come back within the test.
+    NOTIFIER_ACK_WAIT_MS: "3000",
+    NOTIFIER_SEND_TIMEOUT_MS: "2000",
+    LOG_LEVEL: "info",
+  }).then((p) => {
+    processes.push(p);
+    return p;
+  });
+}
+
+const health = (p: NotifierProcess) => probeHealth(`127.0.0.1:${p.grpcPort}`, "", 1000);
+
+describe("notifier process", () => {
+  it("reports SERVING only while both NATS and its database are reachable", async () => {
+    const p = await startNotifier();
+    await eventually(async () => (await health(p)) === "SERVING", { what: "SERVING after start" });
+
+    await nats.kill();
+    await eventually(async () => (await health(p)) === "NOT_SERVING", { what: "NOT_SERVING without NATS" });
+    await nats.start();
+    await eventually(async () => (await health(p)) === "SERVING", { what: "SERVING after NATS returned", timeoutMs: 20_000 });
+
+    // Refuse new connections to the database and end the open ones: the pool cannot get it back.
+    const admin = postgres(TEST_POSTGRES_URL, { max: 1, onnotice: () => {} });
+    try {
+      await admin`alter database ${admin(db.name)} allow_connections false`;
+      await admin`select pg_terminate_backend(pid) from pg_stat_activity where datname = ${db.name}`;
+      await eventually(async () => (await health(p)) === "NOT_SERVING", { what: "NOT_SERVING without the database" });
+      await admin`alter database ${admin(db.name)} allow_connections true`;
+      await eventually(async () => (await health(p)) === "SERVING", { what: "SERVING after the database returned" });
+    } finally {
+      await admin`alter database ${admin(db.name)} allow_connections true`;
+      await admin.end();
+    }
+  }, 90_000);
+
+  it("sends every email exactly once across a kill -9 in the middle of a batch", async () => {
+    const events = Array.from({ length: 30 }, () => sampleEvent("created"));
+    // Slow acceptance, so the batch is still in progress when the process is killed.
+    smtp.acceptDelayMs = 50;
+    const delivered = (id: string) => smtp.emails.filter((m) => m.messageId === eventMessageId(id)).length;
+    try {
+      const first = await startNotifier();
+      for (const e of events) await publishOrderEvent(f.js, f.subjectPrefix, e);
+      await eventually(() => smtp.emails.length >= 5, { what: "a few emails sent" });
+      // Killed while the SMTP server holds a message unanswered (no 250 yet): the email is not
+      // delivered and the notifier never marked it sent. A kill between the 250 and the commit would
+      // send it twice; that window is inherent to SMTP (see notification-store.ts).
+      const held = await smtp.holdNext();
+      await first.stop("SIGKILL");
+      await eventually(() => smtp.isClosed(held), { what: "held SMTP session closed by the kill" });
+      smtp.releaseHeld();
+      const sentBeforeKill = smtp.emails.length;
+      expect(sentBeforeKill).toBeLessThan(events.length);
+
+      await startNotifier();
+      await eventually(() => events.every((e) => delivered(e.eventId) >= 1), { what: "every event emailed", timeoutMs: 40_000 });
+      const info = await eventually(async () => {
+        const i = await f.jsm.consumers.info(f.stream, "notifier");
+        return i.num_ack_pending === 0 && i.num_pending === 0 ? i : undefined;
+      }, { what: "consumer fully acked", timeoutMs: 20_000 });
+      expect(info.ack_floor.stream_seq).toBe(events.length);
+      expect(events.map((e) => delivered(e.eventId))).toEqual(events.map(() => 1));
+      expect(smtp.emails).toHaveLength(events.length);
+    } finally {
+      smtp.acceptDelayMs = 0;
+    }
+    const sql = postgres(db.url, { max: 1, onnotice: () => {} });
+    try {
+      const rows = await sql<{ status: string; n: number }[]>`select status::text, count(*)::int as n from notifications group by status`;
+      expect(rows).toEqual([{ status: "sent", n: events.length }]);
+    } finally {
+      await sql.end();
+    }
+  }, 120_000);
+});
