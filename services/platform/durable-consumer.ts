@@ -195,8 +195,10 @@ export async function startDurableConsumer(options: DurableConsumerOptions): Pro
     h.set("x-original-subject", msg.subject);
     h.set("x-original-stream", msg.info.stream);
     h.set("x-delivery-count", String(msg.info.deliveryCount));
+    // One id per (consumer, original message): a repeat by this consumer is dropped as a duplicate, while
+    // the copy of another consumer that gave up on the same message is kept.
+    h.set("Nats-Msg-Id", `${options.durable}:${msg.info.stream}:${msg.info.streamSequence}`);
     try {
-      // The copied Nats-Msg-Id makes a repeat of this publish (crash before term) a duplicate.
       await options.js.publish(options.deadLetterSubject, msg.data, { headers: h });
     } catch (err) {
       // Terminating without a dead-letter copy would lose the message; let JetStream redeliver it.

@@ -49,8 +49,8 @@ export async function ensureEventStreams(jsm: JetStreamManager, options: EventSt
     subjects: [`deadletter.${options.subjectPrefix}.>`],
     storage: StorageType.File,
     retention: RetentionPolicy.Limits,
-    // Dead-lettering copies the original Nats-Msg-Id, so a dead-letter publish repeated after a crash
-    // (published, not yet term()ed) is dropped as a duplicate too.
+    // Dead letters carry a Nats-Msg-Id per (consumer, original message), so a dead-letter publish
+    // repeated after a crash (published, not yet term()ed) is dropped as a duplicate too.
     duplicate_window: duplicateWindow,
   });
   return { stream, deadLetter };

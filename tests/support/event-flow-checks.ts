@@ -1,0 +1,50 @@
+import { expect } from "vitest";
+import type { MeshUnderTest } from "./mesh-processes.js";
+import type { SmtpSink } from "./smtp-sink.js";
+import { waitFor } from "./wait-for.js";
+import { validCreateOrder } from "./orders-fixture.js";
+
+/** Places n orders for one customer through the orders gRPC port and returns their ids. */
+export async function placeOrders(mesh: MeshUnderTest, n: number, customerId: string): Promise<string[]> {
+  const created = await Promise.all(
+    Array.from({ length: n }, (_, i) => mesh.orders.createOrder(validCreateOrder({ customerId, requestId: `${customerId}-${i}` }))),
+  );
+  return created.map((r) => r.order!.id);
+}
+
+/** Confirmation emails received for an order (by the subject that names it). */
+export function confirmationsOf(smtp: SmtpSink, orderId: string): number {
+  return smtp.emails.filter((e) => e.subject === `Order #${orderId} confirmed`).length;
+}
+
+/**
+ * Waits until every order has its shipment and its confirmation email, then checks that nothing
+ * happened twice: one shipment row per order in shipping's database and one email per order.
+ */
+export async function expectEachOrderShippedAndEmailedOnce(mesh: MeshUnderTest, smtp: SmtpSink, orderIds: readonly string[], timeoutMs = 60_000): Promise<void> {
+  const shippingSql = await shippingSqlOf(mesh);
+  try {
+    await waitFor(
+      async () => {
+        const rows = await shippingSql`select count(*)::int as n from shipments where order_id = any(${orderIds as string[]}::uuid[])`;
+        return rows[0]!.n === orderIds.length && orderIds.every((id) => confirmationsOf(smtp, id) >= 1);
+      },
+      { timeoutMs, what: `${orderIds.length} shipments and emails` },
+    );
+    const perOrder = await shippingSql`select order_id, count(*)::int as n from shipments where order_id = any(${orderIds as string[]}::uuid[]) group by order_id`;
+    expect(perOrder.every((r) => r.n === 1)).toBe(true);
+    for (const id of orderIds) expect(confirmationsOf(smtp, id), `emails for ${id}`).toBe(1);
+    // The order itself records the shipment shipping created.
+    for (const id of orderIds) {
+      const { order } = await mesh.orders.getOrder({ id });
+      expect(order?.shipmentId, `shipment id of ${id}`).not.toBe("");
+    }
+  } finally {
+    await shippingSql.end();
+  }
+}
+
+async function shippingSqlOf(mesh: MeshUnderTest) {
+  const { default: postgres } = await import("postgres");
+  return postgres(mesh.databases.shipping.url, { max: 2, onnotice: () => {} });
+}

@@ -1,0 +1,104 @@
+import * as net from "node:net";
+import { createClient, type Client } from "@connectrpc/connect";
+import { createGrpcTransport } from "@connectrpc/connect-node";
+import { OrderService } from "../../gen/orders/v1/orders_pb.js";
+import { ShippingService } from "../../gen/shipping/v1/shipping_pb.js";
+import { startServiceProcess, type ServiceProcess } from "./service-process.js";
+import { createTestDatabase, type TestDatabase } from "./test-database.js";
+
+/** The three compiled services as processes, each on its own fresh database, sharing one NATS stream. */
+export interface MeshUnderTest {
+  processes: Record<MeshService, ServiceProcess>;
+  orders: Client<typeof OrderService>;
+  shipping: Client<typeof ShippingService>;
+  databases: Record<MeshService, TestDatabase>;
+  /** Starts a service again (same port, database and env) after it was stopped or killed. */
+  start(service: MeshService): Promise<void>;
+  /** SIGKILL (crash) or SIGTERM (graceful), then waits for the exit. */
+  stop(service: MeshService, how: "crash" | "graceful"): Promise<void>;
+  close(): Promise<void>;
+}
+
+/** A service of the mesh. */
+export type MeshService = "orders" | "shipping" | "notifier";
+
+/** Where the mesh's events and emails go. */
+export interface MeshOptions {
+  natsUrl: string;
+  stream: string;
+  subjectPrefix: string;
+  smtpUrl: string;
+  /** Extra environment per service (tuning for tests). */
+  env?: Partial<Record<MeshService, Record<string, string>>>;
+}
+
+const scripts: Record<MeshService, string> = {
+  orders: "services/orders/main.js",
+  shipping: "services/shipping/main.js",
+  notifier: "services/notifier/main.js",
+};
+
+/** Starts shipping, orders and notifier (compiled, from dist/) and waits until each listens. */
+export async function startMesh(options: MeshOptions): Promise<MeshUnderTest> {
+  const databases = {
+    orders: await createTestDatabase("mesh_orders"),
+    shipping: await createTestDatabase("mesh_shipping"),
+    notifier: await createTestDatabase("mesh_notifier"),
+  };
+  // Fixed ports (chosen free now) so a restarted service comes back where its callers expect it.
+  const ports = { orders: await freePort(), shipping: await freePort(), notifier: await freePort() };
+  const events = { NATS_URL: options.natsUrl, EVENTS_STREAM: options.stream, EVENTS_SUBJECT_PREFIX: options.subjectPrefix };
+  const env: Record<MeshService, Record<string, string>> = {
+    shipping: { SHIPPING_PORT: String(ports.shipping), SHIPPING_WEB_PORT: "off", SHIPPING_DATABASE_URL: databases.shipping.url },
+    orders: {
+      ORDERS_PORT: String(ports.orders),
+      ORDERS_WEB_PORT: "off",
+      ORDERS_DATABASE_URL: databases.orders.url,
+      SHIPPING_ADDR: `127.0.0.1:${ports.shipping}`,
+      ...events,
+    },
+    notifier: { NOTIFIER_PORT: String(ports.notifier), NOTIFIER_DATABASE_URL: databases.notifier.url, SMTP_URL: options.smtpUrl, ...events },
+  };
+  for (const s of Object.keys(env) as MeshService[]) Object.assign(env[s], { LOG_LEVEL: "info" }, options.env?.[s]);
+
+  const processes = {} as Record<MeshService, ServiceProcess>;
+  const start = async (service: MeshService) => {
+    const p = startServiceProcess(scripts[service], env[service]);
+    processes[service] = p;
+    await p.waitForLog((l) => l.msg === "listening", `${service} listening`, 30_000);
+  };
+  const mesh: MeshUnderTest = {
+    processes,
+    databases,
+    orders: createClient(OrderService, createGrpcTransport({ baseUrl: `http://127.0.0.1:${ports.orders}` })),
+    shipping: createClient(ShippingService, createGrpcTransport({ baseUrl: `http://127.0.0.1:${ports.shipping}` })),
+    start,
+    async stop(service, how) {
+      const p = processes[service];
+      if (p.child.exitCode === null && p.child.signalCode === null) p.child.kill(how === "crash" ? "SIGKILL" : "SIGTERM");
+      await p.exited;
+    },
+    async close() {
+      await Promise.all((Object.keys(processes) as MeshService[]).map((s) => mesh.stop(s, "graceful")));
+      await Promise.all(Object.values(databases).map((d) => d.drop()));
+    },
+  };
+  try {
+    await start("shipping");
+    await start("orders");
+    await start("notifier");
+  } catch (err) {
+    await mesh.close();
+    throw err;
+  }
+  return mesh;
+}
+
+/** A TCP port that was free a moment ago. */
+export async function freePort(): Promise<number> {
+  const server = net.createServer();
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", () => resolve()));
+  const { port } = server.address() as net.AddressInfo;
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+  return port;
+}
