@@ -22,6 +22,8 @@ export interface OrdersConfig {
   eventsSubjectPrefix: string;
   /** Deliveries of one orders.created event before shipping dispatch dead-letters it. */
   dispatchMaxDeliver: number;
+  /** How long JetStream waits for dispatch to ack before redelivering (after a crash, say). */
+  dispatchAckWaitMs: number;
   /** Upper bound of the delay between dispatch retries while shipping is unavailable. */
   dispatchMaxBackoffMs: number;
   /** How long published outbox rows are kept before pruning (must outlast the JetStream duplicate window). */
@@ -41,6 +43,7 @@ export function loadOrdersConfig(env: Env = process.env): OrdersConfig {
     eventsStream: readString(env, "EVENTS_STREAM", "ORDERS"),
     eventsSubjectPrefix: readString(env, "EVENTS_SUBJECT_PREFIX", "orders"),
     dispatchMaxDeliver: readPositiveInt(env, "DISPATCH_MAX_DELIVER", 50),
+    dispatchAckWaitMs: readPositiveInt(env, "DISPATCH_ACK_WAIT_MS", 30_000),
     dispatchMaxBackoffMs: readPositiveInt(env, "DISPATCH_MAX_BACKOFF_MS", 30_000),
     outboxRetentionMs: readPositiveInt(env, "OUTBOX_RETENTION_MS", 60 * 60_000),
   };

@@ -67,6 +67,7 @@ async function startEvents(config: OrdersConfig, sql: Parameters<typeof startOut
       logger,
       maxDeliver: config.dispatchMaxDeliver,
       maxBackoffMs: config.dispatchMaxBackoffMs,
+      ackWaitMs: config.dispatchAckWaitMs,
     });
   })().catch((err: unknown) => {
     logger.fatal({ err }, "event side failed to start");

@@ -22,6 +22,8 @@ export interface ShippingDispatcherOptions {
   logger: Logger;
   maxDeliver: number;
   maxBackoffMs: number;
+  /** Must outlast the dispatch policy's worst case (3 attempts x 2 s plus backoff). */
+  ackWaitMs: number;
 }
 
 /**
@@ -81,8 +83,7 @@ export function startShippingDispatcher(options: ShippingDispatcherOptions): Pro
     stream: options.stream,
     durable: shippingDispatchConsumer,
     filterSubject: `${options.subjectPrefix}.created`,
-    // Longer than the dispatch policy's worst case (3 attempts x 2 s plus backoff).
-    ackWaitMs: 30_000,
+    ackWaitMs: options.ackWaitMs,
     maxDeliver: options.maxDeliver,
     deadLetterSubject: deadLetterSubject(options.subjectPrefix, shippingDispatchConsumer),
     logger: options.logger,
