@@ -34,7 +34,7 @@ export interface ShippingServers {
 /** Starts ShippingService with health, reflection and the web port on 127.0.0.1 ephemeral ports. */
 export async function startShippingServers(
   database: Database<typeof schema>,
-  options: { healthIntervalMs?: number; corsOrigins?: string[]; shutdownGraceMs?: number } = {},
+  options: { healthIntervalMs?: number; corsOrigins?: string[]; shutdownGraceMs?: number; grpcPort?: number } = {},
 ): Promise<ShippingServers> {
   const store = new ShipmentStore(database.db);
   const host = await startServiceHost({
