@@ -1,6 +1,6 @@
 import { create, type MessageInitShape } from "@bufbuild/protobuf";
 import { createHandlerContext, type HandlerContext } from "@connectrpc/connect";
-import { CreateOrderRequestSchema, OrderService } from "../../gen/orders/v1/orders_pb.js";
+import { type CreateOrderRequest, CreateOrderRequestSchema, OrderService } from "../../gen/orders/v1/orders_pb.js";
 import { openDatabase, type Database } from "../../services/platform/database.js";
 import * as schema from "../../services/orders/db/schema.js";
 import { OrderStore } from "../../services/orders/order-store.js";
@@ -48,8 +48,8 @@ export function orderContext(method: keyof typeof OrderService.method, signal?: 
 }
 
 /** A valid CreateOrderRequest; override fields to make it invalid or distinct. */
-export function validCreateOrder(overrides: Partial<MessageInitShape<typeof CreateOrderRequestSchema>> = {}) {
-  return create(CreateOrderRequestSchema, {
+export function validCreateOrder(overrides: MessageInitShape<typeof CreateOrderRequestSchema> = {}): CreateOrderRequest {
+  const base: MessageInitShape<typeof CreateOrderRequestSchema> = {
     customerId: "cust-1",
     customerEmail: "ada@example.com",
     currency: "EUR",
@@ -58,6 +58,6 @@ export function validCreateOrder(overrides: Partial<MessageInitShape<typeof Crea
       { sku: "SKU-2", quantity: 1, unitPriceCents: 499n },
     ],
     shippingAddress: { name: "Ada Lovelace", line1: "1 Analytical St", city: "London", postalCode: "N1 9GU", country: "GB" },
-    ...overrides,
-  });
+  };
+  return create(CreateOrderRequestSchema, { ...base, ...overrides } as MessageInitShape<typeof CreateOrderRequestSchema>);
 }
