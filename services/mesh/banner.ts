@@ -1,0 +1,50 @@
+import type { ServiceEndpoints } from "./child-service.js";
+import type { ServiceName } from "./mesh-config.js";
+
+/** What the mesh is running, for the "ready" banner. */
+export interface MeshSummary {
+  host: string;
+  services: Partial<Record<ServiceName, ServiceEndpoints>>;
+  postgres: string;
+  nats: string;
+  emailDir: string | undefined;
+  webPageUrl: string | undefined;
+}
+
+/** The lines printed once everything is up: endpoints, the web page and ready-to-paste grpcurl commands. */
+export function readyBanner(summary: MeshSummary): string[] {
+  const { host, services } = summary;
+  const lines = ["ordermesh is up", ""];
+  for (const [name, endpoints] of Object.entries(services)) {
+    const web = endpoints.webPort === undefined ? "" : `, Connect/gRPC-Web http://${host}:${endpoints.webPort}`;
+    lines.push(`  ${name.padEnd(9)} gRPC ${host}:${endpoints.grpcPort}${web}`);
+  }
+  lines.push(`  ${"postgres".padEnd(9)} ${summary.postgres}`, `  ${"nats".padEnd(9)} ${summary.nats}`);
+  if (summary.emailDir) lines.push(`  ${"emails".padEnd(9)} .eml files in ${summary.emailDir}`);
+  if (summary.webPageUrl) lines.push("", `  web page  ${summary.webPageUrl}`);
+
+  const orders = services.orders;
+  if (orders) {
+    const target = `${host}:${orders.grpcPort}`;
+    const create = JSON.stringify({
+      customer_id: "c-1",
+      customer_email: "ada@example.com",
+      items: [{ sku: "BOOK-1", quantity: 2, unit_price_cents: 1250 }],
+      currency: "EUR",
+      shipping_address: { name: "Ada Lovelace", line1: "1 Main St", city: "Berlin", postal_code: "10115", country: "DE" },
+    });
+    lines.push(
+      "",
+      "Try:",
+      `  grpcurl -plaintext ${target} list`,
+      `  grpcurl -plaintext -d '${create}' ${target} orders.v1.OrderService/CreateOrder`,
+      `  grpcurl -plaintext -d '{"id":"<id from CreateOrder>"}' ${target} orders.v1.OrderService/GetOrder`,
+      `  grpcurl -plaintext -d '{"customer_id":"c-1"}' ${target} orders.v1.OrderService/ListOrders`,
+    );
+    if (orders.webPort !== undefined) {
+      lines.push(`  curl -H 'content-type: application/json' -d '{"customerId":"c-1"}' http://${host}:${orders.webPort}/orders.v1.OrderService/ListOrders`);
+    }
+  }
+  lines.push("", "Ctrl-C stops everything; the data stays for the next start (npm start -- --reset starts afresh).");
+  return lines;
+}

@@ -1,0 +1,140 @@
+import { spawn } from "node:child_process";
+import { once } from "node:events";
+import { chmod, mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { Code, ConnectError, createClient } from "@connectrpc/connect";
+import { createConnectTransport } from "@connectrpc/connect-node";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { OrderService, OrderStatus, type Order } from "../../gen/orders/v1/orders_pb.js";
+import { freePort, isolatedEnv, startLauncher, stillRunning, type LauncherProcess } from "../../tests/support/mesh-launcher.js";
+
+// Layer 3: `npm start`'s launcher as a process with its own embedded PostgreSQL and nats-server, in a
+// temporary data folder, on ports no developer's mesh uses (services on port 0, the banner says where).
+describe("npm start (services/mesh launcher)", () => {
+  let dataDir: string;
+  let env: NodeJS.ProcessEnv;
+  let running: LauncherProcess | undefined;
+  let placed: Order;
+
+  beforeAll(async () => {
+    dataDir = await mkdtemp(join(tmpdir(), "ordermesh-mesh-test-"));
+    // mkdtemp makes 0700; as root the cluster belongs to the "postgres" OS user, who must get through this folder.
+    await chmod(dataDir, 0o755);
+    env = {
+      MESH_DATA_DIR: dataDir,
+      MESH_POSTGRES_PORT: String(await freePort()),
+      MESH_NATS_PORT: String(await freePort()),
+      ORDERS_PORT: "0",
+      ORDERS_WEB_PORT: "0",
+      SHIPPING_PORT: "0",
+      SHIPPING_WEB_PORT: "0",
+      NOTIFIER_PORT: "0",
+      WEB_PORT: "0",
+    };
+  });
+
+  // A test that failed half-way leaves its launcher running; the next start needs the ports and the data folder.
+  async function stopLeftover(): Promise<void> {
+    await running?.stop("SIGTERM");
+    running = undefined;
+  }
+
+  afterAll(async () => {
+    running?.kill();
+    await rm(dataDir, { recursive: true, force: true });
+  });
+
+  it("comes up with readable logs and takes a CreateOrder over Connect on the orders web port", async () => {
+    running = await startLauncher(env);
+    const output = running.output();
+    expect(output).toContain("initialising a new cluster");
+    // pino JSON turned into one readable line per record, prefixed by the service.
+    expect(output).toMatch(/^\[shipping\]\s+\S+ INFO\s+listening grpcPort=\d+ webPort=\d+/m);
+    expect(output).toMatch(/^\[orders\]\s+\S+ INFO\s+listening grpcPort=\d+/m);
+    expect(output).toMatch(/^\[notifier\]\s+\S+ INFO\s+listening grpcPort=\d+/m);
+    expect(output).toContain(`grpcurl -plaintext ${running.ordersGrpcAddr} list`);
+
+    const { order } = await ordersClient(running.ordersWebUrl).createOrder({
+      customerId: "mesh-test",
+      customerEmail: "mesh@example.com",
+      items: [{ sku: "MESH-1", quantity: 3, unitPriceCents: 250n }],
+      currency: "EUR",
+      shippingAddress: { name: "Mesh Test", line1: "1 Test Street", city: "Berlin", postalCode: "10115", country: "DE" },
+      requestId: "mesh-test-1",
+    });
+    expect(order?.totalCents).toBe(750n);
+    expect(order?.status).not.toBe(OrderStatus.UNSPECIFIED);
+    placed = order!;
+  }, 90_000);
+
+  it("stops every process it started on SIGINT and exits 0", async () => {
+    const launcher = running!;
+    const pids = launcher.descendants();
+    // postgres (+ its backends), nats-server and the three services at least.
+    expect(pids.length).toBeGreaterThanOrEqual(5);
+    const exit = await launcher.stop("SIGINT");
+    expect(exit).toEqual({ code: 0, signal: null });
+    expect(stillRunning(pids)).toEqual([]);
+    const output = launcher.output();
+    // Services in reverse start order, then the database they were using.
+    const stoppedAt = (source: string) => output.search(new RegExp(`^\\[${source}\\]\\s+\\S+ INFO\\s+stopped$`, "m"));
+    const [notifier, orders, shipping] = ["notifier", "orders", "shipping"].map(stoppedAt);
+    expect(notifier).toBeGreaterThan(0);
+    expect(orders).toBeGreaterThan(notifier!);
+    expect(shipping).toBeGreaterThan(orders!);
+    expect(output.indexOf("database system is shut down")).toBeGreaterThan(shipping!);
+    running = undefined;
+  }, 60_000);
+
+  it("reuses the data on the next start: the order is still there", async () => {
+    await stopLeftover();
+    running = await startLauncher(env);
+    expect(running.output()).not.toContain("initialising a new cluster");
+    const client = ordersClient(running.ordersWebUrl);
+    const { order } = await client.getOrder({ id: placed.id });
+    expect(order?.customerId).toBe("mesh-test");
+    expect(order?.totalCents).toBe(750n);
+    const { orders } = await client.listOrders({ customerId: "mesh-test" });
+    expect(orders.map((o) => o.id)).toEqual([placed.id]);
+    expect(await running.stop("SIGTERM")).toEqual({ code: 0, signal: null });
+    running = undefined;
+  }, 90_000);
+
+  it("starts afresh with --reset: the order is gone", async () => {
+    await stopLeftover();
+    running = await startLauncher(env, { args: ["--reset"] });
+    expect(running.output()).toContain("--reset: deleting");
+    expect(running.output()).toContain("initialising a new cluster");
+    const err = await ordersClient(running.ordersWebUrl)
+      .getOrder({ id: placed.id })
+      .then(() => undefined, (e: unknown) => ConnectError.from(e));
+    expect(err?.code).toBe(Code.NotFound);
+    expect(await running.stop("SIGINT")).toEqual({ code: 0, signal: null });
+    running = undefined;
+  }, 90_000);
+});
+
+describe("npm start without nats-server", () => {
+  it("says in one line how to get it or where NATS_URL points, and exits 1", async () => {
+    const launcher = spawn(process.execPath, ["dist/services/mesh/main.js"], {
+      // A given database server, so no embedded PostgreSQL starts; it is never reached.
+      env: { ...isolatedEnv(), NO_COLOR: "1", MESH_NATS_SERVER: "/nonexistent/nats-server", DATABASE_URL: "postgres://postgres@127.0.0.1:1/unused", WEB_PORT: "0" },
+      stdio: ["ignore", "pipe", "pipe"],
+    });
+    let output = "";
+    launcher.stdout.on("data", (chunk: Buffer) => (output += chunk.toString()));
+    launcher.stderr.on("data", (chunk: Buffer) => (output += chunk.toString()));
+    const [code] = (await once(launcher, "close")) as [number | null];
+    expect(code).toBe(1);
+    const hint = output.split("\n").filter((line) => line.includes("nats-server not found"));
+    expect(hint).toHaveLength(1);
+    expect(hint[0]).toContain("apt-get install nats-server");
+    expect(hint[0]).toContain("https://github.com/nats-io/nats-server/releases");
+    expect(hint[0]).toContain("NATS_URL=");
+  });
+});
+
+function ordersClient(baseUrl: string) {
+  return createClient(OrderService, createConnectTransport({ baseUrl, httpVersion: "1.1", defaultTimeoutMs: 10_000 }));
+}

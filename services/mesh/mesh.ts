@@ -1,0 +1,164 @@
+import { existsSync } from "node:fs";
+import { mkdir, rm } from "node:fs/promises";
+import { join, sep } from "node:path";
+import { projectPath, redact } from "../platform/database.js";
+import type { MeshSummary } from "./banner.js";
+import { startChildService, type ServiceEndpoints } from "./child-service.js";
+import { startEmbeddedPostgres } from "./embedded-postgres.js";
+import type { LinePrinter } from "./log-output.js";
+import type { ManagedProcess, ProcessExit } from "./managed-process.js";
+import { serviceNames, withDatabase, type MeshConfig, type ServiceName } from "./mesh-config.js";
+import { startNatsServer } from "./nats-server.js";
+import { isPortFree, freePort } from "./ports.js";
+import { startWebPageServer } from "./web-page-server.js";
+
+/** One running piece of the mesh, stopped in reverse start order. */
+interface Part {
+  name: string;
+  stop(): Promise<void>;
+  process?: ManagedProcess;
+  /** What to send when the launcher dies without a clean stop: ask the part to stop on its own. */
+  abandonSignal?: NodeJS.Signals;
+}
+
+/** Thrown by start() when a stop began while starting; not a failure to report. */
+export class StartInterrupted extends Error {
+  override name = "StartInterrupted";
+}
+
+/** The whole local mesh: dependencies, services and the web page, started in order and stopped in reverse. */
+export class Mesh {
+  private readonly parts: Part[] = [];
+  private stopRequested = false;
+  /** Called when a part exits by itself while the mesh runs. */
+  onUnexpectedExit: (name: string, exit: ProcessExit) => void = () => {};
+
+  constructor(private readonly print: LinePrinter) {}
+
+  /** Whether stop() was called. */
+  get stopping(): boolean {
+    return this.stopRequested;
+  }
+
+  /** Starts PostgreSQL and NATS (unless given), then shipping -> orders -> notifier, then the web page server. */
+  async start(config: MeshConfig): Promise<MeshSummary> {
+    const host = "127.0.0.1";
+    if (config.reset) await this.reset(config.dataDir);
+    // 0755 so the "postgres" OS user (when the launcher runs as root) can reach its folder inside.
+    await mkdir(config.dataDir, { recursive: true, mode: 0o755 });
+
+    const { postgres, nats } = await this.startDependencies(config);
+    const emailDir = process.env.EMAIL_DIR ?? join(config.dataDir, "emails");
+    const env: NodeJS.ProcessEnv = { ...process.env, NATS_URL: nats, EMAIL_DIR: emailDir };
+    for (const name of serviceNames) {
+      env[`${name.toUpperCase()}_DATABASE_URL`] = config.databaseUrls[name] ?? withDatabase(postgres ?? "", name);
+    }
+
+    const services: Partial<Record<ServiceName, ServiceEndpoints>> = {};
+    for (const name of serviceNames) {
+      const child = startChildService(name, env);
+      this.add({ name, stop: child.stop, process: child.process, abandonSignal: "SIGTERM" });
+      services[name] = await child.ready;
+      this.checkNotStopping();
+      // orders calls shipping; tell it where shipping really listens (its port may have been 0).
+      if (name === "shipping") env.SHIPPING_ADDR ??= `${host}:${services[name].grpcPort}`;
+    }
+
+    const webPageUrl = await this.startWebPage(config, host, services.orders);
+    return {
+      host,
+      services,
+      postgres: postgres ? `${postgres} (embedded, data in ${join(config.dataDir, "postgres")})` : "given by *_DATABASE_URL / DATABASE_URL",
+      nats: config.natsUrl ? `${redact(config.natsUrl)} (given by NATS_URL)` : `${nats} (local nats-server, JetStream store in ${join(config.dataDir, "nats")})`,
+      emailDir,
+      webPageUrl,
+    };
+  }
+
+  /** Stops every part in reverse start order, each after the one that depends on it. */
+  async stop(): Promise<void> {
+    this.stopRequested = true;
+    for (const part of [...this.parts].reverse()) {
+      try {
+        await part.stop();
+      } catch (err) {
+        this.print(`error stopping ${part.name}: ${err instanceof Error ? err.message : String(err)}`);
+      }
+    }
+  }
+
+  /** Synchronously signals every still running process group: SIGKILL, or each part's own stop signal when abandoning. */
+  signalAll(mode: "kill" | "abandon"): void {
+    for (const part of this.parts) part.process?.signalGroup(mode === "kill" ? "SIGKILL" : (part.abandonSignal ?? "SIGTERM"));
+  }
+
+  private async startDependencies(config: MeshConfig): Promise<{ postgres: string | undefined; nats: string }> {
+    const needsPostgres = serviceNames.some((name) => config.databaseUrls[name] === undefined);
+    // Started side by side; allSettled so a part that came up is still registered (and stopped) when the other fails.
+    const [postgres, nats] = await Promise.allSettled([
+      needsPostgres ? this.startPostgres(config) : Promise.resolve(undefined),
+      config.natsUrl ? Promise.resolve(config.natsUrl) : this.startNats(config),
+    ]);
+    if (postgres.status === "rejected") throw postgres.reason;
+    if (nats.status === "rejected") throw nats.reason;
+    this.checkNotStopping();
+    return { postgres: postgres.value, nats: nats.value };
+  }
+
+  private async startPostgres(config: MeshConfig): Promise<string> {
+    const dataDir = join(config.dataDir, "postgres");
+    this.print(`starting embedded PostgreSQL on 127.0.0.1:${config.postgresPort}, data in ${dataDir}`);
+    const postgres = await startEmbeddedPostgres({ dataDir, port: config.postgresPort });
+    this.add({ name: "postgres", stop: postgres.stop, process: postgres.process, abandonSignal: "SIGINT" });
+    return postgres.url;
+  }
+
+  private async startNats(config: MeshConfig): Promise<string> {
+    let port = config.natsPort;
+    if (port === undefined) {
+      // 4222 is NATS's well-known port; when something (often another nats-server) has it, any free port will do.
+      port = (await isPortFree(4222)) ? 4222 : await freePort();
+      if (port !== 4222) this.print(`port 4222 is taken; the local nats-server uses ${port} (set MESH_NATS_PORT to choose)`);
+    }
+    const storeDir = join(config.dataDir, "nats");
+    this.print(`starting nats-server with JetStream on 127.0.0.1:${port}, store in ${storeDir}`);
+    const nats = await startNatsServer({ port, storeDir });
+    this.add({ name: "nats", stop: nats.stop, process: nats.process, abandonSignal: "SIGTERM" });
+    return nats.url;
+  }
+
+  private async startWebPage(config: MeshConfig, host: string, orders: ServiceEndpoints | undefined): Promise<string | undefined> {
+    if (config.webPort === undefined) return undefined;
+    const root = projectPath("dist/web");
+    if (!existsSync(join(root, "index.html"))) {
+      this.print("the web page is not built (npm run build:web); serving no page");
+      return undefined;
+    }
+    const apiUrl = orders?.webPort === undefined ? undefined : `http://${host}:${orders.webPort}`;
+    const server = await startWebPageServer({ root, host, port: config.webPort, apiUrl });
+    this.add({ name: "web page", stop: server.close });
+    const query = apiUrl ? `?api=${apiUrl}` : "";
+    return `http://${host}:${server.port}/${query}`;
+  }
+
+  private add(part: Part): void {
+    this.parts.push(part);
+    void part.process?.exited.then((exit) => {
+      if (!this.stopRequested) this.onUnexpectedExit(part.name, exit);
+    });
+  }
+
+  private checkNotStopping(): void {
+    if (this.stopRequested) throw new StartInterrupted("stopped while starting");
+  }
+
+  private async reset(dataDir: string): Promise<void> {
+    const root = projectPath(".");
+    // A mistyped MESH_DATA_DIR must never take the project (or anything above it) with it.
+    if (dataDir === root || root.startsWith(dataDir.endsWith(sep) ? dataDir : dataDir + sep)) {
+      throw new Error(`refusing to delete ${dataDir}: it contains the project`);
+    }
+    this.print(`--reset: deleting ${dataDir}`);
+    await rm(dataDir, { recursive: true, force: true });
+  }
+}

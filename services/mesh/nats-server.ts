@@ -1,0 +1,59 @@
+import { accessSync, constants } from "node:fs";
+import { mkdir } from "node:fs/promises";
+import { delimiter, join } from "node:path";
+import { formatNatsLine } from "./log-format.js";
+import { createPrinter } from "./log-output.js";
+import { ManagedProcess } from "./managed-process.js";
+
+/** A nats-server with JetStream that the launcher started. */
+export interface LocalNatsServer {
+  /** nats://127.0.0.1:port */
+  url: string;
+  process: ManagedProcess;
+  stop(): Promise<void>;
+}
+
+/** Starts nats-server on 127.0.0.1:port with JetStream storing under storeDir; when it is not installed, the error says how to get it. */
+export async function startNatsServer(options: { port: number; storeDir: string }): Promise<LocalNatsServer> {
+  const command = findNatsServer();
+  if (!command) {
+    throw new Error(
+      "nats-server not found: install it (Debian/Ubuntu: apt-get install nats-server; otherwise a binary from https://github.com/nats-io/nats-server/releases) or set NATS_URL=nats://host:4222 to use a running server",
+    );
+  }
+  await mkdir(options.storeDir, { recursive: true });
+  const print = createPrinter("nats", formatNatsLine);
+  let ready = false;
+  const server = new ManagedProcess({
+    name: "nats",
+    command,
+    args: ["-a", "127.0.0.1", "-p", String(options.port), "-js", "-sd", options.storeDir, "-n", "ordermesh-local"],
+    // Its start-up banner is twenty [INF] lines of ASCII art and limits; warnings and errors still show.
+    print: (line) => (ready || !line.includes("[INF]") ? print(line) : undefined),
+  });
+  await server.waitForLine((line) => (line.includes("Server is ready") ? true : undefined), "being ready");
+  ready = true;
+  return {
+    url: `nats://127.0.0.1:${options.port}`,
+    process: server,
+    async stop() {
+      await server.stop("SIGTERM", 10_000);
+    },
+  };
+}
+
+/** Path of nats-server: MESH_NATS_SERVER, else PATH, else the sbin folders Debian installs it to (not on a normal user's PATH). */
+export function findNatsServer(env: NodeJS.ProcessEnv = process.env): string | undefined {
+  const candidates = env.MESH_NATS_SERVER
+    ? [env.MESH_NATS_SERVER]
+    : [...(env.PATH ?? "").split(delimiter).filter(Boolean), "/usr/sbin", "/usr/local/sbin"].map((dir) => join(dir, "nats-server"));
+  for (const candidate of candidates) {
+    try {
+      accessSync(candidate, constants.X_OK);
+      return candidate;
+    } catch {
+      // not here
+    }
+  }
+  return undefined;
+}

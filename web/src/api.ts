@@ -1,0 +1,18 @@
+import { createClient, type Client } from "@connectrpc/connect";
+import { createConnectTransport } from "@connectrpc/connect-web";
+import { OrderService } from "../../gen/orders/v1/orders_pb.js";
+
+/** The typed OrderService client the page uses. */
+export type OrdersClient = Client<typeof OrderService>;
+
+/** The API base URL: `?api=` when given (the orders web port locally), else the page's own origin (behind Envoy). */
+export function apiBaseUrl(location: Location): string {
+  const api = new URLSearchParams(location.search).get("api");
+  return (api ?? location.origin).replace(/\/+$/, "");
+}
+
+/** An OrderService client speaking the Connect protocol (JSON) to baseUrl. */
+export function createOrdersClient(baseUrl: string): OrdersClient {
+  // Every call has a deadline, so a hung upstream shows up as an error instead of a spinner forever.
+  return createClient(OrderService, createConnectTransport({ baseUrl, defaultTimeoutMs: 10_000 }));
+}

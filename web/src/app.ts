@@ -1,0 +1,77 @@
+import { apiBaseUrl, createOrdersClient } from "./api.js";
+import { OrderDetail } from "./order-detail.js";
+import { byId, OrderForm } from "./order-form.js";
+import { OrderList } from "./order-list.js";
+import { OrderWatcher } from "./order-watcher.js";
+import { describeRpcError } from "./rpc-error.js";
+
+// Wires the page: place an order, list a customer's orders, watch the selected order change.
+const baseUrl = apiBaseUrl(window.location);
+const client = createOrdersClient(baseUrl);
+byId("api-base").textContent = baseUrl;
+
+const orderForm = new OrderForm(byId<HTMLFormElement>("order-form"));
+const listForm = byId<HTMLFormElement>("list-form");
+const listCustomer = listForm.elements.namedItem("customer_id") as HTMLInputElement;
+const listError = byId("list-error");
+const detail = new OrderDetail();
+const watcher = new OrderWatcher(
+  client,
+  (order) => {
+    detail.show(order);
+    list.update(order);
+  },
+  (err) => detail.showError(describeRpcError(err, baseUrl).summary),
+);
+const list = new OrderList(select);
+
+function select(id: string): void {
+  list.select(id);
+  watcher.watch(id);
+}
+
+async function refreshList(): Promise<void> {
+  listError.hidden = true;
+  try {
+    const { orders } = await client.listOrders({ customerId: listCustomer.value.trim(), pageSize: 20 });
+    list.show(orders);
+  } catch (err) {
+    listError.textContent = describeRpcError(err, baseUrl).summary;
+    listError.hidden = false;
+  }
+}
+
+const placeButton = byId<HTMLButtonElement>("place-order");
+const placeResult = byId("place-result");
+byId<HTMLFormElement>("order-form").addEventListener("submit", (event) => {
+  event.preventDefault();
+  void (async () => {
+    orderForm.clearErrors();
+    placeResult.textContent = "";
+    const reading = orderForm.read();
+    if (!reading.ok) {
+      orderForm.showError({ summary: "some fields are not numbers", fields: reading.fields });
+      return;
+    }
+    placeButton.disabled = true;
+    try {
+      const { order } = await client.createOrder(reading.request);
+      if (!order) return;
+      placeResult.textContent = `Placed order ${order.id}.`;
+      listCustomer.value = order.customerId;
+      await refreshList();
+      select(order.id);
+    } catch (err) {
+      orderForm.showError(describeRpcError(err, baseUrl));
+    } finally {
+      placeButton.disabled = false;
+    }
+  })();
+});
+
+listForm.addEventListener("submit", (event) => {
+  event.preventDefault();
+  void refreshList();
+});
+
+void refreshList();
