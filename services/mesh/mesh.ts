@@ -109,7 +109,9 @@ export class Mesh {
     const dataDir = join(config.dataDir, "postgres");
     this.print(`starting embedded PostgreSQL on 127.0.0.1:${config.postgresPort}, data in ${dataDir}`);
     const postgres = await startEmbeddedPostgres({ dataDir, port: config.postgresPort });
+    // Registered before it is ready, so a Ctrl-C during start-up stops it too.
     this.add({ name: "postgres", stop: postgres.stop, process: postgres.process, abandonSignal: "SIGINT" });
+    await postgres.ready;
     return postgres.url;
   }
 
@@ -124,6 +126,7 @@ export class Mesh {
     this.print(`starting nats-server with JetStream on 127.0.0.1:${port}, store in ${storeDir}`);
     const nats = await startNatsServer({ port, storeDir });
     this.add({ name: "nats", stop: nats.stop, process: nats.process, abandonSignal: "SIGTERM" });
+    await nats.ready;
     return nats.url;
   }
 

@@ -10,6 +10,8 @@ export interface LocalNatsServer {
   /** nats://127.0.0.1:port */
   url: string;
   process: ManagedProcess;
+  /** Resolves once the server takes clients; rejects if it exits first. */
+  ready: Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -31,11 +33,12 @@ export async function startNatsServer(options: { port: number; storeDir: string 
     // Its start-up banner is twenty [INF] lines of ASCII art and limits; warnings and errors still show.
     print: (line) => (ready || !line.includes("[INF]") ? print(line) : undefined),
   });
-  await server.waitForLine((line) => (line.includes("Server is ready") ? true : undefined), "being ready");
-  ready = true;
   return {
     url: `nats://127.0.0.1:${options.port}`,
     process: server,
+    ready: server.waitForLine((line) => (line.includes("Server is ready") ? true : undefined), "being ready").then(() => {
+      ready = true;
+    }),
     async stop() {
       await server.stop("SIGTERM", 10_000);
     },
