@@ -4,7 +4,7 @@ import { readyBanner } from "./banner.js";
 import { createPrinter } from "./log-output.js";
 import { describeExit } from "./managed-process.js";
 import { Mesh, StartInterrupted } from "./mesh.js";
-import { loadMeshConfig, usage } from "./mesh-config.js";
+import { loadMeshConfig, type MeshConfig, usage } from "./mesh-config.js";
 
 // The launcher of `npm start`: the whole mesh as child processes of this one, stopped together on Ctrl-C.
 const print = createPrinter("mesh", (line) => line);
@@ -14,7 +14,7 @@ if (argv.includes("--help") || argv.includes("-h")) {
   process.exit(0);
 }
 
-let config;
+let config: MeshConfig;
 try {
   config = loadMeshConfig(argv, process.env, projectPath("."));
 } catch (err) {
