@@ -1,6 +1,6 @@
 import { randomUUID } from "node:crypto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { eventually } from "../../tests/support/eventually.js";
+import { waitFor } from "../../tests/support/wait-for.js";
 import { createNotifierDatabase, type NotifierDatabase } from "../../tests/support/notifier-database.js";
 import type { NotificationClaim } from "./notification-store.js";
 
@@ -44,7 +44,7 @@ describe("NotificationStore.sendOnce", () => {
     const a = n.store.sendOnce(c, slowSend);
     const b = n.store.sendOnce(c, slowSend);
     // The second claim blocks on the row lock of the first, uncommitted one, instead of sending.
-    await eventually(async () => {
+    await waitFor(async () => {
       const [row] = await n.database.sql`select count(*)::int as waiting from pg_stat_activity where datname = ${n.testDb.name} and wait_event_type = 'Lock'`;
       return row?.waiting === 1;
     }, { what: "second delivery waiting on the claim lock" });

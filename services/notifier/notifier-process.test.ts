@@ -3,13 +3,13 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import postgres from "postgres";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
-import { eventually } from "../../tests/support/eventually.js";
 import { createJetStreamFixture, type JetStreamFixture } from "../../tests/support/jetstream-fixture.js";
 import { startPrivateNatsServer, type PrivateNatsServer } from "../../tests/support/nats-server.js";
-import { startNotifierProcess, type NotifierProcess } from "../../tests/support/notifier-process.js";
 import { publishOrderEvent, sampleEvent } from "../../tests/support/order-events.js";
 import { startSmtpSink, type SmtpSink } from "../../tests/support/smtp-sink.js";
+import { startServiceProcess, type ServiceProcess } from "../../tests/support/service-process.js";
 import { createTestDatabase, TEST_POSTGRES_URL, type TestDatabase } from "../../tests/support/test-database.js";
+import { waitFor } from "../../tests/support/wait-for.js";
 import { probeHealth } from "../platform/health-probe.js";
 import { eventMessageId } from "./mailer.js";
 
@@ -19,7 +19,10 @@ let f: JetStreamFixture;
 let db: TestDatabase;
 let smtp: SmtpSink;
 let emailDir: string;
-const processes: NotifierProcess[] = [];
+/** The compiled notifier and the gRPC (health/reflection) port it logged; it starts with NOTIFIER_PORT=0. */
+type NotifierProcess = ServiceProcess & { grpcPort: number };
+// Every process started, so afterEach kills them even when a test fails before its port is known.
+const processes: ServiceProcess[] = [];
 
 beforeAll(async () => {
   [nats, db, smtp, emailDir] = await Promise.all([
@@ -38,8 +41,8 @@ afterAll(async () => {
   await Promise.all([nats?.stop(), smtp?.stop(), db?.drop(), emailDir && rm(emailDir, { recursive: true, force: true })]);
 });
 
-function startNotifier(): Promise<NotifierProcess> {
-  return startNotifierProcess({
+async function startNotifier(): Promise<NotifierProcess> {
+  const p = startServiceProcess("services/notifier/main.js", {
     NOTIFIER_PORT: "0",
     NOTIFIER_DATABASE_URL: db.url,
     NATS_URL: nats.url,
@@ -51,10 +54,10 @@ function startNotifier(): Promise<NotifierProcess> {
     NOTIFIER_ACK_WAIT_MS: "3000",
     NOTIFIER_SEND_TIMEOUT_MS: "2000",
     LOG_LEVEL: "info",
-  }).then((p) => {
-    processes.push(p);
-    return p;
   });
+  processes.push(p);
+  const listening = await p.waitForLog((l) => l.msg === "listening", "notifier listening", 30_000);
+  return Object.assign(p, { grpcPort: listening.grpcPort as number });
 }
 
 const health = (p: NotifierProcess) => probeHealth(`127.0.0.1:${p.grpcPort}`, "", 1000);
@@ -62,21 +65,21 @@ const health = (p: NotifierProcess) => probeHealth(`127.0.0.1:${p.grpcPort}`, ""
 describe("notifier process", () => {
   it("reports SERVING only while both NATS and its database are reachable", async () => {
     const p = await startNotifier();
-    await eventually(async () => (await health(p)) === "SERVING", { what: "SERVING after start" });
+    await waitFor(async () => (await health(p)) === "SERVING", { what: "SERVING after start" });
 
     await nats.kill();
-    await eventually(async () => (await health(p)) === "NOT_SERVING", { what: "NOT_SERVING without NATS" });
+    await waitFor(async () => (await health(p)) === "NOT_SERVING", { what: "NOT_SERVING without NATS" });
     await nats.start();
-    await eventually(async () => (await health(p)) === "SERVING", { what: "SERVING after NATS returned", timeoutMs: 20_000 });
+    await waitFor(async () => (await health(p)) === "SERVING", { what: "SERVING after NATS returned", timeoutMs: 20_000 });
 
     // Refuse new connections to the database and end the open ones: the pool cannot get it back.
     const admin = postgres(TEST_POSTGRES_URL, { max: 1, onnotice: () => {} });
     try {
       await admin`alter database ${admin(db.name)} allow_connections false`;
       await admin`select pg_terminate_backend(pid) from pg_stat_activity where datname = ${db.name}`;
-      await eventually(async () => (await health(p)) === "NOT_SERVING", { what: "NOT_SERVING without the database" });
+      await waitFor(async () => (await health(p)) === "NOT_SERVING", { what: "NOT_SERVING without the database" });
       await admin`alter database ${admin(db.name)} allow_connections true`;
-      await eventually(async () => (await health(p)) === "SERVING", { what: "SERVING after the database returned" });
+      await waitFor(async () => (await health(p)) === "SERVING", { what: "SERVING after the database returned" });
     } finally {
       await admin`alter database ${admin(db.name)} allow_connections true`;
       await admin.end();
@@ -91,20 +94,20 @@ describe("notifier process", () => {
     try {
       const first = await startNotifier();
       for (const e of events) await publishOrderEvent(f.js, f.subjectPrefix, e);
-      await eventually(() => smtp.emails.length >= 5, { what: "a few emails sent" });
+      await waitFor(() => smtp.emails.length >= 5, { what: "a few emails sent" });
       // Killed while the SMTP server holds a message unanswered (no 250 yet): the email is not
       // delivered and the notifier never marked it sent. A kill between the 250 and the commit would
       // send it twice; that window is inherent to SMTP (see notification-store.ts).
       const held = await smtp.holdNext();
       await first.stop("SIGKILL");
-      await eventually(() => smtp.isClosed(held), { what: "held SMTP session closed by the kill" });
+      await waitFor(() => smtp.isClosed(held), { what: "held SMTP session closed by the kill" });
       smtp.releaseHeld();
       const sentBeforeKill = smtp.emails.length;
       expect(sentBeforeKill).toBeLessThan(events.length);
 
       await startNotifier();
-      await eventually(() => events.every((e) => delivered(e.eventId) >= 1), { what: "every event emailed", timeoutMs: 40_000 });
-      const info = await eventually(async () => {
+      await waitFor(() => events.every((e) => delivered(e.eventId) >= 1), { what: "every event emailed", timeoutMs: 40_000 });
+      const info = await waitFor(async () => {
         const i = await f.jsm.consumers.info(f.stream, "notifier");
         return i.num_ack_pending === 0 && i.num_pending === 0 ? i : undefined;
       }, { what: "consumer fully acked", timeoutMs: 20_000 });

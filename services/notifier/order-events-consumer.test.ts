@@ -1,7 +1,7 @@
 import { create, toBinary } from "@bufbuild/protobuf";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { OrderCreatedSchema } from "../../gen/orders/v1/events_pb.js";
-import { eventually } from "../../tests/support/eventually.js";
+import { waitFor } from "../../tests/support/wait-for.js";
 import { createJetStreamFixture, type JetStreamFixture } from "../../tests/support/jetstream-fixture.js";
 import { createNotifierDatabase, type NotifierDatabase } from "../../tests/support/notifier-database.js";
 import { publishOrderEvent, sampleEvent, sampleOrder, type SampleEvent } from "../../tests/support/order-events.js";
@@ -48,7 +48,7 @@ const emailsOf = (e: SampleEvent) => smtp.emails.filter((m) => m.messageId === e
 async function drain(): Promise<void> {
   const marker = sampleEvent("created");
   await publishOrderEvent(f.js, f.subjectPrefix, marker);
-  await eventually(() => emailsOf(marker).length === 1, { what: "marker email" });
+  await waitFor(() => emailsOf(marker).length === 1, { what: "marker email" });
 }
 
 describe("order events consumer", () => {
@@ -56,7 +56,7 @@ describe("order events consumer", () => {
     const events = Array.from({ length: 8 }, () => sampleEvent("created"));
     const cancelled = sampleEvent("cancelled", sampleOrder({ currency: "USD" }));
     for (const e of [...events, cancelled]) await publishOrderEvent(f.js, f.subjectPrefix, e);
-    await eventually(() => [...events, cancelled].every((e) => emailsOf(e).length === 1), { what: "9 emails" });
+    await waitFor(() => [...events, cancelled].every((e) => emailsOf(e).length === 1), { what: "9 emails" });
     await drain();
     for (const e of events) {
       const [email] = emailsOf(e);
@@ -75,7 +75,7 @@ describe("order events consumer", () => {
   it("sends no second email for a redelivered or re-published event", async () => {
     const e = sampleEvent("created");
     await publishOrderEvent(f.js, f.subjectPrefix, e);
-    await eventually(() => emailsOf(e).length === 1, { what: "first email" });
+    await waitFor(() => emailsOf(e).length === 1, { what: "first email" });
     // Same Nats-Msg-Id: dropped by JetStream. New Nats-Msg-Id (a re-publish after the duplicate
     // window): delivered again and skipped by the claimed event id.
     const sameId = await publishOrderEvent(f.js, f.subjectPrefix, e);
@@ -93,14 +93,14 @@ describe("order events consumer", () => {
     try {
       for (const e of events) await publishOrderEvent(f.js, f.subjectPrefix, e);
       // Each event was tried at least twice and failed on a refused connection.
-      await eventually(async () => {
+      await waitFor(async () => {
         const rows = await Promise.all(events.map((e) => n.store.get(e.eventId)));
         return rows.every((r) => r && r.attempts >= 2 && r.status === "pending" && /ECONNREFUSED/.test(r.lastError ?? ""));
       }, { what: "failed attempts recorded", timeoutMs: 20_000 });
     } finally {
       await smtp.up();
     }
-    await eventually(() => events.every((e) => emailsOf(e).length === 1), { what: "emails after SMTP returned", timeoutMs: 20_000 });
+    await waitFor(() => events.every((e) => emailsOf(e).length === 1), { what: "emails after SMTP returned", timeoutMs: 20_000 });
     await drain();
     for (const e of events) {
       expect(emailsOf(e)).toHaveLength(1);
@@ -129,14 +129,15 @@ describe("order events consumer", () => {
   it("gives up after max_deliver failed sends: dead letter, notification marked failed", async () => {
     const e = sampleEvent("created", sampleOrder({ customerEmail: "gone@example.com" }));
     smtp.rejectedRecipients.add("gone@example.com");
-    await publishOrderEvent(f.js, f.subjectPrefix, e);
-    const row = await eventually(async () => {
+    const published = await publishOrderEvent(f.js, f.subjectPrefix, e);
+    const row = await waitFor(async () => {
       const r = await n.store.get(e.eventId);
       return r?.status === "failed" ? r : undefined;
     }, { what: "notification failed", timeoutMs: 20_000 });
     expect(row.attempts).toBe(maxDeliver);
     expect(row.lastError).toMatch(/gave up after 5 deliveries: .*550/);
-    const dead = (await f.deadLetters()).filter((m) => m.header.get("Nats-Msg-Id") === e.eventId);
+    // A dead letter's Nats-Msg-Id names the consumer and the original message (durable-consumer.ts), not the event.
+    const dead = (await f.deadLetters()).filter((m) => m.header.get("Nats-Msg-Id") === `${durable}:${f.stream}:${published.seq}`);
     expect(dead).toHaveLength(1);
     expect(emailsOf(e)).toHaveLength(0);
   });

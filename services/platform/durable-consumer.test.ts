@@ -1,6 +1,6 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import type { JsMsg } from "@nats-io/jetstream";
-import { eventually } from "../../tests/support/eventually.js";
+import { waitFor } from "../../tests/support/wait-for.js";
 import { createJetStreamFixture, type JetStreamFixture } from "../../tests/support/jetstream-fixture.js";
 import { startPrivateNatsServer } from "../../tests/support/nats-server.js";
 import { uniqueName } from "../../tests/support/test-database.js";
@@ -66,7 +66,7 @@ describe("startDurableConsumer", () => {
       return { ack: true };
     });
     for (const body of ["a", "b", "c"]) await publish(f, "happy", body);
-    await eventually(() => handled.length === 3, { what: "three handled" });
+    await waitFor(() => handled.length === 3, { what: "three handled" });
     expect(handled.sort()).toEqual(["a@1", "b@2", "c@1"]);
   });
 
@@ -85,7 +85,7 @@ describe("startDurableConsumer", () => {
     const poisonId = crypto.randomUUID();
     await publish(f, "poison", "poison", poisonId);
     await publish(f, "poison", "after");
-    await eventually(() => handled.includes("after") && hooked.length === 1, { what: "message after the poison handled" });
+    await waitFor(() => handled.includes("after") && hooked.length === 1, { what: "message after the poison handled" });
     expect(hooked).toEqual(["poison: payload is not an OrderCreated"]);
     const dead = (await f.deadLetters()).find((m) => m.header.get("ce-id") === poisonId);
     expect(dead).toBeDefined();
@@ -109,7 +109,7 @@ describe("startDurableConsumer", () => {
       { maxDeliver: 3, onDeadLetter: (_msg, reason) => void hooked.push(reason) },
     );
     await publish(f, "exhaust", "doomed", eventId);
-    await eventually(() => hooked.length === 1, { what: "dead-letter hook" });
+    await waitFor(() => hooked.length === 1, { what: "dead-letter hook" });
     expect(deliveries).toEqual([1, 2, 3]);
     expect(hooked[0]).toMatch(/gave up after 3 deliveries: upstream down/);
     const dead = (await f.deadLetters()).filter((m) => m.header.get("ce-id") === eventId);
@@ -125,10 +125,10 @@ describe("startDurableConsumer", () => {
       return { ack: true };
     }, { durable, filterSubject: `${f.subjectPrefix}.deleted` });
     await publish(f, "deleted", "before");
-    await eventually(() => handled.has("before"), { what: "first message" });
+    await waitFor(() => handled.has("before"), { what: "first message" });
     await f.jsm.consumers.delete(f.stream, durable);
     await publish(f, "deleted", "after");
-    await eventually(() => handled.has("after"), { what: "message after the consumer was deleted", timeoutMs: 20_000 });
+    await waitFor(() => handled.has("after"), { what: "message after the consumer was deleted", timeoutMs: 20_000 });
     expect(consumer.restarts).toBeGreaterThanOrEqual(1);
     expect((await f.jsm.consumers.info(f.stream, durable)).config.durable_name).toBe(durable);
   });
@@ -149,7 +149,7 @@ describe("startDurableConsumer", () => {
     }, options);
     await publish(f, "stopping", "one");
     await publish(f, "stopping", "two");
-    await eventually(() => started.length === 1, { what: "handler started" });
+    await waitFor(() => started.length === 1, { what: "handler started" });
     const stopped = consumer.stop();
     release();
     await stopped;
@@ -161,7 +161,7 @@ describe("startDurableConsumer", () => {
       next.push(text(msg));
       return { ack: true };
     }, options);
-    await eventually(() => next.includes("two"), { what: "handed-back message", timeoutMs: 10_000 });
+    await waitFor(() => next.includes("two"), { what: "handed-back message", timeoutMs: 10_000 });
     expect(next).toEqual(["two"]);
   });
 });
@@ -179,16 +179,16 @@ describe("startDurableConsumer across a NATS server restart", () => {
           return { ack: true };
         }, { durable });
         for (let i = 0; i < 5; i++) await publish(fx, "restart", `before-${i}`);
-        await eventually(() => handled.size === 5, { what: "messages before the restart" });
+        await waitFor(() => handled.size === 5, { what: "messages before the restart" });
 
         await server.restart({ crash: true, downMs: 1500 });
-        await eventually(() => isNatsConnected(fx.nc), { what: "reconnect", timeoutMs: 20_000 });
+        await waitFor(() => isNatsConnected(fx.nc), { what: "reconnect", timeoutMs: 20_000 });
         for (let i = 0; i < 5; i++) await publish(fx, "restart", `after-${i}`);
-        await eventually(() => handled.size === 10, { what: "messages after the restart", timeoutMs: 25_000 });
+        await waitFor(() => handled.size === 10, { what: "messages after the restart", timeoutMs: 25_000 });
         expect([...handled].filter((b) => b.startsWith("after-")).sort()).toEqual(["after-0", "after-1", "after-2", "after-3", "after-4"]);
         expect(consumer.isAlive()).toBe(true);
         // Acks sent after the restart reach the server: nothing is left pending for redelivery.
-        const info = await eventually(async () => {
+        const info = await waitFor(async () => {
           const i = await fx.jsm.consumers.info(fx.stream, durable);
           return i.num_ack_pending === 0 && i.num_pending === 0 ? i : undefined;
         }, { what: "all acked" });

@@ -2,7 +2,7 @@ import { execFile } from "node:child_process";
 import { existsSync } from "node:fs";
 import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { eventually } from "../../tests/support/eventually.js";
+import { waitFor } from "../../tests/support/wait-for.js";
 import { projectPath } from "./database.js";
 import { probeHealth } from "./health-probe.js";
 import { createLogger } from "./logger.js";
@@ -44,9 +44,9 @@ describe("health probe", () => {
     const address = `127.0.0.1:${host.grpcPort}`;
     expect(await probeHealth(address)).toBe("SERVING");
     healthy = false;
-    await eventually(async () => (await probeHealth(address)) === "NOT_SERVING", { what: "NOT_SERVING" });
+    await waitFor(async () => (await probeHealth(address)) === "NOT_SERVING", { what: "NOT_SERVING" });
     healthy = true;
-    await eventually(async () => (await probeHealth(address)) === "SERVING", { what: "SERVING again" });
+    await waitFor(async () => (await probeHealth(address)) === "SERVING", { what: "SERVING again" });
     expect(await probeHealth(address, "no.such.Service")).toMatch(/^error: NOT_FOUND/);
   });
 
@@ -54,7 +54,7 @@ describe("health probe", () => {
     const address = `127.0.0.1:${host.grpcPort}`;
     expect(await runCli(address)).toEqual({ code: 0, stdout: `${address}: SERVING\n` });
     healthy = false;
-    await eventually(async () => (await probeHealth(address)) === "NOT_SERVING", { what: "NOT_SERVING" });
+    await waitFor(async () => (await probeHealth(address)) === "NOT_SERVING", { what: "NOT_SERVING" });
     expect(await runCli(address)).toEqual({ code: 1, stdout: `${address}: NOT_SERVING\n` });
     healthy = true;
     const unknown = await runCli(address, "no.such.Service");

@@ -17,6 +17,8 @@ export interface ServiceProcess {
   exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
   /** Waits for a log line matching the predicate and returns it. */
   waitForLog(match: (line: LogLine) => boolean, what: string, timeoutMs?: number): Promise<LogLine>;
+  /** Sends the signal if the process still runs and resolves when it is gone. */
+  stop(signal?: NodeJS.Signals): Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
   /** Kills the process if it still runs (test cleanup). */
   kill(): void;
 }
@@ -47,21 +49,27 @@ export function startServiceProcess(script: string, env: Record<string, string>)
   const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
     child.once("exit", (code, signal) => resolve({ code, signal })),
   );
+  const running = () => child.exitCode === null && child.signalCode === null;
+  // "close" comes after "exit" once stdout is drained, so every line the process printed is in logs by then.
+  let closed = false;
+  child.once("close", () => (closed = true));
   return {
     child,
     logs,
     output: () => output,
     exited,
-    waitForLog: (match, what, timeoutMs = 15_000) =>
-      waitFor(
-        () => {
-          if (child.exitCode !== null) throw new Error(`process exited with ${child.exitCode}:\n${output}`);
-          return logs.find(match);
-        },
-        { what, timeoutMs },
-      ),
+    async waitForLog(match, what, timeoutMs = 15_000) {
+      // Fails as soon as the process is gone instead of at the deadline: a crash at start is reported at once.
+      const found = await waitFor(() => logs.find(match) ?? (closed ? "closed" : undefined), { what, timeoutMs });
+      if (found === "closed") throw new Error(`process exited (${child.exitCode ?? child.signalCode}) before ${what}:\n${output}`);
+      return found;
+    },
+    stop: (signal = "SIGTERM") => {
+      if (running()) child.kill(signal);
+      return exited;
+    },
     kill: () => {
-      if (child.exitCode === null && child.signalCode === null) child.kill("SIGKILL");
+      if (running()) child.kill("SIGKILL");
     },
   };
 }

@@ -14,8 +14,14 @@ export async function waitFor<T>(
       last = err;
     }
     if (Date.now() > deadline) {
-      throw new Error(`timed out waiting for ${options.what ?? "condition"}; last: ${last instanceof Error ? last.message : JSON.stringify(last)}`);
+      throw new Error(`timed out waiting for ${options.what ?? "condition"}; last: ${describeLast(last)}`);
     }
     await new Promise((r) => setTimeout(r, options.intervalMs ?? 50));
   }
+}
+
+// Checks often return protobuf messages, whose int64 fields are bigints that JSON.stringify rejects.
+function describeLast(last: unknown): string {
+  if (last instanceof Error) return last.message;
+  return JSON.stringify(last, (_key, value: unknown) => (typeof value === "bigint" ? String(value) : value)) ?? String(last);
 }
