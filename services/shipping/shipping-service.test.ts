@@ -1,6 +1,6 @@
 import { randomUUID } from "node:crypto";
 import { create, equals } from "@bufbuild/protobuf";
-import { Code, createHandlerContext, type HandlerContext, type ServiceImpl } from "@connectrpc/connect";
+import { Code, type HandlerContext, type ServiceImpl } from "@connectrpc/connect";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import {
   CancelShipmentRequestSchema,
@@ -16,6 +16,7 @@ import {
   ShippingService,
 } from "../../gen/shipping/v1/shipping_pb.js";
 import type { Database } from "../platform/database.js";
+import { handlerContext } from "../../tests/support/handler-context.js";
 import { expectCode, expectInvalidArgument } from "../../tests/support/rpc-assertions.js";
 import { openShippingDatabase, shipmentRequest } from "../../tests/support/shipping-harness.js";
 import { createTestDatabase, type TestDatabase } from "../../tests/support/test-database.js";
@@ -42,13 +43,7 @@ afterAll(async () => {
 });
 
 function ctx(method: keyof typeof ShippingService.method = "createShipment"): HandlerContext {
-  return createHandlerContext({
-    service: ShippingService,
-    method: ShippingService.method[method],
-    protocolName: "test",
-    requestMethod: "POST",
-    url: `/shipping.v1.ShippingService/${ShippingService.method[method].name}`,
-  });
+  return handlerContext(ShippingService, method);
 }
 
 // The handlers may return plain init objects; create() turns them into messages so results compare with equals().

@@ -1,9 +1,10 @@
 import { create, type MessageInitShape } from "@bufbuild/protobuf";
-import { createHandlerContext, type HandlerContext } from "@connectrpc/connect";
+import type { HandlerContext } from "@connectrpc/connect";
 import { type CreateOrderRequest, CreateOrderRequestSchema, OrderService } from "../../gen/orders/v1/orders_pb.js";
 import { openDatabase, type Database } from "../../services/platform/database.js";
 import * as schema from "../../services/orders/db/schema.js";
 import { OrderStore } from "../../services/orders/order-store.js";
+import { handlerContext } from "./handler-context.js";
 import { createTestDatabase, type TestDatabase } from "./test-database.js";
 
 /** A migrated, uniquely named orders database with its store. */
@@ -37,14 +38,7 @@ export async function createOrdersDatabase(): Promise<OrdersDatabase> {
 
 /** A handler context for calling an OrderService method directly. */
 export function orderContext(method: keyof typeof OrderService.method, signal?: AbortSignal): HandlerContext {
-  return createHandlerContext({
-    service: OrderService,
-    method: OrderService.method[method],
-    protocolName: "test",
-    requestMethod: "POST",
-    url: `/orders.v1.OrderService/${OrderService.method[method].name}`,
-    requestSignal: signal,
-  });
+  return handlerContext(OrderService, method, signal);
 }
 
 /** A valid CreateOrderRequest; override fields to make it invalid or distinct. */

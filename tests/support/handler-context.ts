@@ -1,0 +1,16 @@
+import type { DescMethod, DescService } from "@bufbuild/protobuf";
+import { createHandlerContext, type HandlerContext } from "@connectrpc/connect";
+
+/** A handler context for calling one method of a service's handlers directly, with no server in between. */
+export function handlerContext<S extends DescService>(service: S, method: keyof S["method"] & string, signal?: AbortSignal): HandlerContext {
+  const desc: DescMethod | undefined = service.method[method];
+  if (!desc) throw new Error(`${service.typeName} has no method ${method}`);
+  return createHandlerContext({
+    service,
+    method: desc,
+    protocolName: "test",
+    requestMethod: "POST",
+    url: `/${service.typeName}/${desc.name}`,
+    requestSignal: signal,
+  });
+}
