@@ -1,5 +1,5 @@
 import { jetstreamManager } from "@nats-io/jetstream";
-import { openDatabase, redact } from "../platform/database.js";
+import { redact } from "../platform/database.js";
 import { createLogger } from "../platform/logger.js";
 import { checkNats, connectNats } from "../platform/nats-connection.js";
 import { runProcess } from "../platform/process-lifecycle.js";
@@ -9,19 +9,14 @@ import * as schema from "./db/schema.js";
 import { createMailer } from "./mailer.js";
 import { NotificationStore } from "./notification-store.js";
 import { startOrderEventsConsumer } from "./order-events-consumer.js";
+import { openNotifierDatabase } from "./db/open-database.js";
 
 const logger = createLogger("notifier");
 
 await runProcess(logger, async () => {
   const config = loadNotifierConfig();
   logger.info({ database: redact(config.databaseUrl), nats: config.natsUrl, stream: config.eventsStream }, "starting");
-  const database = await openDatabase({
-    url: config.databaseUrl,
-    schema,
-    migrationsFolder: "services/notifier/db/migrations",
-    migrationsTable: "__migrations_notifier",
-    poolSize: config.databasePoolSize,
-  });
+  const database = await openNotifierDatabase(config.databaseUrl, config.databasePoolSize);
   const mailer = await createMailer({
     smtpUrl: config.smtpUrl,
     from: config.mailFrom,

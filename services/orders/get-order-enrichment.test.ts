@@ -7,7 +7,8 @@ import { OrderService } from "../../gen/orders/v1/orders_pb.js";
 import { startServiceHost, type ServiceHost } from "../platform/service-host.js";
 import { bindService } from "../platform/service-impl.js";
 import { createOrdersDatabase, validCreateOrder, type OrdersDatabase } from "../../tests/support/orders-fixture.js";
-import { openShippingDatabase, startShippingServers, testLogger, type ShippingServers } from "../../tests/support/shipping-harness.js";
+import { startShippingServers, testLogger, type ShippingServers } from "../../tests/support/shipping-harness.js";
+import { openShippingDatabase } from "../shipping/db/open-database.js";
 import { createTestDatabase, type TestDatabase } from "../../tests/support/test-database.js";
 import { waitFor } from "../../tests/support/wait-for.js";
 import { createOrderService } from "./order-service.js";
@@ -28,7 +29,7 @@ let orders: Client<typeof OrderService>;
 beforeAll(async () => {
   ordersDb = await createOrdersDatabase();
   shippingDb = await createTestDatabase("enrich_shipping");
-  const database = await openShippingDatabase(shippingDb.url);
+  const database = await openShippingDatabase(shippingDb.url, 5);
   closeShippingDb = () => database.close();
   shippingServers = await startShippingServers(database);
   shippingPort = shippingServers.host.grpcPort;

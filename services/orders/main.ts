@@ -1,6 +1,6 @@
 import { jetstream, jetstreamManager } from "@nats-io/jetstream";
 import { OrderService } from "../../gen/orders/v1/orders_pb.js";
-import { openDatabase, redact } from "../platform/database.js";
+import { redact } from "../platform/database.js";
 import type { DurableConsumer } from "../platform/durable-consumer.js";
 import { ensureEventStreams } from "../platform/event-stream.js";
 import { createLogger } from "../platform/logger.js";
@@ -15,19 +15,14 @@ import { OrderStore } from "./order-store.js";
 import { startOutboxRelay, type OutboxRelay } from "./outbox-relay.js";
 import { createShippingClient, type ShippingClient } from "./shipping-client.js";
 import { startShippingDispatcher } from "./shipping-dispatcher.js";
+import { openOrdersDatabase } from "./db/open-database.js";
 
 const logger = createLogger("orders");
 
 await runProcess(logger, async () => {
   const config = loadOrdersConfig();
   logger.info({ database: redact(config.databaseUrl), shipping: config.shippingAddr, nats: config.natsUrl }, "starting");
-  const database = await openDatabase({
-    url: config.databaseUrl,
-    schema,
-    migrationsFolder: "services/orders/db/migrations",
-    migrationsTable: "__migrations_orders",
-    poolSize: config.databasePoolSize,
-  });
+  const database = await openOrdersDatabase(config.databaseUrl, config.databasePoolSize);
   const store = new OrderStore(database.db, database.sql);
   const shipping = createShippingClient({ addr: config.shippingAddr, logger });
   // Orders keep being accepted into the outbox while NATS is down, so health does not depend on it

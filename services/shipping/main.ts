@@ -1,5 +1,5 @@
 import { ShippingService } from "../../gen/shipping/v1/shipping_pb.js";
-import { openDatabase, redact } from "../platform/database.js";
+import { redact } from "../platform/database.js";
 import { createLogger } from "../platform/logger.js";
 import { runProcess } from "../platform/process-lifecycle.js";
 import { startServiceHost } from "../platform/service-host.js";
@@ -8,19 +8,14 @@ import { loadShippingConfig } from "./config.js";
 import * as schema from "./db/schema.js";
 import { ShipmentStore } from "./shipment-store.js";
 import { createShippingService } from "./shipping-service.js";
+import { openShippingDatabase } from "./db/open-database.js";
 
 const logger = createLogger("shipping");
 
 await runProcess(logger, async () => {
   const config = loadShippingConfig();
   logger.info({ database: redact(config.databaseUrl) }, "starting");
-  const database = await openDatabase({
-    url: config.databaseUrl,
-    schema,
-    migrationsFolder: "services/shipping/db/migrations",
-    migrationsTable: "__migrations_shipping",
-    poolSize: config.databasePoolSize,
-  });
+  const database = await openShippingDatabase(config.databaseUrl, config.databasePoolSize);
   const host = await startServiceHost({
     logger,
     host: config.bindHost,

@@ -7,7 +7,8 @@ import { ShipmentSchema, ShipmentStatus, ShippingService } from "../../gen/shipp
 import type { Database } from "../platform/database.js";
 import { grpcStatusDetails, newGrpcJsClient, unaryCall } from "../../tests/support/grpc-js-clients.js";
 import { failure, rpcPaths, type RpcPath } from "../../tests/support/rpc-paths.js";
-import { openShippingDatabase, shipmentRequest, startShippingServers, type ShippingServers } from "../../tests/support/shipping-harness.js";
+import { shipmentRequest, startShippingServers, type ShippingServers } from "../../tests/support/shipping-harness.js";
+import { openShippingDatabase } from "./db/open-database.js";
 import { createTestDatabase, type TestDatabase } from "../../tests/support/test-database.js";
 import type * as schema from "./db/schema.js";
 
@@ -19,7 +20,7 @@ let paths: RpcPath[];
 
 beforeAll(async () => {
   testDb = await createTestDatabase("shipping_interop");
-  database = await openShippingDatabase(testDb.url);
+  database = await openShippingDatabase(testDb.url, 5);
   servers = await startShippingServers(database);
   paths = rpcPaths(servers.host.grpcPort, servers.host.webPort!);
 });

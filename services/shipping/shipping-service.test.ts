@@ -18,7 +18,8 @@ import {
 import type { Database } from "../platform/database.js";
 import { handlerContext } from "../../tests/support/handler-context.js";
 import { expectCode, expectInvalidArgument } from "../../tests/support/rpc-assertions.js";
-import { openShippingDatabase, shipmentRequest } from "../../tests/support/shipping-harness.js";
+import { shipmentRequest } from "../../tests/support/shipping-harness.js";
+import { openShippingDatabase } from "./db/open-database.js";
 import { createTestDatabase, type TestDatabase } from "../../tests/support/test-database.js";
 import type * as schema from "./db/schema.js";
 import { ShipmentStore } from "./shipment-store.js";

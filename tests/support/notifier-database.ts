@@ -1,7 +1,8 @@
-import { openDatabase, type Database } from "../../services/platform/database.js";
+import type { Database } from "../../services/platform/database.js";
 import * as schema from "../../services/notifier/db/schema.js";
 import { NotificationStore } from "../../services/notifier/notification-store.js";
 import { createTestDatabase, type TestDatabase } from "./test-database.js";
+import { openNotifierDatabase } from "../../services/notifier/db/open-database.js";
 
 /** A migrated, uniquely named notifier database with its store. */
 export interface NotifierDatabase {
@@ -14,13 +15,7 @@ export interface NotifierDatabase {
 /** Creates and migrates a fresh notifier database; close() drops it. */
 export async function createNotifierDatabase(): Promise<NotifierDatabase> {
   const testDb = await createTestDatabase("notifier_test");
-  const database = await openDatabase({
-    url: testDb.url,
-    schema,
-    migrationsFolder: "services/notifier/db/migrations",
-    migrationsTable: "__migrations_notifier",
-    poolSize: 5,
-  });
+  const database = await openNotifierDatabase(testDb.url, 5);
   return {
     testDb,
     database,

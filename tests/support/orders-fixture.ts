@@ -1,11 +1,12 @@
 import { create, type MessageInitShape } from "@bufbuild/protobuf";
 import type { HandlerContext } from "@connectrpc/connect";
 import { type CreateOrderRequest, CreateOrderRequestSchema, OrderService } from "../../gen/orders/v1/orders_pb.js";
-import { openDatabase, type Database } from "../../services/platform/database.js";
+import type { Database } from "../../services/platform/database.js";
 import * as schema from "../../services/orders/db/schema.js";
 import { OrderStore } from "../../services/orders/order-store.js";
 import { handlerContext } from "./handler-context.js";
 import { createTestDatabase, type TestDatabase } from "./test-database.js";
+import { openOrdersDatabase } from "../../services/orders/db/open-database.js";
 
 /** A migrated, uniquely named orders database with its store. */
 export interface OrdersDatabase {
@@ -18,13 +19,7 @@ export interface OrdersDatabase {
 /** Creates and migrates a fresh orders database; close() drops it. */
 export async function createOrdersDatabase(): Promise<OrdersDatabase> {
   const testDb = await createTestDatabase("orders_test");
-  const database = await openDatabase({
-    url: testDb.url,
-    schema,
-    migrationsFolder: "services/orders/db/migrations",
-    migrationsTable: "__migrations_orders",
-    poolSize: 8,
-  });
+  const database = await openOrdersDatabase(testDb.url, 8);
   return {
     testDb,
     database,

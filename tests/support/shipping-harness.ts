@@ -1,7 +1,7 @@
 import { randomUUID } from "node:crypto";
 import type { MessageInitShape } from "@bufbuild/protobuf";
 import { type ShipmentItemSchema, type ShippingAddressSchema, ShippingService } from "../../gen/shipping/v1/shipping_pb.js";
-import { openDatabase, type Database } from "../../services/platform/database.js";
+import type { Database } from "../../services/platform/database.js";
 import { createLogger } from "../../services/platform/logger.js";
 import { startServiceHost, type ServiceHost } from "../../services/platform/service-host.js";
 import { bindService } from "../../services/platform/service-impl.js";
@@ -12,16 +12,6 @@ import { createShippingService } from "../../services/shipping/shipping-service.
 /** A logger that writes nothing, so test output stays readable; set TEST_LOG_LEVEL=debug to see it. */
 export const testLogger = createLogger("test", process.env.TEST_LOG_LEVEL ?? "silent");
 
-/** Opens the shipping database (migrations applied) at url, as the shipping process does. */
-export function openShippingDatabase(url: string, poolSize = 5): Promise<Database<typeof schema>> {
-  return openDatabase({
-    url,
-    schema,
-    migrationsFolder: "services/shipping/db/migrations",
-    migrationsTable: "__migrations_shipping",
-    poolSize,
-  });
-}
 
 /** The shipping service's servers over a database, as main.ts wires them but on ephemeral ports. */
 export interface ShippingServers {
