@@ -1,0 +1,126 @@
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { randomUUID } from "node:crypto";
+import { create } from "@bufbuild/protobuf";
+import { CancelOrderRequestSchema, OrderService } from "../../gen/orders/v1/orders_pb.js";
+import { OrderCreatedSchema } from "../../gen/orders/v1/events_pb.js";
+import { publishEvent } from "../platform/cloudevents.js";
+import type { DurableConsumer } from "../platform/durable-consumer.js";
+import type { Database } from "../platform/database.js";
+import { createJetStreamFixture, type JetStreamFixture } from "../../tests/support/jetstream-fixture.js";
+import { handlerContext } from "../../tests/support/handler-context.js";
+import { createOrdersDatabase, validCreateOrder, type OrdersDatabase } from "../../tests/support/orders-fixture.js";
+import { startShippingServers, testLogger, type ShippingServers } from "../../tests/support/shipping-harness.js";
+import { createTestDatabase, type TestDatabase } from "../../tests/support/test-database.js";
+import { waitFor } from "../../tests/support/wait-for.js";
+import { openShippingDatabase } from "../shipping/db/open-database.js";
+import type * as shippingSchema from "../shipping/db/schema.js";
+import { createOrderService } from "./order-service.js";
+import { createShippingClient, type ShippingClient } from "./shipping-client.js";
+import { startShippingDispatcher } from "./shipping-dispatcher.js";
+
+// shipping-dispatch in-process against real NATS, the orders database and a real ShippingService.
+let ordersDb: OrdersDatabase;
+let shippingDb: TestDatabase;
+let shippingDatabase: Database<typeof shippingSchema>;
+let shippingServers: ShippingServers;
+let jet: JetStreamFixture;
+let shipping: ShippingClient;
+let dispatcher: DurableConsumer;
+
+beforeAll(async () => {
+  ordersDb = await createOrdersDatabase();
+  shippingDb = await createTestDatabase("dispatch_shipping");
+  shippingDatabase = await openShippingDatabase(shippingDb.url, 5);
+  shippingServers = await startShippingServers(shippingDatabase);
+  jet = await createJetStreamFixture();
+  shipping = createShippingClient({ addr: shippingServers.grpcAddress, logger: testLogger });
+  dispatcher = await startShippingDispatcher({
+    js: jet.js,
+    jsm: jet.jsm,
+    stream: jet.stream,
+    subjectPrefix: jet.subjectPrefix,
+    store: ordersDb.store,
+    shipping,
+    logger: testLogger,
+    maxDeliver: 3,
+    maxBackoffMs: 50,
+    ackWaitMs: 5000,
+  });
+});
+
+afterAll(async () => {
+  await dispatcher?.stop();
+  await jet?.close();
+  await shippingServers?.host.stop();
+  await shippingDatabase?.close();
+  await shippingDb?.drop();
+  await ordersDb?.close();
+});
+
+const orders = () => createOrderService({ store: ordersDb.store, shipping, logger: testLogger });
+
+/** Creates an order; publish() sends its committed OrderCreated event as the relay would (message id overridable). */
+async function orderWithEvent(): Promise<{ id: string; publish: (msgId?: string) => Promise<unknown> }> {
+  const { order } = await orders().createOrder(validCreateOrder(), handlerContext(OrderService, "createOrder"));
+  const [row] = await ordersDb.database.sql`select id, payload from outbox where aggregate_id = ${order!.id!}`;
+  const publish = (id = row!.id as string) =>
+    publishEvent(jet.js, { subject: `${jet.subjectPrefix}.created`, eventId: id, type: OrderCreatedSchema.typeName, source: "/test", time: new Date(), payload: row!.payload as Uint8Array });
+  return { id: order!.id!, publish };
+}
+
+async function shipmentsOf(orderId: string): Promise<number> {
+  return (await shippingDatabase.sql`select count(*)::int as n from shipments where order_id = ${orderId}`)[0]!.n as number;
+}
+
+describe("shipping dispatch", () => {
+  it("creates one shipment, records it on the order, and a redelivered event changes nothing", async () => {
+    const { id, publish } = await orderWithEvent();
+    await publish();
+    const order = await waitFor(async () => {
+      const o = await ordersDb.store.get(id);
+      return o?.shipmentId ? o : undefined;
+    }, { what: "shipment recorded" });
+    expect(order.status).toBe("shipment_requested");
+    // A second copy under another message id gets past JetStream's de-duplication, like a redelivery.
+    await publish(randomUUID());
+    // Events are handled in stream order, so once a later order is shipped the copy was handled too.
+    const later = await orderWithEvent();
+    await later.publish();
+    await waitFor(async () => (await ordersDb.store.get(later.id))?.shipmentId, { what: "a later event processed" });
+    expect(await shipmentsOf(id)).toBe(1);
+    expect((await ordersDb.store.get(id))?.shipmentId).toBe(order.shipmentId);
+  });
+
+  it("does not ship a cancelled order", async () => {
+    const { id, publish } = await orderWithEvent();
+    await orders().cancelOrder(create(CancelOrderRequestSchema, { id, reason: "test" }), handlerContext(OrderService, "cancelOrder"));
+    await publish();
+    const later = await orderWithEvent();
+    await later.publish();
+    await waitFor(async () => (await ordersDb.store.get(later.id))?.shipmentId, { what: "the next event processed" });
+    expect(await shipmentsOf(id)).toBe(0);
+    expect((await ordersDb.store.get(id))?.status).toBe("cancelled");
+  });
+
+  it("dead-letters an undecodable event and keeps going", async () => {
+    await jet.js.publish(`${jet.subjectPrefix}.created`, new Uint8Array([0x0a, 0xff]), { msgID: randomUUID() });
+    const later = await orderWithEvent();
+    await later.publish();
+    await waitFor(async () => (await ordersDb.store.get(later.id))?.shipmentId, { what: "the next event processed" });
+    const dead = await waitFor(async () => (await jet.deadLetters()).find((m) => m.header.get("x-deadletter-reason").includes("undecodable")), { what: "dead letter" });
+    expect(dead.subject).toBe(`deadletter.${jet.subjectPrefix}.shipping-dispatch`);
+  });
+
+  it("marks the order DISPATCH_FAILED when shipping stays unreachable past max_deliver", async () => {
+    const { id, publish } = await orderWithEvent();
+    await shippingServers.host.stop();
+    await publish();
+    const order = await waitFor(async () => {
+      const o = await ordersDb.store.get(id);
+      return o?.status === "dispatch_failed" ? o : undefined;
+    }, { what: "order marked dispatch_failed", timeoutMs: 20_000 });
+    expect(order.shipmentId).toBeNull();
+    const dead = (await jet.deadLetters()).filter((m) => m.header.get("x-delivery-count") === "3");
+    expect(dead.length).toBeGreaterThanOrEqual(1);
+  });
+});
