@@ -4,7 +4,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { chromium, type Browser, type Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { freePort, startLauncher, type LauncherProcess } from "./support/mesh-launcher.js";
+import { freePort } from "../services/mesh/ports.js";
+import { startLauncher, type LauncherProcess } from "./support/mesh-launcher.js";
 import { createTestDatabase, type TestDatabase, uniqueName } from "./support/test-database.js";
 
 // Layer 3 in a real browser: Debian's Chromium (never a downloaded one) drives the page that `npm start`

@@ -7,7 +7,8 @@ import { Code, ConnectError, createClient } from "@connectrpc/connect";
 import { createConnectTransport } from "@connectrpc/connect-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { OrderService, OrderStatus, type Order } from "../../gen/orders/v1/orders_pb.js";
-import { freePort, isolatedEnv, startLauncher, stillRunning, type LauncherProcess } from "../../tests/support/mesh-launcher.js";
+import { isolatedEnv, startLauncher, stillRunning, type LauncherProcess } from "../../tests/support/mesh-launcher.js";
+import { freePort } from "./ports.js";
 
 // Layer 3: `npm start`'s launcher as a process with its own embedded PostgreSQL and nats-server, in a
 // temporary data folder, on ports no developer's mesh uses (services on port 0, the banner says where).

@@ -1,6 +1,5 @@
 import { spawn, type ChildProcess } from "node:child_process";
 import { readdirSync, readFileSync } from "node:fs";
-import * as net from "node:net";
 
 /** The `npm start` launcher (dist/services/mesh/main.js) running as a child of the test. */
 export interface LauncherProcess {
@@ -111,17 +110,6 @@ export function stillRunning(pids: readonly number[]): number[] {
   });
 }
 
-/** A port that is free right now, for servers that must be told a port up front (PostgreSQL, nats-server). */
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer();
-    server.once("error", reject);
-    server.listen(0, "127.0.0.1", () => {
-      const { port } = server.address() as net.AddressInfo;
-      server.close(() => resolve(port));
-    });
-  });
-}
 
 /** process.env without the variables that would point the launcher at shared servers instead of its own. */
 export function isolatedEnv(): NodeJS.ProcessEnv {

@@ -1,4 +1,4 @@
-import * as net from "node:net";
+import { freePort } from "../../services/mesh/ports.js";
 import { createClient, type Client } from "@connectrpc/connect";
 import { createGrpcTransport } from "@connectrpc/connect-node";
 import { OrderService } from "../../gen/orders/v1/orders_pb.js";
@@ -94,11 +94,3 @@ export async function startMesh(options: MeshOptions): Promise<MeshUnderTest> {
   return mesh;
 }
 
-/** A TCP port that was free a moment ago. */
-export async function freePort(): Promise<number> {
-  const server = net.createServer();
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", () => resolve()));
-  const { port } = server.address() as net.AddressInfo;
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
-}

@@ -1,8 +1,9 @@
 import { spawn, type ChildProcess } from "node:child_process";
 import { mkdtemp, rm } from "node:fs/promises";
-import { createConnection, createServer } from "node:net";
+import { createConnection } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { freePort } from "../../services/mesh/ports.js";
 
 /** A private nats-server with JetStream, for tests that stop or restart the broker. */
 export interface PrivateNatsServer {
@@ -66,16 +67,6 @@ export async function startPrivateNatsServer(): Promise<PrivateNatsServer> {
   };
 }
 
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once("error", reject);
-    server.listen(0, "127.0.0.1", () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
-    });
-  });
-}
 
 /** Whether a NATS server answers on the port with its INFO line (the port is open and JetStream ready enough). */
 function acceptsNats(port: number): Promise<boolean> {
