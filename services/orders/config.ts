@@ -26,6 +26,8 @@ export interface OrdersConfig {
   dispatchAckWaitMs: number;
   /** Upper bound of the delay between dispatch retries while shipping is unavailable. */
   dispatchMaxBackoffMs: number;
+  /** orders.created events dispatched at once (each is a few short queries and one CreateShipment). */
+  dispatchConcurrency: number;
   /** How long published outbox rows are kept before pruning (must outlast the JetStream duplicate window). */
   outboxRetentionMs: number;
 }
@@ -45,6 +47,7 @@ export function loadOrdersConfig(env: Env = process.env): OrdersConfig {
     dispatchMaxDeliver: readPositiveInt(env, "DISPATCH_MAX_DELIVER", 50),
     dispatchAckWaitMs: readPositiveInt(env, "DISPATCH_ACK_WAIT_MS", 30_000),
     dispatchMaxBackoffMs: readPositiveInt(env, "DISPATCH_MAX_BACKOFF_MS", 30_000),
+    dispatchConcurrency: readPositiveInt(env, "DISPATCH_CONCURRENCY", 16),
     outboxRetentionMs: readPositiveInt(env, "OUTBOX_RETENTION_MS", 60 * 60_000),
   };
 }

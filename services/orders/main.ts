@@ -63,6 +63,7 @@ async function startEvents(config: OrdersConfig, sql: Parameters<typeof startOut
       maxDeliver: config.dispatchMaxDeliver,
       maxBackoffMs: config.dispatchMaxBackoffMs,
       ackWaitMs: config.dispatchAckWaitMs,
+      concurrency: config.dispatchConcurrency,
     });
   })().catch((err: unknown) => {
     logger.fatal({ err }, "event side failed to start");

@@ -24,6 +24,8 @@ export interface ShippingDispatcherOptions {
   maxBackoffMs: number;
   /** Must outlast the dispatch policy's worst case (3 attempts x 2 s plus backoff). */
   ackWaitMs: number;
+  /** Events dispatched at once. Default 1. */
+  concurrency?: number;
 }
 
 /**
@@ -89,6 +91,8 @@ export function startShippingDispatcher(options: ShippingDispatcherOptions): Pro
     logger: options.logger,
     retryBackoffMs: retryTuning,
     handle,
+    // Orders are independent of each other and each event is about one order: no ordering key needed.
+    concurrency: options.concurrency ?? 1,
     async onDeadLetter(msg) {
       const orderId = safeOrderId(msg);
       if (orderId && (await store.markDispatchFailed(orderId))) log.error({ orderId }, "dispatch failed for good; order marked DISPATCH_FAILED");

@@ -70,6 +70,36 @@ describe("startDurableConsumer", () => {
     expect(handled.sort()).toEqual(["a@1", "b@2", "c@1"]);
   });
 
+  it("handles messages concurrently up to its limit, one key's messages strictly in stream order", async () => {
+    const done: string[] = [];
+    let inFlight = 0;
+    let maxInFlight = 0;
+    let openGate!: () => void;
+    // Nothing finishes until three messages are being handled at once: only concurrency gets there.
+    const gate = new Promise<void>((resolve) => (openGate = resolve));
+    await start(
+      f,
+      async (msg) => {
+        inFlight++;
+        maxInFlight = Math.max(maxInFlight, inFlight);
+        if (inFlight >= 3) openGate();
+        await gate;
+        // The stream also holds earlier tests' messages; only this test's keyed ones are counted.
+        if (text(msg).includes(":")) done.push(text(msg));
+        inFlight--;
+        return { ack: true };
+      },
+      { concurrency: 4, orderingKey: (msg) => text(msg).split(":")[0] },
+    );
+    // Interleaved (a:1 b:1 c:1 a:2 ...): a message waiting for its key's predecessor holds a worker slot.
+    const bodies = [1, 2, 3, 4].flatMap((n) => ["a", "b", "c"].map((key) => `${key}:${n}`));
+    for (const body of bodies) await publish(f, "keyed", body);
+    await waitFor(() => done.length === bodies.length, { what: "all keyed messages handled" });
+    // Three keys (earlier tests' bodies "a", "b", "c" share them): at most three at once, with four workers.
+    expect(maxInFlight).toBe(3);
+    for (const key of ["a", "b", "c"]) expect(done.filter((b) => b.startsWith(`${key}:`))).toEqual([1, 2, 3, 4].map((n) => `${key}:${n}`));
+  });
+
   it("sends a poison message straight to the dead letter with its headers and keeps going", async () => {
     const handled: string[] = [];
     const hooked: string[] = [];

@@ -40,8 +40,19 @@ export interface DurableConsumerOptions {
   onDeadLetter?(msg: JsMsg, reason: string): Promise<void> | void;
   /** Re-declares what the consumer depends on (its stream) before every (re)start, if this process owns it. */
   declareStream?(): Promise<unknown>;
-  /** Messages pulled per request; small, since buffered messages are not being worked on. Default 10. */
+  /** Messages pulled per request; small, since buffered messages are not being worked on. Default max(10, concurrency). */
   batchSize?: number;
+  /**
+   * Messages handled at the same time by this replica. Default 1 (strictly one after another). Each
+   * handler call waits on I/O (database, RPC, SMTP) for most of its time, so one at a time caps a
+   * consumer at 1 / round-trip-time messages per second however idle the machine is.
+   */
+  concurrency?: number;
+  /**
+   * Messages with the same key are handled one after another in stream order even when concurrency > 1
+   * (e.g. the order id, so one order's events never overtake each other). Undefined: no constraint.
+   */
+  orderingKey?(msg: JsMsg): string | undefined;
   /** Unacked messages in flight across all replicas. Default 1000. */
   maxAckPending?: number;
   /** Backoff of thrown errors: initial * 2^(delivery-1), capped, jittered. Defaults 1 s and 60 s. */
@@ -54,7 +65,7 @@ export interface DurableConsumer {
   isAlive(): boolean;
   /** How often the consume loop was recreated since start. */
   readonly restarts: number;
-  /** Stops pulling, lets the message in hand finish, and hands buffered ones back at once. */
+  /** Stops pulling, lets the messages in hand finish, and hands buffered ones back at once. */
   stop(): Promise<void>;
 }
 
@@ -108,9 +119,26 @@ export async function startDurableConsumer(options: DurableConsumerOptions): Pro
   let firstAttempt!: () => void;
   const firstAttempted = new Promise<void>((resolve) => (firstAttempt = resolve));
 
+  const concurrency = Math.max(1, options.concurrency ?? 1);
   const attach = async (): Promise<ConsumerMessages> => {
     const consumer = await options.js.consumers.get(options.stream, options.durable);
-    return consumer.consume({ max_messages: options.batchSize ?? 10 });
+    // The pull buffer must hold at least one message per worker, or workers idle between pulls.
+    return consumer.consume({ max_messages: options.batchSize ?? Math.max(10, concurrency) });
+  };
+
+  // Messages being handled, and per ordering key the last one started (its successor waits for it).
+  const inFlight = new Set<Promise<void>>();
+  const keyTails = new Map<string, Promise<void>>();
+  const startMessage = (msg: JsMsg) => {
+    const key = options.orderingKey?.(msg);
+    const before = key === undefined ? undefined : keyTails.get(key);
+    const run = () => processMessage(msg).catch((err: unknown) => log.error({ err, subject: msg.subject, seq: msg.info.streamSequence }, "message handling failed"));
+    const done: Promise<void> = (before ? before.then(run) : run()).finally(() => {
+      inFlight.delete(done);
+      if (key !== undefined && keyTails.get(key) === done) keyTails.delete(key);
+    });
+    inFlight.add(done);
+    if (key !== undefined) keyTails.set(key, done);
   };
 
   const superviseNotifications = async (iter: ConsumerMessages) => {
@@ -146,8 +174,16 @@ export async function startDurableConsumer(options: DurableConsumerOptions): Pro
             msg.nak();
             continue;
           }
-          await processMessage(msg);
+          if (concurrency === 1) {
+            await processMessage(msg);
+            continue;
+          }
+          // Pulling further only when a worker is free keeps the rest of the batch handed back on stop().
+          while (inFlight.size >= concurrency) await Promise.race(inFlight);
+          if (stopping) msg.nak();
+          else startMessage(msg);
         }
+        await Promise.all(inFlight);
         const err = await iter.closed();
         if (!stopping) log.warn({ err }, "consume loop ended; recreating");
       } catch (err) {
@@ -155,6 +191,7 @@ export async function startDurableConsumer(options: DurableConsumerOptions): Pro
         firstAttempt();
       } finally {
         messages = undefined;
+        await Promise.all(inFlight);
       }
       if (stopping) break;
       restarts++;
