@@ -28,6 +28,8 @@ export interface NotifierConfig {
   ackWaitMs: number;
   /** Deliveries of one event before it goes to the dead letter. */
   maxDeliver: number;
+  /** Events handled at once (each holds a database connection and an SMTP connection while it sends). */
+  concurrency: number;
 }
 
 /** Reads and validates the notifier configuration; throws ConfigError naming the bad variable. */
@@ -36,7 +38,7 @@ export function loadNotifierConfig(env: Env = process.env): NotifierConfig {
     bindHost: readString(env, "BIND_HOST", "127.0.0.1"),
     grpcPort: readPort(env, "NOTIFIER_PORT", 50053),
     databaseUrl: readUrl(env, "NOTIFIER_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/notifier", ["postgres", "postgresql"]),
-    databasePoolSize: readPositiveInt(env, "NOTIFIER_DATABASE_POOL", 5),
+    databasePoolSize: readPositiveInt(env, "NOTIFIER_DATABASE_POOL", 10),
     natsUrl: readUrl(env, "NATS_URL", "nats://127.0.0.1:4222", ["nats", "tls"]),
     eventsStream: readString(env, "EVENTS_STREAM", "ORDERS"),
     eventsSubjectPrefix: readString(env, "EVENTS_SUBJECT_PREFIX", "orders"),
@@ -47,7 +49,12 @@ export function loadNotifierConfig(env: Env = process.env): NotifierConfig {
     ackWaitMs: readPositiveInt(env, "NOTIFIER_ACK_WAIT_MS", 30_000),
     // With backoff capped at a minute, 20 deliveries ride out an SMTP outage of roughly 15 minutes.
     maxDeliver: readPositiveInt(env, "NOTIFIER_MAX_DELIVER", 20),
+    concurrency: readPositiveInt(env, "NOTIFIER_CONCURRENCY", 8),
   };
+  // Every event in flight keeps its claim transaction (one pooled connection) open during the send.
+  if (config.concurrency > config.databasePoolSize) {
+    throw new ConfigError(`NOTIFIER_CONCURRENCY (${config.concurrency}) must not exceed NOTIFIER_DATABASE_POOL (${config.databasePoolSize})`);
+  }
   // The claim row is held locked during a send; a send outliving AckWait would be redelivered meanwhile.
   if (config.sendTimeoutMs + 1000 > config.ackWaitMs) {
     throw new ConfigError(`NOTIFIER_ACK_WAIT_MS (${config.ackWaitMs}) must exceed NOTIFIER_SEND_TIMEOUT_MS (${config.sendTimeoutMs}) by at least 1000`);

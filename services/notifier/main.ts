@@ -22,6 +22,7 @@ await runProcess(logger, async () => {
     from: config.mailFrom,
     emailDir: config.emailDir,
     timeoutMs: config.sendTimeoutMs,
+    maxConnections: config.concurrency,
     logger,
   });
   const nc = await connectNats(config.natsUrl, logger, "notifier");
@@ -36,6 +37,7 @@ await runProcess(logger, async () => {
     logger,
     ackWaitMs: config.ackWaitMs,
     maxDeliver: config.maxDeliver,
+    concurrency: config.concurrency,
   });
   // No RPCs of its own: the port serves grpc.health.v1 and reflection only.
   const host = await startServiceHost({

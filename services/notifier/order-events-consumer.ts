@@ -27,6 +27,8 @@ export interface OrderEventsConsumerOptions {
   durable?: string;
   /** Backoff of failed sends. Defaults 2 s doubling up to 60 s. */
   retryBackoffMs?: { initial: number; max: number };
+  /** Events handled at once; one order's events still go one after another. Default 1. */
+  concurrency?: number;
 }
 
 /** A decoded order event, or why it is skipped or poison. */
@@ -78,6 +80,12 @@ export async function startOrderEventsConsumer(options: OrderEventsConsumerOptio
     deadLetterSubject: deadLetterSubject(options.subjectPrefix, durable),
     logger: options.logger,
     handle,
+    concurrency: options.concurrency ?? 1,
+    // A cancellation email must never overtake the confirmation of the same order.
+    orderingKey: (msg) => {
+      const event = decodeOrderEvent(options.subjectPrefix, msg.subject, msg.data);
+      return "order" in event ? event.order.id : undefined;
+    },
     // The notifier may start before orders ever declared the stream; the declaration is idempotent.
     declareStream: () => ensureEventStreams(options.jsm, { stream: options.stream, subjectPrefix: options.subjectPrefix }),
     async onDeadLetter(msg, reason) {
