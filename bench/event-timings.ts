@@ -1,0 +1,129 @@
+import { fromBinary } from "@bufbuild/protobuf";
+import { timestampMs } from "@bufbuild/protobuf/wkt";
+import { DeliverPolicy, jetstream, jetstreamManager } from "@nats-io/jetstream";
+import { connect } from "@nats-io/transport-node";
+import postgres from "postgres";
+import { OrderCreatedSchema } from "../gen/orders/v1/events_pb.js";
+import type { MeshUnderBench } from "./mesh.js";
+
+/** One OrderCreated event as JetStream stored it. */
+export interface PublishedOrder {
+  orderId: string;
+  eventId: string;
+  customerId: string;
+  /** The order's create_time (set in the same handler call that commits it), epoch ms. */
+  createdMs: number;
+  /** JetStream's timestamp of the stored message, epoch ms. */
+  publishedMs: number;
+}
+
+/** The stream's last sequence now; events published later have higher sequences. */
+export async function lastSequence(mesh: MeshUnderBench): Promise<number> {
+  const nc = await connect({ servers: mesh.natsUrl });
+  try {
+    const jsm = await jetstreamManager(nc);
+    return (await jsm.streams.info(mesh.stream)).state.last_seq;
+  } finally {
+    await nc.close();
+  }
+}
+
+/** Every OrderCreated stored after `afterSeq` up to the stream's current end, via an ordered consumer. */
+export async function readCreatedEvents(mesh: MeshUnderBench, afterSeq: number): Promise<PublishedOrder[]> {
+  const nc = await connect({ servers: mesh.natsUrl });
+  try {
+    const jsm = await jetstreamManager(nc);
+    const last = (await jsm.streams.info(mesh.stream)).state.last_seq;
+    const out: PublishedOrder[] = [];
+    if (last <= afterSeq) return out;
+    const consumer = await jetstream(nc).consumers.get(mesh.stream, {
+      // A single subject as a string: NATS 2.9 has no filter_subjects (multi-filter) consumers.
+      filter_subjects: `${mesh.subjectPrefix}.created`,
+      deliver_policy: DeliverPolicy.StartSequence,
+      opt_start_seq: afterSeq + 1,
+    });
+    const messages = await consumer.consume({ max_messages: 1000 });
+    for await (const msg of messages) {
+      const event = fromBinary(OrderCreatedSchema, msg.data);
+      if (event.order?.createTime) {
+        out.push({
+          orderId: event.order.id,
+          eventId: event.eventId,
+          customerId: event.order.customerId,
+          createdMs: timestampMs(event.order.createTime),
+          publishedMs: msg.info.timestampNanos / 1e6,
+        });
+      }
+      // pending counts what the filtered consumer still has to deliver up to the stream's end.
+      if (msg.info.streamSequence >= last || msg.info.pending === 0) break;
+    }
+    messages.stop();
+    return out;
+  } finally {
+    await nc.close();
+  }
+}
+
+/** Shipment creation times (epoch ms) by order id, from the shipping database. */
+export async function shipmentTimes(mesh: MeshUnderBench, orderIds: string[]): Promise<Map<string, number>> {
+  if (!mesh.shippingDatabaseUrl || orderIds.length === 0) return new Map();
+  const sql = postgres(mesh.shippingDatabaseUrl, { max: 1, onnotice: () => {} });
+  try {
+    const rows = await sql<Array<{ order_id: string; ms: string }>>`
+      select order_id::text, (extract(epoch from created_at) * 1000)::text as ms from shipments where order_id = any(${orderIds}::uuid[])`;
+    return new Map(rows.map((r) => [r.order_id, Number(r.ms)]));
+  } finally {
+    await sql.end({ timeout: 5 });
+  }
+}
+
+/** Shipments stored so far. */
+export async function shipmentCount(mesh: MeshUnderBench): Promise<number> {
+  if (!mesh.shippingDatabaseUrl) return 0;
+  const sql = postgres(mesh.shippingDatabaseUrl, { max: 1, onnotice: () => {} });
+  try {
+    return Number((await sql`select count(*)::int as n from shipments`)[0]!.n);
+  } finally {
+    await sql.end({ timeout: 5 });
+  }
+}
+
+/** When the notifier handled each event (epoch ms): our SMTP receiver's accept time, else the notifier DB's sent_at. */
+export async function notifiedTimes(mesh: MeshUnderBench, eventIds: string[]): Promise<Map<string, number>> {
+  const out = new Map<string, number>();
+  if (mesh.smtp) {
+    for (const id of eventIds) {
+      const at = mesh.smtp.receivedAt.get(`<${id}@notifier.ordermesh>`);
+      if (at !== undefined) out.set(id, at);
+    }
+    return out;
+  }
+  if (!mesh.notifierDatabaseUrl || eventIds.length === 0) return out;
+  const sql = postgres(mesh.notifierDatabaseUrl, { max: 1, onnotice: () => {} });
+  try {
+    const rows = await sql<Array<{ event_id: string; ms: string }>>`
+      select event_id::text, (extract(epoch from sent_at) * 1000)::text as ms from notifications
+      where status = 'sent' and event_id = any(${eventIds}::uuid[])`;
+    for (const r of rows) out.set(r.event_id, Number(r.ms));
+    return out;
+  } finally {
+    await sql.end({ timeout: 5 });
+  }
+}
+
+/** Waits (polling, bounded) until every accepted order has its shipment and its email; returns whether it got there. */
+export async function waitForEventSide(mesh: MeshUnderBench, orders: number, timeoutMs: number, log?: (line: string) => void): Promise<boolean> {
+  const started = Date.now();
+  let reported = started;
+  for (;;) {
+    const shipped = await shipmentCount(mesh);
+    const mailed = mesh.smtp ? mesh.smtp.receivedAt.size : orders;
+    if (shipped >= orders && mailed >= orders) return true;
+    if (Date.now() > started + timeoutMs) return false;
+    if (log && Date.now() - reported > 5000) {
+      reported = Date.now();
+      log(`event side catching up: ${shipped}/${orders} shipped, ${mailed}/${orders} mailed`);
+    }
+    await new Promise((r) => setTimeout(r, 200));
+  }
+}

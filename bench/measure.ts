@@ -1,0 +1,62 @@
+import { measureCpu, cpuPerCall } from "./cpu.js";
+import { decodeHistogram, summarize, type LatencySummary } from "./histogram.js";
+import type { LoadGenerator, LoadMode, LoadResult, LoadSpec } from "./load-spec.js";
+import type { MeshUnderBench } from "./mesh.js";
+
+/** What every scenario works with. */
+export interface BenchContext {
+  mesh: MeshUnderBench;
+  gen: LoadGenerator;
+  plan: BenchPlan;
+  /** Orders the mesh has accepted so far (to know when the event side has caught up). */
+  ordersAccepted: number;
+  notes: string[];
+  log(line: string): void;
+}
+
+/** Durations and levels of a run (full or --quick). */
+export interface BenchPlan {
+  warmupMs: number;
+  closedMs: number;
+  getOrderLevels: number[];
+  createOrderLevels: number[];
+  pgbenchSec: number;
+  jetstreamMs: number;
+  flowRates: number[];
+  flowMs: number;
+  soakMs: number;
+  soakRate: number;
+  soakSampleMs: number;
+  /** How long to wait for the event side to catch up after a phase. */
+  drainTimeoutMs: number;
+}
+
+/** A measured run: the generator's result, its latency summary and server CPU per OK call. */
+export interface Measured {
+  result: LoadResult;
+  latency: LatencySummary;
+  cpu: { total: number; byProcess: Record<string, number> } | undefined;
+}
+
+/**
+ * Warms up with the same workload, then runs `mode` while reading the CPU of `pids`. `settle`, if
+ * given, runs before CPU is read again, so work the run queued (events) is charged to it too.
+ */
+export async function measuredRun(
+  ctx: BenchContext,
+  spec: Omit<LoadSpec, "mode">,
+  mode: LoadMode,
+  pids: Record<string, number | undefined>,
+  settle?: (result: LoadResult) => Promise<void>,
+): Promise<Measured> {
+  if (ctx.plan.warmupMs > 0 && mode.kind === "closed") {
+    const warm = await ctx.gen.run({ ...spec, mode: { ...mode, durationMs: ctx.plan.warmupMs } });
+    await settle?.(warm);
+  }
+  const known = Object.fromEntries(Object.entries(pids).filter((e): e is [string, number] => e[1] !== undefined));
+  const stop = Object.keys(known).length > 0 ? measureCpu(known) : undefined;
+  const result = await ctx.gen.run({ ...spec, mode });
+  await settle?.(result);
+  const cpu = stop ? cpuPerCall(stop(), result.ok) : undefined;
+  return { result, latency: summarize(decodeHistogram(result.histogram)), cpu };
+}

@@ -1,0 +1,50 @@
+import { waitForEventSide } from "../event-timings.js";
+import { ratio } from "../histogram.js";
+import { measuredRun, type BenchContext } from "../measure.js";
+import { runPgbenchCeiling } from "../pgbench-ceiling.js";
+import { errorCount, type ResultRow } from "../report.js";
+
+/**
+ * CreateOrder with a unique request_id per call at each concurrency, beside pgbench running the same
+ * statement at the same concurrency. CPU per order covers all three services from the first call until
+ * the event side has shipped and mailed every order of the level, i.e. what one order costs end to end.
+ */
+export async function runCreateOrder(ctx: BenchContext, postgresUrl: string): Promise<ResultRow[]> {
+  const measured = [];
+  for (const concurrency of ctx.plan.createOrderLevels) {
+    ctx.log(`CreateOrder c=${concurrency}`);
+    const m = await measuredRun(
+      ctx,
+      { target: ctx.mesh.ordersUrl, workload: { kind: "createOrder", customerId: `bench-create-c${concurrency}` } },
+      { kind: "closed", concurrency, durationMs: ctx.plan.closedMs },
+      ctx.mesh.pids,
+      async (result) => {
+        ctx.ordersAccepted += result.ok;
+        if (!(await waitForEventSide(ctx.mesh, ctx.ordersAccepted, ctx.plan.drainTimeoutMs, ctx.log))) {
+          ctx.notes.push(`CreateOrder c=${concurrency}: event side had not caught up ${ctx.plan.drainTimeoutMs} ms after the run`);
+        }
+      },
+    );
+    measured.push({ concurrency, m });
+  }
+  ctx.log(`pgbench ceiling c=${ctx.plan.createOrderLevels.join(",")}`);
+  const pg = await runPgbenchCeiling(postgresUrl, ctx.plan.createOrderLevels, ctx.plan.pgbenchSec);
+  return measured.map(({ concurrency, m }) => {
+    const bound = pg.find((p) => p.concurrency === concurrency);
+    const r = ratio(m.result.throughput, bound?.tps);
+    const ok = errorCount(m.result.errors) === 0;
+    return {
+      scenario: "CreateOrder",
+      load: `c=${concurrency}`,
+      throughput: m.result.throughput,
+      latency: m.latency,
+      errors: m.result.errors,
+      cpuUsPerOp: m.cpu?.total,
+      cpuByProcess: m.cpu?.byProcess,
+      ceiling: bound ? { name: "pgbench same SQL", throughput: bound.tps } : undefined,
+      ratio: r,
+      target: { text: ">= 60% of pgbench, 0 errors", met: (r ?? 0) >= 0.6 && ok },
+      note: bound && bound.failed > 0 ? `pgbench failed transactions: ${bound.failed}` : undefined,
+    };
+  });
+}
