@@ -11,8 +11,10 @@ export function apiBaseUrl(location: Location): string {
   return (api ?? location.origin).replace(/\/+$/, "");
 }
 
-/** An OrderService client speaking the Connect protocol (JSON) to baseUrl. */
+/** An OrderService client speaking the Connect protocol (binary protobuf) to baseUrl. */
 export function createOrdersClient(baseUrl: string): OrdersClient {
-  // Every call has a deadline, so a hung upstream shows up as an error instead of a spinner forever.
-  return createClient(OrderService, createConnectTransport({ baseUrl, defaultTimeoutMs: 10_000 }));
+  // Binary, not JSON: behind Envoy the connect_grpc_bridge turns Connect into gRPC with the same codec,
+  // and grpc-js upstreams speak application/grpc+proto only. Every call has a deadline, so a hung
+  // upstream shows up as an error instead of a spinner forever.
+  return createClient(OrderService, createConnectTransport({ baseUrl, useBinaryFormat: true, defaultTimeoutMs: 10_000 }));
 }
