@@ -32,7 +32,7 @@ await runProcess(logger, async () => {
     jsm,
     stream: config.eventsStream,
     subjectPrefix: config.eventsSubjectPrefix,
-    store: new NotificationStore(database.db),
+    store: new NotificationStore(database.db, database.sql),
     mailer,
     logger,
     ackWaitMs: config.ackWaitMs,

@@ -52,8 +52,22 @@ ${rows}
   return { subject, text, html };
 }
 
+// Building an Intl.NumberFormat costs far more than formatting with one (ICU loads the locale data):
+// once per currency instead of once per email. ISO 4217 bounds the cache to a few hundred entries.
+const formatters = new Map<string, (minorUnits: bigint) => string>();
+
 /** Formats minor units in a currency, e.g. 1234n EUR -> "€12.34", 500n JPY -> "¥500". */
 export function moneyFormatter(currency: string): (minorUnits: bigint) => string {
+  let money = formatters.get(currency);
+  if (!money) {
+    money = createMoneyFormatter(currency);
+    // Unknown codes are not cached: arbitrary client strings must not grow the map.
+    if (Intl.supportedValuesOf("currency").includes(currency)) formatters.set(currency, money);
+  }
+  return money;
+}
+
+function createMoneyFormatter(currency: string): (minorUnits: bigint) => string {
   let format: Intl.NumberFormat;
   try {
     format = new Intl.NumberFormat("en", { style: "currency", currency });

@@ -19,7 +19,7 @@ export async function createNotifierDatabase(): Promise<NotifierDatabase> {
   return {
     testDb,
     database,
-    store: new NotificationStore(database.db),
+    store: new NotificationStore(database.db, database.sql),
     async close() {
       await database.close();
       await testDb.drop();
