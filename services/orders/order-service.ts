@@ -6,6 +6,7 @@ import { OrderCancelledSchema, OrderCreatedSchema } from "../../gen/orders/v1/ev
 import { type CreateOrderRequest, CreateOrderRequestSchema, OrderService, type ShipmentSummary, ShipmentSummarySchema } from "../../gen/orders/v1/orders_pb.js";
 import type { Logger } from "../platform/logger.js";
 import { invalidArgument } from "../platform/rpc-errors.js";
+import { traceparentOf } from "../platform/trace-context.js";
 import { requireUuid } from "../platform/validation.js";
 import { orderToProto } from "./order-mapping.js";
 import type { OrderStore, StoredOrder } from "./order-store.js";
@@ -43,7 +44,7 @@ export function createOrderService({ store, shipping, logger }: OrderServiceDeps
   }
 
   return {
-    async createOrder(req) {
+    async createOrder(req, ctx) {
       validateCreateOrder(req);
       const requestId = req.requestId === "" ? null : req.requestId;
       const requestHash = requestId ? fingerprint(req) : null;
@@ -67,7 +68,7 @@ export function createOrderService({ store, shipping, logger }: OrderServiceDeps
       const proto = orderToProto(order);
       const eventId = randomUUID();
       const payload = toBinary(OrderCreatedSchema, create(OrderCreatedSchema, { eventId, order: proto, occurTime: timestampFromDate(now) }));
-      if (await store.insert({ ...order, event: { id: eventId, payload } })) return { order: proto };
+      if (await store.insert({ ...order, event: { id: eventId, payload, traceparent: traceparentOf(ctx.requestHeader) } })) return { order: proto };
 
       // The request_id was taken: a retry gets the original order, a different payload is refused.
       const existing = await store.getByRequestId(requestId!);
@@ -100,7 +101,7 @@ export function createOrderService({ store, shipping, logger }: OrderServiceDeps
       };
     },
 
-    async cancelOrder(req) {
+    async cancelOrder(req, ctx) {
       requireUuid("id", req.id);
       if (req.reason.length > limits.maxReasonLength) {
         throw invalidArgument([{ field: "reason", description: `must be at most ${limits.maxReasonLength} characters` }]);
@@ -118,7 +119,7 @@ export function createOrderService({ store, shipping, logger }: OrderServiceDeps
               OrderCancelledSchema,
               create(OrderCancelledSchema, { eventId, order: orderToProto(updated), occurTime: timestampFromDate(updated.updatedAt), reason: req.reason }),
             );
-            return { id: eventId, name: "cancelled", type: OrderCancelledSchema.typeName, payload };
+            return { id: eventId, name: "cancelled", type: OrderCancelledSchema.typeName, payload, traceparent: traceparentOf(ctx.requestHeader) };
           },
         };
       });

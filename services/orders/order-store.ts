@@ -28,7 +28,7 @@ export interface NewOrder {
   requestId: string | null;
   requestHash: string | null;
   createdAt: Date;
-  event: { id: string; payload: Uint8Array };
+  event: { id: string; payload: Uint8Array; traceparent?: string | undefined };
 }
 
 /** An outbox event to write with a state change. */
@@ -37,6 +37,7 @@ export interface NewEvent {
   name: string;
   type: string;
   payload: Uint8Array;
+  traceparent?: string | undefined;
 }
 
 /** Keyset position of the last order on a page. */
@@ -131,8 +132,9 @@ export class OrderStore {
                               ${order.items.map((i) => i.unitPriceCents.toString())}::bigint[])
              with ordinality as x(sku, quantity, price, position)
       ), events as (
-        insert into outbox (id, aggregate_id, event_name, event_type, payload, created_at)
-        select ${order.event.id}, inserted.id, 'created', 'orders.v1.OrderCreated', ${Buffer.from(order.event.payload)}, ${createdAt}
+        insert into outbox (id, aggregate_id, event_name, event_type, payload, created_at, traceparent)
+        select ${order.event.id}, inserted.id, 'created', 'orders.v1.OrderCreated', ${Buffer.from(order.event.payload)}, ${createdAt},
+               ${order.event.traceparent ?? null}
         from inserted
       )
       select id from inserted`;
@@ -189,6 +191,7 @@ export class OrderStore {
         eventType: event.type,
         payload: event.payload,
         createdAt: next.updatedAt,
+        traceparent: event.traceparent ?? null,
       });
       return next;
     });

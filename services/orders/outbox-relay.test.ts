@@ -1,6 +1,7 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { fromBinary } from "@bufbuild/protobuf";
 import type { JsMsg } from "@nats-io/jetstream";
+import { createHandlerContext } from "@connectrpc/connect";
 import { OrderCreatedSchema } from "../../gen/orders/v1/events_pb.js";
 import { createJetStreamFixture, type JetStreamFixture } from "../../tests/support/jetstream-fixture.js";
 import { handlerContext } from "../../tests/support/handler-context.js";
@@ -102,6 +103,29 @@ describe("outbox relay", () => {
     const healthy = await relay();
     await healthy.drainNow();
     expect(await healthy.backlog()).toBe(0);
+  });
+
+  it("carries the caller's W3C traceparent from CreateOrder onto the published event, and drops a malformed one", async () => {
+    const traceparent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+    const create = (header: string) =>
+      svc().createOrder(
+        validCreateOrder({ customerId: "relay-trace" }),
+        createHandlerContext({ service: OrderService, method: OrderService.method.createOrder, protocolName: "test", requestMethod: "POST", url: "/", requestHeader: { traceparent: header } }),
+      );
+    const traced = (await create(traceparent)).order!.id!;
+    const malformed = (await create("00-not-a-trace")).order!.id!;
+    await (await relay()).drainNow();
+    const headersOf = async (orderId: string) => {
+      const [row] = await db.database.sql`select id from outbox where aggregate_id = ${orderId}`;
+      const { state } = await jet.jsm.streams.info(jet.stream);
+      for (let seq = state.last_seq; seq >= state.first_seq; seq--) {
+        const m = await jet.jsm.streams.getMessage(jet.stream, { seq }).catch(() => null);
+        if (m && m.header.get("ce-id") === row!.id) return m.header;
+      }
+      throw new Error(`event of ${orderId} not published`);
+    };
+    expect((await headersOf(traced)).get("traceparent")).toBe(traceparent);
+    expect((await headersOf(malformed)).get("traceparent")).toBe("");
   });
 
   it("prunes published rows older than the retention", async () => {

@@ -37,6 +37,7 @@ interface OutboxEvent {
   event_type: string;
   payload: Buffer;
   created_at: string;
+  traceparent: string | null;
 }
 
 /**
@@ -62,7 +63,7 @@ export async function startOutboxRelay(options: OutboxRelayOptions): Promise<Out
   const pass = () =>
     sql.begin(async (tx) => {
       const rows = await tx<OutboxEvent[]>`
-        select id, event_name, event_type, payload, created_at::text
+        select id, event_name, event_type, payload, created_at::text, traceparent
         from outbox where published_at is null
         order by created_at, id
         limit ${batchSize}
@@ -78,6 +79,7 @@ export async function startOutboxRelay(options: OutboxRelayOptions): Promise<Out
             source,
             time: new Date(row.created_at),
             payload: row.payload,
+            traceparent: row.traceparent ?? undefined,
             timeoutMs: publishTimeoutMs,
           }),
         ),

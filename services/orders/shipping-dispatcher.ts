@@ -55,6 +55,7 @@ export function startShippingDispatcher(options: ShippingDispatcherOptions): Pro
       return { ack: true };
     }
     try {
+      const traceparent = msg.headers?.get("traceparent") || undefined;
       const { shipment } = await shipping.dispatch.call(({ signal, timeoutMs }) =>
         shipping.client.createShipment(
           {
@@ -62,12 +63,13 @@ export function startShippingDispatcher(options: ShippingDispatcherOptions): Pro
             address: order.shippingAddress,
             items: order.items.map((i) => ({ sku: i.sku, quantity: i.quantity })),
           },
-          { signal, timeoutMs },
+          // The order's trace continues into shipping (W3C traceparent from the event's headers).
+          { signal, timeoutMs, headers: traceparent ? { traceparent } : undefined },
         ),
       );
       if (!shipment) throw new ConnectError("CreateShipment returned no shipment", Code.Internal);
       await store.recordShipment(orderId, shipment.id);
-      log.info({ orderId, shipmentId: shipment.id }, "shipment created");
+      log.info({ orderId, shipmentId: shipment.id, traceparent }, "shipment created");
       return { ack: true };
     } catch (err) {
       const error = ConnectError.from(err);

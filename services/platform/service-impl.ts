@@ -1,6 +1,7 @@
 import type { DescService } from "@bufbuild/protobuf";
 import { Code, ConnectError, type HandlerContext, type ServiceImpl } from "@connectrpc/connect";
 import type { Logger } from "./logger.js";
+import { traceparentOf } from "./trace-context.js";
 
 /** A service description paired with its handlers, ready to mount on any transport. */
 export interface ServiceBinding<S extends DescService = DescService> {
@@ -30,11 +31,11 @@ export function instrumentService(binding: ServiceBinding, logger: Logger): Serv
       const started = performance.now();
       try {
         const res = await handler(req, ctx);
-        logger.info({ rpc, code: "OK", durationMs: elapsed(started), protocol: ctx.protocolName }, "rpc");
+        logger.info({ rpc, code: "OK", durationMs: elapsed(started), protocol: ctx.protocolName, traceparent: traceparentOf(ctx.requestHeader) }, "rpc");
         return res;
       } catch (err) {
         const error = toClientError(err, ctx, logger, rpc);
-        logger.info({ rpc, code: Code[error.code], durationMs: elapsed(started), protocol: ctx.protocolName, error: error.rawMessage }, "rpc");
+        logger.info({ rpc, code: Code[error.code], durationMs: elapsed(started), protocol: ctx.protocolName, traceparent: traceparentOf(ctx.requestHeader), error: error.rawMessage }, "rpc");
         throw error;
       }
     };

@@ -76,6 +76,8 @@ export const outbox = pgTable(
     publishedAt: timestamp("published_at", { withTimezone: true, precision: 3 }),
     attempts: integer("attempts").notNull().default(0),
     lastError: text("last_error"),
+    /** W3C traceparent of the request that caused the event, carried on the published message. */
+    traceparent: text("traceparent"),
   },
   (t) => [index("outbox_unpublished").on(t.createdAt).where(sql`${t.publishedAt} is null`)],
 );
