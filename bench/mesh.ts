@@ -109,7 +109,8 @@ export async function startBenchMesh(options: BenchMeshOptions): Promise<MeshUnd
   };
 }
 
-function spawnService(service: MeshService, env: Record<string, string>, profile: boolean): ChildProcess {
+/** Spawns a compiled service (optionally under --cpu-prof), relaying its rare warn/error lines with a prefix. */
+export function spawnService(service: MeshService, env: Record<string, string>, profile: boolean): ChildProcess {
   const args = [projectPath(scripts[service])];
   if (profile) {
     const dir = projectPath(".data/profiles");
@@ -125,7 +126,7 @@ function spawnService(service: MeshService, env: Record<string, string>, profile
 }
 
 /** Polls grpc.health.v1.Health/Check until the overall status is SERVING (the process's own readiness). */
-async function waitServing(child: ChildProcess, url: string, what: string, timeoutMs = 30_000): Promise<void> {
+export async function waitServing(child: ChildProcess, url: string, what: string, timeoutMs = 30_000): Promise<void> {
   const client = new GrpcH2Client(url);
   const deadline = Date.now() + timeoutMs;
   try {
@@ -158,7 +159,8 @@ async function waitForConsumer(natsUrl: string, stream: string, durable: string,
   }
 }
 
-async function stopChild(child: ChildProcess): Promise<void> {
+/** SIGTERM (graceful drain), SIGKILL after 15 s; resolves when the process has exited. */
+export async function stopChild(child: ChildProcess): Promise<void> {
   if (child.exitCode !== null || child.signalCode !== null) return;
   const exited = new Promise((resolve) => child.once("exit", resolve));
   child.kill("SIGTERM");
@@ -167,7 +169,8 @@ async function stopChild(child: ChildProcess): Promise<void> {
   clearTimeout(kill);
 }
 
-async function dropDatabases(serverUrl: string, urls: string[]): Promise<void> {
+/** Drops the databases (forcing out any connection left behind). */
+export async function dropDatabases(serverUrl: string, urls: string[]): Promise<void> {
   const sql = postgres(serverUrl, { max: 1, onnotice: () => {} });
   try {
     for (const url of urls) await sql`drop database if exists ${sql(new URL(url).pathname.slice(1))} with (force)`;

@@ -1,0 +1,47 @@
+import { randomBytes } from "node:crypto";
+import { dropDatabases, freePort, spawnService, stopChild, waitServing } from "./mesh.js";
+
+/** An orders process serving CreateOrder with no event side behind it. */
+export interface IsolatedOrders {
+  url: string;
+  pid: number;
+  close(): Promise<void>;
+}
+
+/**
+ * Starts orders alone on a fresh database with NATS pointed at a closed port: orders keeps accepting
+ * orders into its outbox while NATS is unreachable (by design), so no relay, dispatch, shipping or
+ * notifier work competes for the two cores. This is CreateOrder's own path — gRPC, validation, the one
+ * CTE statement — i.e. exactly what pgbench's run of the same statement bounds.
+ */
+export async function startIsolatedOrders(postgresUrl: string): Promise<IsolatedOrders> {
+  const db = new URL(postgresUrl);
+  db.pathname = `/bench_orders_alone_${Date.now().toString(36)}${randomBytes(3).toString("hex")}`;
+  const port = await freePort();
+  const child = spawnService(
+    "orders",
+    {
+      LOG_LEVEL: "warn",
+      BIND_HOST: "127.0.0.1",
+      ORDERS_PORT: String(port),
+      ORDERS_WEB_PORT: "off",
+      ORDERS_DATABASE_URL: db.toString(),
+      // Nothing listens on these freshly freed ports; only 127.0.0.1 is ever addressed.
+      NATS_URL: `nats://127.0.0.1:${await freePort()}`,
+      SHIPPING_ADDR: `127.0.0.1:${await freePort()}`,
+    },
+    false,
+  );
+  const url = `http://127.0.0.1:${port}`;
+  const close = async () => {
+    await stopChild(child);
+    await dropDatabases(postgresUrl, [db.toString()]);
+  };
+  try {
+    await waitServing(child, url, "isolated orders");
+  } catch (err) {
+    await close();
+    throw err;
+  }
+  return { url, pid: child.pid!, close };
+}
