@@ -98,7 +98,10 @@ export function createUpstreamPolicy(options: UpstreamPolicyOptions): UpstreamPo
             if (attemptSignal.aborted && !signal?.aborted) throw new TaskCancelledError(`${options.name}: attempt timed out`);
             throw err;
           }
-        }, signal);
+        // Without a caller signal cockatiel links every call to one shared never-aborted signal; with
+        // concurrent callers (dispatch runs 16 at once) that trips Node's MaxListeners warning. A fresh
+        // signal per call keeps one listener each and is released with the call.
+        }, signal ?? new AbortController().signal);
       } catch (err) {
         if (err instanceof BrokenCircuitError) {
           throw new ConnectError(`${options.name} unavailable: circuit open`, Code.Unavailable, undefined, undefined, err);
