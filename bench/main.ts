@@ -57,7 +57,7 @@ async function main(args: BenchArgs): Promise<void> {
   const loadAvgBefore = loadavg();
   const log = (line: string) => process.stderr.write(`[bench ${((Date.now() - Date.parse(startedAt)) / 1000).toFixed(0)}s] ${line}\n`);
   const notes: string[] = [];
-  if (loadAvgBefore[0]! > 0.5 * cpus().length) notes.push(`load average was ${loadAvgBefore[0]!.toFixed(2)} at the start: other work shared the machine`);
+  if (loadAvgBefore[0]! > 0.5 * cpus().length) notes.push(`load average was ${loadAvgBefore[0]!.toFixed(2)} at the start (over 0.5 per core): the machine was not idle`);
 
   log(args.ordersAddr ? `using the running mesh at ${args.ordersAddr}` : "starting the mesh");
   const mesh = args.ordersAddr ? runningMesh(args) : await startBenchMesh({ postgresUrl: args.postgresUrl, natsUrl: args.natsUrl, profile: args.profile as MeshService[] });
