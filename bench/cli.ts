@@ -20,9 +20,11 @@ export interface BenchArgs {
   pids: Record<string, number>;
   /** Services of our own mesh to run under node --cpu-prof. */
   profile: string[];
+  /** Event-flow arrival rates (orders/s) instead of the plan's. */
+  rates: number[] | undefined;
 }
 
-export const usage = `usage: npm run bench -- [--quick] [--only getorder,createorder,flow,soak] [--profile orders,shipping,notifier]
+export const usage = `usage: npm run bench -- [--quick] [--only getorder,createorder,flow,soak] [--rates 200,500] [--profile orders,shipping,notifier]
   running mesh: --orders 127.0.0.1:50051 [--nats nats://127.0.0.1:4222 --stream ORDERS --subject-prefix orders
                 --shipping-db postgres://... --notifier-db postgres://... --pids orders=123,shipping=456,notifier=789]
   --postgres postgres://postgres@127.0.0.1:5432/postgres  (server for fresh databases and pgbench)`;
@@ -41,6 +43,7 @@ export function parseArgs(argv: readonly string[]): BenchArgs {
     notifierDatabaseUrl: undefined,
     pids: {},
     profile: [],
+    rates: undefined,
   };
   for (let i = 0; i < argv.length; i++) {
     const flag = argv[i]!;
@@ -72,6 +75,12 @@ export function parseArgs(argv: readonly string[]): BenchArgs {
         }
         break;
       case "--profile": args.profile = value().split(","); break;
+      case "--rates": {
+        const rates = value().split(",").map(Number);
+        if (rates.some((r) => !(r > 0))) throw new Error(`--rates needs positive numbers\n${usage}`);
+        args.rates = rates;
+        break;
+      }
       case "--help": throw new Error(usage);
       default: throw new Error(`unknown argument ${flag}\n${usage}`);
     }

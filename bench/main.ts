@@ -52,7 +52,7 @@ const quickPlan: BenchPlan = {
 const seedOrders = 200;
 
 async function main(args: BenchArgs): Promise<void> {
-  const plan = args.quick ? quickPlan : fullPlan;
+  const plan = { ...(args.quick ? quickPlan : fullPlan), ...(args.rates ? { flowRates: args.rates } : {}) };
   const startedAt = new Date().toISOString();
   const loadAvgBefore = loadavg();
   const log = (line: string) => process.stderr.write(`[bench ${((Date.now() - Date.parse(startedAt)) / 1000).toFixed(0)}s] ${line}\n`);
