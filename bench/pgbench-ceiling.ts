@@ -26,7 +26,8 @@ export interface PgbenchResult {
 
 /**
  * The CreateOrder statement with pgbench variables: same tables, columns, casts, conflict clause,
- * unnest of two lines and an outbox payload of the size CreateOrder writes (~330 bytes).
+ * unnest of two lines and an outbox payload of the size CreateOrder writes (~330 bytes); traceparent is
+ * null, as for the benchmark's calls, which carry no trace context.
  */
 export const createOrderScript = `\\set qty random(1, 5)
 \\set price random(100, 100000)
@@ -44,8 +45,9 @@ with inserted as (
   from inserted, unnest(array['SKU-BENCH-1', 'SKU-BENCH-2']::text[], array[(:qty)::int, 1]::int[], array[(:price)::bigint, 4500]::bigint[])
        with ordinality as x(sku, quantity, price, position)
 ), events as (
-  insert into outbox (id, aggregate_id, event_name, event_type, payload, created_at)
-  select gen_random_uuid(), inserted.id, 'created', 'orders.v1.OrderCreated', '\\x${randomBytes(330).toString("hex")}'::bytea, now()
+  insert into outbox (id, aggregate_id, event_name, event_type, payload, created_at, traceparent)
+  select gen_random_uuid(), inserted.id, 'created', 'orders.v1.OrderCreated', '\\x${randomBytes(330).toString("hex")}'::bytea, now(),
+         null
   from inserted
 )
 select id from inserted;
