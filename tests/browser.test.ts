@@ -5,7 +5,7 @@ import { join } from "node:path";
 import { chromium, type Browser, type Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { freePort } from "../services/mesh/ports.js";
-import { startLauncher, type LauncherProcess } from "./support/mesh-launcher.js";
+import { ephemeralServicePorts, startLauncher, type LauncherProcess } from "./support/mesh-launcher.js";
 import { createTestDatabase, type TestDatabase, uniqueName } from "./support/test-database.js";
 
 // Layer 3 in a real browser: Debian's Chromium (never a downloaded one) drives the page that `npm start`
@@ -33,12 +33,7 @@ describe("web page in headless Chromium", () => {
       NOTIFIER_DATABASE_URL: databases[2]!.url,
       MESH_DATA_DIR: dataDir,
       MESH_NATS_PORT: String(await freePort()),
-      ORDERS_PORT: "0",
-      ORDERS_WEB_PORT: "0",
-      SHIPPING_PORT: "0",
-      SHIPPING_WEB_PORT: "0",
-      NOTIFIER_PORT: "0",
-      WEB_PORT: "0",
+      ...ephemeralServicePorts,
     });
     browser = await chromium.launch({
       executablePath: chromiumPath,

@@ -1,5 +1,5 @@
 import { lastSequence, notifiedTimes, readCreatedEvents, shipmentTimes, waitForEventSide, type PublishedOrder } from "../event-timings.js";
-import { newHistogram, recordMs, summarize, ratio } from "../histogram.js";
+import { newHistogram, recordMs, summarize, ratio, type LatencySummary } from "../histogram.js";
 import { runJetStreamCeiling } from "../jetstream-ceiling.js";
 import { measuredRun, type BenchContext } from "../measure.js";
 import { errorCount, type ResultRow } from "../report.js";
@@ -61,24 +61,8 @@ export async function runEventFlow(ctx: BenchContext): Promise<ResultRow[]> {
       ceiling: { name: "JetStream publish", throughput: broker.publishesPerSec },
       ratio: ratio(stages.published.count / seconds, broker.publishesPerSec),
     });
-    const notifierOk = rate !== 500 || stages.notified.p99Ms <= 50;
-    rows.push({
-      scenario: "Flow commit->notifier",
-      load: `${rate}/s`,
-      throughput: stages.notified.count / seconds,
-      latency: stages.notified,
-      errors: missing(stages.notified.count),
-      target: rate === 500 ? { text: "p99 <= 50 ms, all delivered", met: notifierOk && stages.notified.count === m.result.ok } : undefined,
-    });
-    const shipOk = rate !== 500 || stages.shipped.p99Ms <= 100;
-    rows.push({
-      scenario: "Flow commit->shipment",
-      load: `${rate}/s`,
-      throughput: stages.shipped.count / seconds,
-      latency: stages.shipped,
-      errors: missing(stages.shipped.count),
-      target: rate === 500 ? { text: "p99 <= 100 ms, all delivered", met: shipOk && stages.shipped.count === m.result.ok } : undefined,
-    });
+    rows.push(stageRow("Flow commit->notifier", rate, seconds, stages.notified, missing, m.result.ok, 50));
+    rows.push(stageRow("Flow commit->shipment", rate, seconds, stages.shipped, missing, m.result.ok, 100));
   }
   return rows;
 }
@@ -97,4 +81,27 @@ async function stageLatencies(ctx: BenchContext, events: PublishedOrder[]) {
     if (shippedAt !== undefined) recordMs(shipped, shippedAt - e.createdMs);
   }
   return { published: summarize(published), notified: summarize(notified), shipped: summarize(shipped) };
+}
+
+/** One downstream stage of the flow (email, shipment); at 500/s it carries the issue's p99 target. */
+function stageRow(
+  scenario: string,
+  rate: number,
+  seconds: number,
+  latency: LatencySummary,
+  missing: (n: number) => Record<string, number>,
+  accepted: number,
+  targetP99Ms: number,
+): ResultRow {
+  return {
+    scenario,
+    load: `${rate}/s`,
+    throughput: latency.count / seconds,
+    latency,
+    errors: missing(latency.count),
+    target:
+      rate === 500
+        ? { text: `p99 <= ${targetP99Ms} ms, all delivered`, met: latency.p99Ms <= targetP99Ms && latency.count === accepted }
+        : undefined,
+  };
 }

@@ -7,7 +7,7 @@ import { Code, ConnectError, createClient } from "@connectrpc/connect";
 import { createConnectTransport } from "@connectrpc/connect-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { OrderService, OrderStatus, type Order } from "../../gen/orders/v1/orders_pb.js";
-import { isolatedEnv, startLauncher, stillRunning, type LauncherProcess } from "../../tests/support/mesh-launcher.js";
+import { ephemeralServicePorts, isolatedEnv, startLauncher, stillRunning, type LauncherProcess } from "../../tests/support/mesh-launcher.js";
 import { freePort } from "./ports.js";
 
 // Layer 3: `npm start`'s launcher as a process with its own embedded PostgreSQL and nats-server, in a
@@ -26,12 +26,7 @@ describe("npm start (services/mesh launcher)", () => {
       MESH_DATA_DIR: dataDir,
       MESH_POSTGRES_PORT: String(await freePort()),
       MESH_NATS_PORT: String(await freePort()),
-      ORDERS_PORT: "0",
-      ORDERS_WEB_PORT: "0",
-      SHIPPING_PORT: "0",
-      SHIPPING_WEB_PORT: "0",
-      NOTIFIER_PORT: "0",
-      WEB_PORT: "0",
+      ...ephemeralServicePorts,
     };
   });
 

@@ -111,6 +111,16 @@ export function stillRunning(pids: readonly number[]): number[] {
 }
 
 
+/** Every service and the web page on port 0, so launcher tests never take the map's default ports. */
+export const ephemeralServicePorts = {
+  ORDERS_PORT: "0",
+  ORDERS_WEB_PORT: "0",
+  SHIPPING_PORT: "0",
+  SHIPPING_WEB_PORT: "0",
+  NOTIFIER_PORT: "0",
+  WEB_PORT: "0",
+} as const;
+
 /** process.env without the variables that would point the launcher at shared servers instead of its own. */
 export function isolatedEnv(): NodeJS.ProcessEnv {
   const env = { ...process.env };
