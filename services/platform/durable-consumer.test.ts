@@ -180,6 +180,9 @@ describe("startDurableConsumer", () => {
     await publish(f, "stopping", "one");
     await publish(f, "stopping", "two");
     await waitFor(() => started.length === 1, { what: "handler started" });
+    // Both delivered to this client ("one" in the handler, "two" in the pull buffer); a message still on
+    // its way when the subscription closes would only come back after AckWait, which is not what this tests.
+    await waitFor(async () => (await f.jsm.consumers.info(f.stream, durable)).num_ack_pending === 2, { what: "both messages delivered" });
     const stopped = consumer.stop();
     release();
     await stopped;
