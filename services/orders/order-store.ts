@@ -171,10 +171,14 @@ export class OrderStore {
     change: (current: StoredOrder) => { set: Partial<OrderRow>; event: (updated: StoredOrder) => NewEvent } | undefined,
   ): Promise<StoredOrder | undefined> {
     return this.db.transaction(async (tx) => {
-      const [locked] = await tx.select({ id: orders.id }).from(orders).where(eq(orders.id, id)).for("update");
-      if (!locked) return undefined;
-      const [current] = await tx.select({ ...getTableColumns(orders), items: itemsColumn }).from(orders).where(eq(orders.id, id));
-      const order = withParsedItems(current!);
+      // FOR UPDATE OF orders locks the order row only; the lines come along in the same round trip.
+      const [current] = await tx
+        .select({ ...getTableColumns(orders), items: itemsColumn })
+        .from(orders)
+        .where(eq(orders.id, id))
+        .for("update", { of: orders });
+      if (!current) return undefined;
+      const order = withParsedItems(current);
       const plan = change(order);
       if (!plan) return order;
       const [updated] = await tx
