@@ -36,7 +36,7 @@ await runProcess(logger, async () => {
     services: [bindService(OrderService, createOrderService({ store, shipping, logger }))],
     healthChecks: [() => database.sql`select 1`],
   });
-  return [() => host.stop(), () => events.then((e) => e.stop()), () => database.close()];
+  return [() => host.stop(), () => events.then((e) => e.stop()), async () => shipping.close(), () => database.close()];
 });
 
 /** Connects to NATS (retrying until it answers), declares the streams, starts the relay and dispatch. */

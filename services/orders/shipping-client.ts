@@ -1,6 +1,6 @@
 import { Code, createClient, type Client } from "@connectrpc/connect";
-import { createGrpcTransport } from "@connectrpc/connect-node";
 import { ShippingService } from "../../gen/shipping/v1/shipping_pb.js";
+import { createGrpcJsTransport } from "../platform/grpc-js-transport.js";
 import type { Logger } from "../platform/logger.js";
 import { createUpstreamBreaker, createUpstreamPolicy, type UpstreamPolicy } from "../platform/resilience.js";
 
@@ -20,6 +20,8 @@ export interface ShippingClientOptions {
 /** The typed client of ShippingService with its resilience policies. */
 export interface ShippingClient {
   client: Client<typeof ShippingService>;
+  /** Closes the connection to shipping. */
+  close(): void;
   /** For GetOrder enrichment: short deadline, one quick retry on UNAVAILABLE only. */
   reads: UpstreamPolicy;
   /** For shipment dispatch: longer deadline, retries on UNAVAILABLE and DEADLINE_EXCEEDED. */
@@ -31,7 +33,7 @@ export interface ShippingClient {
  * trips one breaker for reads and dispatch alike instead of being hammered from two sides.
  */
 export function createShippingClient(options: ShippingClientOptions): ShippingClient {
-  const transport = createGrpcTransport({ baseUrl: `http://${options.addr}`, pingIntervalMs: 10_000 });
+  const transport = createGrpcJsTransport({ address: options.addr, maxReconnectBackoffMs: options.halfOpenAfterMs });
   const shared = {
     name: "shipping",
     logger: options.logger,
@@ -41,6 +43,7 @@ export function createShippingClient(options: ShippingClientOptions): ShippingCl
   const breaker = createUpstreamBreaker({ ...shared, retryOn: [Code.Unavailable, Code.DeadlineExceeded] });
   return {
     client: createClient(ShippingService, transport),
+    close: () => transport.close(),
     reads: createUpstreamPolicy({
       ...shared,
       breaker,

@@ -53,16 +53,30 @@ function unaryHandler(binding: ServiceBinding, method: DescMethod & { output: De
     Promise.resolve()
       .then(() => handler(call.request, ctx))
       .then(
-        (res) => callback(null, create(method.output, res as never)),
+        (res) => {
+          const header = toMetadata(ctx.responseHeader);
+          if (header) call.sendMetadata(header);
+          callback(null, create(method.output, res as never), toMetadata(ctx.responseTrailer));
+        },
         (err: unknown) => callback(toServiceError(err)),
       )
-      .finally(() => ctx.abort());
+      // Releases the deadline timer and listeners; a shared reason spares a DOMException (and its stack) per call.
+      .finally(() => ctx.abort(callEnded));
   };
 }
+
+const callEnded = new ConnectError("the call has ended", Code.Canceled);
 
 function remainingMs(deadline: grpc.Deadline): number | undefined {
   const at = deadline instanceof Date ? deadline.getTime() : deadline;
   return Number.isFinite(at) ? Math.max(0, at - Date.now()) : undefined;
+}
+
+/** Headers a handler set for the client, as grpc-js metadata; undefined when there are none. */
+function toMetadata(headers: Headers): grpc.Metadata | undefined {
+  let metadata: grpc.Metadata | undefined;
+  headers.forEach((value, key) => (metadata ??= new grpc.Metadata()).set(key, value));
+  return metadata;
 }
 
 function metadataToHeaders(metadata: grpc.Metadata): Headers {
