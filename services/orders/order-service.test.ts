@@ -214,7 +214,7 @@ describe("CancelOrder", () => {
 
   it("refuses to cancel an order handed to shipping with FAILED_PRECONDITION", async () => {
     const { order } = await createOrder(validCreateOrder());
-    expect(await db.store.claimForDispatch(order!.id)).toBe(true);
+    expect((await db.store.claimForDispatch(order!.id))?.status).toBe("shipment_requested");
     const err = await rejection(cancel(order!.id));
     expect(err.code).toBe(Code.FailedPrecondition);
     const [row] = await db.database.sql`select status from orders where id = ${order!.id}`;

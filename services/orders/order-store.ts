@@ -1,4 +1,4 @@
-import { and, eq, getTableColumns, isNull, sql as dsql } from "drizzle-orm";
+import { and, eq, getTableColumns, inArray, isNull, sql as dsql } from "drizzle-orm";
 import type { PostgresJsDatabase } from "drizzle-orm/postgres-js";
 import type { Sql } from "postgres";
 import * as schema from "./db/schema.js";
@@ -88,9 +88,16 @@ export class OrderStore {
       .prepare("orders_next_page");
     this.claim = db
       .update(orders)
-      .set({ status: "shipment_requested", updatedAt: dsql`now()` })
-      .where(and(eq(orders.id, dsql.placeholder("id")), eq(orders.status, "pending")))
-      .returning({ id: orders.id })
+      // A redelivery finds its own earlier claim (requested, no shipment yet) and takes it over unchanged.
+      .set({ status: "shipment_requested", updatedAt: dsql`case when ${orders.status} = 'pending' then now() else ${orders.updatedAt} end` })
+      .where(
+        and(
+          eq(orders.id, dsql.placeholder("id")),
+          inArray(orders.status, ["pending", "shipment_requested"]),
+          isNull(orders.shipmentId),
+        ),
+      )
+      .returning(withItems)
       .prepare("order_claim_for_dispatch");
     this.setShipment = db
       .update(orders)
@@ -202,12 +209,15 @@ export class OrderStore {
   }
 
   /**
-   * Hands a pending order to shipping: from here on CancelOrder refuses it. Claiming before calling
-   * shipping (rather than after) means a concurrent cancel can never leave a shipment for a cancelled order.
-   * Returns false when the order is no longer pending.
+   * Hands an order to shipping and returns it, in one statement: a pending order becomes
+   * SHIPMENT_REQUESTED (from here on CancelOrder refuses it); one already requested without a shipment
+   * (a redelivery) is returned as is. Claiming before calling shipping (rather than after) means a
+   * concurrent cancel can never leave a shipment for a cancelled order. Undefined when the order is
+   * not there or has nothing left to dispatch (cancelled, shipped, failed).
    */
-  async claimForDispatch(id: string): Promise<boolean> {
-    return (await this.claim.execute({ id })).length === 1;
+  async claimForDispatch(id: string): Promise<StoredOrder | undefined> {
+    const [row] = await this.claim.execute({ id });
+    return row && withParsedItems(row);
   }
 
   /** Records the shipment shipping created for a claimed order (once; a redelivery changes nothing). */

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { randomUUID } from "node:crypto";
-import { create } from "@bufbuild/protobuf";
+import { create, toBinary } from "@bufbuild/protobuf";
 import { CancelOrderRequestSchema, OrderService } from "../../gen/orders/v1/orders_pb.js";
 import { OrderCreatedSchema } from "../../gen/orders/v1/events_pb.js";
 import { publishEvent } from "../platform/cloudevents.js";
@@ -103,6 +103,32 @@ describe("shipping dispatch", () => {
     await dispatchIdle();
     expect(await shipmentsOf(id)).toBe(0);
     expect((await ordersDb.store.get(id))?.status).toBe("cancelled");
+  });
+
+  it("ships an order a crashed dispatch had claimed without a shipment; claiming it again moves nothing", async () => {
+    const { id, publish } = await orderWithEvent();
+    const claimed = await ordersDb.store.claimForDispatch(id);
+    expect(claimed?.status).toBe("shipment_requested");
+    expect(claimed?.items).toHaveLength(validCreateOrder().items.length);
+    const again = await ordersDb.store.claimForDispatch(id);
+    expect(again?.updatedAt.getTime()).toBe(claimed!.updatedAt.getTime());
+    await publish();
+    const order = await waitFor(async () => {
+      const o = await ordersDb.store.get(id);
+      return o?.shipmentId ? o : undefined;
+    }, { what: "shipment recorded" });
+    expect(order.status).toBe("shipment_requested");
+    expect(await shipmentsOf(id)).toBe(1);
+    expect(await ordersDb.store.claimForDispatch(id)).toBeUndefined();
+  });
+
+  it("dead-letters an event whose order is not in this orders database", async () => {
+    const orderId = randomUUID();
+    const payload = toBinary(OrderCreatedSchema, create(OrderCreatedSchema, { eventId: randomUUID(), order: { id: orderId } }));
+    await publishEvent(jet.js, { subject: `${jet.subjectPrefix}.created`, eventId: randomUUID(), type: OrderCreatedSchema.typeName, source: "/test", time: new Date(), payload });
+    const dead = await waitFor(async () => (await jet.deadLetters()).find((m) => m.header.get("x-deadletter-reason").includes(orderId)), { what: "dead letter" });
+    expect(dead.header.get("x-deadletter-reason")).toContain("does not exist");
+    expect(await shipmentsOf(orderId)).toBe(0);
   });
 
   it("dead-letters an undecodable event and keeps going", async () => {

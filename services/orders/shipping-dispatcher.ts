@@ -47,12 +47,11 @@ export function startShippingDispatcher(options: ShippingDispatcherOptions): Pro
     }
     const orderId = event.order?.id;
     if (!orderId) return { deadLetter: "OrderCreated without an order id" };
-    const order = await store.get(orderId);
-    if (!order) return { deadLetter: `order ${orderId} does not exist in this orders database` };
-    if (order.shipmentId || order.status === "cancelled") return { ack: true };
-    if (order.status === "pending" && !(await store.claimForDispatch(orderId))) {
-      // Cancelled between our read and the claim: nothing to ship.
-      return { ack: true };
+    const order = await store.claimForDispatch(orderId);
+    if (!order) {
+      // Off the hot path: tell an order with nothing left to ship (cancelled, shipped) from one that is not there.
+      if (await store.get(orderId)) return { ack: true };
+      return { deadLetter: `order ${orderId} does not exist in this orders database` };
     }
     try {
       const traceparent = msg.headers?.get("traceparent") || undefined;
