@@ -49,6 +49,7 @@ describe("mailer over SMTP", () => {
     const received = smtp.emails.find((m) => m.messageId === eventMessageId(id));
     expect(received?.subject).toBe("Order #1 confirmed");
     expect(received?.body).toContain("Total: €28.99");
+    expect(received?.envelope).toEqual({ from: "shop@example.com", to: ["buyer@example.com"] });
   });
 
   it("gives up at its deadline when the server does not answer", async () => {

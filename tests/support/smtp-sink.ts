@@ -1,5 +1,5 @@
 import type { AddressInfo } from "node:net";
-import { SMTPServer } from "smtp-server";
+import { SMTPServer, type SMTPServerSession } from "smtp-server";
 
 /** One email as the SMTP server received it. */
 export interface ReceivedEmail {
@@ -7,6 +7,8 @@ export interface ReceivedEmail {
   messageId: string;
   subject: string;
   to: string;
+  /** SMTP envelope (MAIL FROM, RCPT TO), which need not match the headers. */
+  envelope: { from: string; to: string[] };
   /** The whole body with quoted-printable undone (text and HTML parts together), for content checks. */
   body: string;
 }
@@ -76,7 +78,7 @@ export async function startSmtpSink(): Promise<SmtpSink> {
           }
           holding--;
           // Like a real MTA, a message whose sender vanished before the 250 reply is not delivered.
-          if (!closedSessions.has(session.id)) emails.push(parse(Buffer.concat(chunks).toString("utf8")));
+          if (!closedSessions.has(session.id)) emails.push(parse(Buffer.concat(chunks).toString("utf8"), envelopeOf(session)));
           callback();
         });
       },
@@ -125,7 +127,12 @@ export async function startSmtpSink(): Promise<SmtpSink> {
   };
 }
 
-function parse(raw: string): ReceivedEmail {
+function envelopeOf(session: SMTPServerSession): ReceivedEmail["envelope"] {
+  const from = session.envelope.mailFrom;
+  return { from: from ? from.address : "", to: session.envelope.rcptTo.map((r) => r.address) };
+}
+
+function parse(raw: string, envelope: ReceivedEmail["envelope"]): ReceivedEmail {
   const split = raw.search(/\r?\n\r?\n/);
   const head = raw.slice(0, split).replace(/\r?\n[ \t]+/g, " ");
   const header = (name: string) => new RegExp(`^${name}:\\s*(.*)$`, "im").exec(head)?.[1]?.trim() ?? "";
@@ -134,5 +141,5 @@ function parse(raw: string): ReceivedEmail {
     const bytes = body.replace(/=\r?\n/g, "").replace(/=([0-9A-F]{2})/g, (_m, hex: string) => String.fromCharCode(parseInt(hex, 16)));
     body = Buffer.from(bytes, "latin1").toString("utf8");
   }
-  return { raw, messageId: header("message-id"), subject: header("subject"), to: header("to"), body };
+  return { raw, messageId: header("message-id"), subject: header("subject"), to: header("to"), envelope, body };
 }
