@@ -58,6 +58,7 @@ describe("report", () => {
     latency: { count: 42_000, p50Ms: 12.345, p99Ms: 40, p999Ms: 55.5, maxMs: 70.25, meanMs: 14 },
     errors: { Unavailable: 2 },
     cpuUsPerOp: 310,
+    machineCpuUsPerOp: 470,
     ceiling: { name: "bare http2", throughput: 12_000 },
     ratio: 0.35,
     target: { text: ">= 35% of bare http2", met: true },
@@ -66,7 +67,7 @@ describe("report", () => {
   it("prints each result beside its ceiling and the ratio", () => {
     const lines = formatTable([row]).split("\n");
     expect(lines[0]).toMatch(/^\| scenario \| load \| ops\/s .* ceiling \| ceiling ops\/s \| ratio \| target \|$/);
-    expect(lines[2]).toBe("| GetOrder | c=64 | 4,200 | 12.35 | 40.00 | 55.50 | 70.3 | Unavailable:2 | 310 | bare http2 | 12,000 | 35% | met: >= 35% of bare http2 |");
+    expect(lines[2]).toBe("| GetOrder | c=64 | 4,200 | 12.35 | 40.00 | 55.50 | 70.3 | Unavailable:2 | 310 | 470 | bare http2 | 12,000 | 35% | met: >= 35% of bare http2 |");
   });
 
   it("formats errors by code and a clean run as 0", () => {

@@ -1,5 +1,5 @@
 import { execFileSync } from "node:child_process";
-import { readFileSync } from "node:fs";
+import { readdirSync, readFileSync } from "node:fs";
 
 // utime/stime in /proc/<pid>/stat count clock ticks; 100 per second on every common Linux build.
 const ticksPerSecond = (() => {
@@ -38,4 +38,47 @@ export function cpuPerCall(deltas: Record<string, number>, calls: number): { tot
   const per = (us: number) => (calls > 0 ? Math.round(us / calls) : 0);
   const byProcess = Object.fromEntries(Object.entries(deltas).map(([name, us]) => [name, per(us)]));
   return { total: per(Object.values(deltas).reduce((a, b) => a + b, 0)), byProcess };
+}
+
+/** Busy CPU time of the whole machine so far, all cores (user, nice, system, irq, softirq; not steal), in µs. */
+export function machineBusyMicros(): number {
+  const [, ...fields] = readFileSync("/proc/stat", "utf8").slice(0, 200).split("\n", 1)[0]!.trim().split(/\s+/);
+  const [user, nice, system, , , irq, softirq] = fields.map(Number);
+  return ((user! + nice! + system! + irq! + softirq!) * 1_000_000) / ticksPerSecond;
+}
+
+/** CPU so far of every process whose command name is `comm` (e.g. all PostgreSQL backends), µs by pid. */
+export function cpuByCommand(comm: string): Map<number, number> {
+  const found = new Map<number, number>();
+  for (const entry of readdirSync("/proc")) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      if (readFileSync(`/proc/${entry}/comm`, "utf8").trim() === comm) found.set(Number(entry), cpuMicros(Number(entry)));
+    } catch {
+      // The process ended while we looked.
+    }
+  }
+  return found;
+}
+
+/**
+ * CPU of the whole machine and of the shared servers the mesh leans on (PostgreSQL, nats-server) and
+ * the load generator, between start() and the returned stop(): what the two cores actually spent.
+ * A backend that starts during the window counts from zero; one that ends inside it is missed.
+ */
+export function measureMachine(loadGeneratorPid: number | undefined): () => Record<string, number> {
+  const groups = { postgres: "postgres", "nats-server": "nats-server" } as const;
+  const before = Object.fromEntries(Object.entries(groups).map(([name, comm]) => [name, cpuByCommand(comm)]));
+  const genBefore = loadGeneratorPid === undefined ? 0 : cpuMicros(loadGeneratorPid);
+  const machineBefore = machineBusyMicros();
+  return () => {
+    const out: Record<string, number> = { machine: machineBusyMicros() - machineBefore };
+    for (const [name, comm] of Object.entries(groups)) {
+      let sum = 0;
+      for (const [pid, us] of cpuByCommand(comm)) sum += us - (before[name]!.get(pid) ?? 0);
+      out[name] = sum;
+    }
+    if (loadGeneratorPid !== undefined) out["load generator"] = cpuMicros(loadGeneratorPid) - genBefore;
+    return out;
+  };
 }

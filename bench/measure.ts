@@ -1,4 +1,4 @@
-import { measureCpu, cpuPerCall } from "./cpu.js";
+import { measureCpu, measureMachine, cpuPerCall } from "./cpu.js";
 import { decodeHistogram, summarize, type LatencySummary } from "./histogram.js";
 import type { LoadGenerator, LoadMode, LoadResult, LoadSpec } from "./load-spec.js";
 import type { MeshUnderBench } from "./mesh.js";
@@ -36,6 +36,8 @@ export interface Measured {
   result: LoadResult;
   latency: LatencySummary;
   cpu: { total: number; byProcess: Record<string, number> } | undefined;
+  /** µs per OK call spent by the whole machine ("machine") and by PostgreSQL, nats-server and the load generator. */
+  machine: Record<string, number>;
 }
 
 /**
@@ -55,8 +57,10 @@ export async function measuredRun(
   }
   const known = Object.fromEntries(Object.entries(pids).filter((e): e is [string, number] => e[1] !== undefined));
   const stop = Object.keys(known).length > 0 ? measureCpu(known) : undefined;
+  const stopMachine = measureMachine(ctx.gen.pid);
   const result = await ctx.gen.run({ ...spec, mode });
   await settle?.(result);
   const cpu = stop ? cpuPerCall(stop(), result.ok) : undefined;
-  return { result, latency: summarize(decodeHistogram(result.histogram)), cpu };
+  const machine = cpuPerCall(stopMachine(), result.ok).byProcess;
+  return { result, latency: summarize(decodeHistogram(result.histogram)), cpu, machine };
 }

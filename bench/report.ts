@@ -30,6 +30,10 @@ export interface ResultRow {
   cpuUsPerOp?: number | undefined;
   /** The same figure per process, for the JSON. */
   cpuByProcess?: Record<string, number> | undefined;
+  /** µs per operation of the whole machine (all cores busy, load generator and servers included). */
+  machineCpuUsPerOp?: number | undefined;
+  /** µs per operation of PostgreSQL, nats-server and the load generator, for the JSON. */
+  sharedCpuByProcess?: Record<string, number> | undefined;
   ceiling?: Ceiling | undefined;
   /** throughput / ceiling.throughput. */
   ratio?: number | undefined;
@@ -65,7 +69,7 @@ export function formatErrors(errors: Record<string, number>): string {
 
 /** The table as GitHub markdown: each result beside its ceiling and the ratio. */
 export function formatTable(rows: readonly ResultRow[]): string {
-  const header = ["scenario", "load", "ops/s", "p50 ms", "p99 ms", "p99.9 ms", "max ms", "errors", "CPU µs/op", "ceiling", "ceiling ops/s", "ratio", "target"];
+  const header = ["scenario", "load", "ops/s", "p50 ms", "p99 ms", "p99.9 ms", "max ms", "errors", "CPU µs/op", "machine µs/op", "ceiling", "ceiling ops/s", "ratio", "target"];
   const lines = rows.map((r) => [
     r.scenario,
     r.load,
@@ -76,6 +80,7 @@ export function formatTable(rows: readonly ResultRow[]): string {
     fmt(r.latency?.maxMs, 1),
     formatErrors(r.errors),
     fmt(r.cpuUsPerOp),
+    fmt(r.machineCpuUsPerOp),
     r.ceiling?.name ?? "",
     r.ceiling ? fmt(r.ceiling.throughput) : "",
     r.ratio === undefined ? "" : `${fmt(r.ratio * 100, 0)}%`,

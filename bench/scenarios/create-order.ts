@@ -59,6 +59,8 @@ export async function runCreateOrder(ctx: BenchContext, postgresUrl: string): Pr
       errors: m.result.errors,
       cpuUsPerOp: m.cpu?.total,
       cpuByProcess: m.cpu?.byProcess,
+      machineCpuUsPerOp: m.machine.machine,
+      sharedCpuByProcess: m.machine,
       ceiling: bound ? { name: "pgbench same SQL", throughput: bound.tps } : undefined,
       ratio: r,
       target: { text: ">= 60% of pgbench, 0 errors", met: (r ?? 0) >= 0.6 && ok },

@@ -48,6 +48,8 @@ export async function runEventFlow(ctx: BenchContext): Promise<ResultRow[]> {
       errors: rpcErrors,
       cpuUsPerOp: m.cpu?.total,
       cpuByProcess: m.cpu?.byProcess,
+      machineCpuUsPerOp: m.machine.machine,
+      sharedCpuByProcess: m.machine,
       target: { text: "0 errors", met: errorCount(rpcErrors) === 0 },
       note: "latency from intended send time (open loop)",
     });

@@ -19,6 +19,7 @@ export async function runGetOrder(ctx: BenchContext, orderIds: string[]): Promis
   await probe.close();
   if (sample.code !== 0) throw new Error(`GetOrder probe failed with code ${sample.code}`);
   const ceilingServer = await startHttp2Ceiling(sample.message);
+  const oneHop = await startHttp2Ceiling(sample.message, "service-host");
   const rows: ResultRow[] = [];
   try {
     for (const concurrency of ctx.plan.getOrderLevels) {
@@ -37,12 +38,30 @@ export async function runGetOrder(ctx: BenchContext, orderIds: string[]): Promis
         errors: real.result.errors,
         cpuUsPerOp: real.cpu?.total,
         cpuByProcess: real.cpu?.byProcess,
+        machineCpuUsPerOp: real.machine.machine,
+        sharedCpuByProcess: real.machine,
         ceiling: { name: "bare http2", throughput: bare.result.throughput, cpuUsPerOp: bare.cpu?.total },
         ratio: r,
         target:
           concurrency === 64
             ? { text: ">= 35% of bare http2, 0 errors", met: (r ?? 0) >= 0.35 && errorCount(real.result.errors) === 0 }
             : { text: "0 errors", met: errorCount(real.result.errors) === 0 },
+      });
+      // Not a target: how far one hop of the mesh's own server stack (no database, no upstream) gets.
+      ctx.log(`one service hop (canned answer) c=${concurrency}`);
+      const hop = await measuredRun(ctx, { target: oneHop.url, workload }, mode, { host: oneHop.pid });
+      rows.push({
+        scenario: "One service hop, canned",
+        load: `c=${concurrency}`,
+        throughput: hop.result.throughput,
+        latency: hop.latency,
+        errors: hop.result.errors,
+        cpuUsPerOp: hop.cpu?.total,
+        cpuByProcess: hop.cpu?.byProcess,
+        machineCpuUsPerOp: hop.machine.machine,
+        sharedCpuByProcess: hop.machine,
+        ceiling: { name: "bare http2", throughput: bare.result.throughput, cpuUsPerOp: bare.cpu?.total },
+        ratio: ratio(hop.result.throughput, bare.result.throughput),
       });
       if (errorCount(bare.result.errors) > 0) ctx.notes.push(`bare http2 ceiling at c=${concurrency} had errors: ${JSON.stringify(bare.result.errors)}`);
     }

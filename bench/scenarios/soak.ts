@@ -36,6 +36,8 @@ export async function runSoak(ctx: BenchContext): Promise<{ row: ResultRow; soak
       errors,
       cpuUsPerOp: m.cpu?.total,
       cpuByProcess: m.cpu?.byProcess,
+      machineCpuUsPerOp: m.machine.machine,
+      sharedCpuByProcess: m.machine,
       target: { text: "0 errors, RSS flat", met: errorCount(errors) === 0 && allFlat },
       note: "RSS samples in the soak table",
     },
