@@ -77,14 +77,14 @@ export async function shipmentTimes(mesh: MeshUnderBench, orderIds: string[]): P
   }
 }
 
-/** Shipments stored so far. */
-export async function shipmentCount(mesh: MeshUnderBench): Promise<number> {
+/** Shipments stored so far (on the given connection, or a fresh one). */
+export async function shipmentCount(mesh: MeshUnderBench, connection?: postgres.Sql): Promise<number> {
   if (!mesh.shippingDatabaseUrl) return 0;
-  const sql = postgres(mesh.shippingDatabaseUrl, { max: 1, onnotice: () => {} });
+  const sql = connection ?? postgres(mesh.shippingDatabaseUrl, { max: 1, onnotice: () => {} });
   try {
     return Number((await sql`select count(*)::int as n from shipments`)[0]!.n);
   } finally {
-    await sql.end({ timeout: 5 });
+    if (!connection) await sql.end({ timeout: 5 });
   }
 }
 
@@ -115,15 +115,22 @@ export async function notifiedTimes(mesh: MeshUnderBench, eventIds: string[]): P
 export async function waitForEventSide(mesh: MeshUnderBench, orders: number, timeoutMs: number, log?: (line: string) => void): Promise<boolean> {
   const started = Date.now();
   let reported = started;
-  for (;;) {
-    const shipped = await shipmentCount(mesh);
-    const mailed = mesh.smtp ? mesh.smtp.receivedAt.size : orders;
-    if (shipped >= orders && mailed >= orders) return true;
-    if (Date.now() > started + timeoutMs) return false;
-    if (log && Date.now() - reported > 5000) {
-      reported = Date.now();
-      log(`event side catching up: ${shipped}/${orders} shipped, ${mailed}/${orders} mailed`);
+  // One connection for the whole wait: this runs inside measured windows, and a new PostgreSQL
+  // backend per poll (a fork) would be charged to the mesh.
+  const sql = mesh.shippingDatabaseUrl ? postgres(mesh.shippingDatabaseUrl, { max: 1, onnotice: () => {} }) : undefined;
+  try {
+    for (;;) {
+      const shipped = await shipmentCount(mesh, sql);
+      const mailed = mesh.smtp ? mesh.smtp.receivedAt.size : orders;
+      if (shipped >= orders && mailed >= orders) return true;
+      if (Date.now() > started + timeoutMs) return false;
+      if (log && Date.now() - reported > 5000) {
+        reported = Date.now();
+        log(`event side catching up: ${shipped}/${orders} shipped, ${mailed}/${orders} mailed`);
+      }
+      await new Promise((r) => setTimeout(r, 200));
     }
-    await new Promise((r) => setTimeout(r, 200));
+  } finally {
+    await sql?.end({ timeout: 5 });
   }
 }
