@@ -53,15 +53,11 @@ export async function createMailer(options: MailerOptions): Promise<Mailer> {
       greetingTimeout: options.timeoutMs,
       socketTimeout: options.timeoutMs,
     });
-    const composer = nodemailer.createTransport({ streamTransport: true, buffer: true, newline: "windows" });
     options.logger.info({ smtp: redactUrl(options.smtpUrl) }, "sending email over SMTP");
     return {
       kind: "smtp",
-      send: (message) => withDeadline(sendComposed(composer, transport, options.from, message), options.timeoutMs, "SMTP send"),
-      close: () => {
-        transport.close();
-        composer.close();
-      },
+      send: (message) => withDeadline(sendWith(transport, options.from, message), options.timeoutMs, "SMTP send"),
+      close: () => transport.close(),
     };
   }
   const dir = resolve(options.emailDir);
@@ -83,15 +79,9 @@ export async function createMailer(options: MailerOptions): Promise<Mailer> {
   };
 }
 
-/**
- * Composes the message in memory first and hands SMTP the finished bytes: streamed straight from the
- * MIME builder, every header and part became its own socket write (~10 writes per email, the notifier's
- * largest cost under load); a finished buffer goes out in one or two.
- */
-async function sendComposed(composer: Transporter, smtp: Transporter, from: string, message: MailMessage): Promise<{ messageId: string }> {
-  const composed = await composer.sendMail(mailOptions(from, message));
-  await smtp.sendMail({ envelope: composed.envelope, raw: composed.message as Buffer });
-  return { messageId: composed.messageId as string };
+async function sendWith(transport: Transporter, from: string, message: MailMessage): Promise<{ messageId: string }> {
+  const info = await transport.sendMail(mailOptions(from, message));
+  return { messageId: info.messageId as string };
 }
 
 function mailOptions(from: string, message: MailMessage) {
