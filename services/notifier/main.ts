@@ -46,7 +46,7 @@ await runProcess(logger, async () => {
     grpcPort: config.grpcPort,
     services: [],
     healthChecks: [
-      () => database.sql`select 1`,
+      () => database.ping(),
       () => checkNats(nc),
       async () => {
         if (!consumer.isAlive()) throw new Error("order events consumer not attached");

@@ -34,7 +34,7 @@ await runProcess(logger, async () => {
     grpcPort: config.grpcPort,
     webPort: config.webPort,
     services: [bindService(OrderService, createOrderService({ store, shipping, logger }))],
-    healthChecks: [() => database.sql`select 1`],
+    healthChecks: [() => database.ping()],
   });
   return [() => host.stop(), () => events.then((e) => e.stop()), async () => shipping.close(), () => database.close()];
 });

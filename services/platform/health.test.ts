@@ -1,6 +1,7 @@
 import { randomUUID } from "node:crypto";
 import { Code } from "@connectrpc/connect";
 import type * as grpc from "@grpc/grpc-js";
+import postgres from "postgres";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ShippingService } from "../../gen/shipping/v1/shipping_pb.js";
 import { checkHealth, newGrpcJsClient, newHealthClient, unaryCall, watchHealth, type HealthClient, type HealthWatch } from "../../tests/support/grpc-js-clients.js";
@@ -48,6 +49,27 @@ describe("grpc.health.v1 follows the database", () => {
   it("is SERVING for the process and the service while the database answers", async () => {
     expect(await statusesOf()).toEqual(["SERVING", "SERVING"]);
     await waitFor(() => watches.every((w) => w.statuses.includes("SERVING")), { what: "Watch to deliver SERVING" });
+  });
+
+  it("pings the database on a connection of its own, so a saturated pool does not read as an outage", async () => {
+    const locker = postgres(testDb.url, { max: 1, onnotice: () => {} });
+    try {
+      await locker`select pg_advisory_lock(4242)`;
+      // Both pooled connections (pool size 2) block on the lock...
+      const blocked = [1, 2].map(() => database.sql`select pg_advisory_lock_shared(4242)`.then(() => database.sql`select pg_advisory_unlock_shared(4242)`));
+      await waitFor(async () => (await locker`select count(*)::int as n from pg_locks where locktype = 'advisory' and not granted`)[0]!.n === 2, { what: "pool saturated" });
+      let pooledAnswered = false;
+      const pooled = database.sql`select 1`.then(() => (pooledAnswered = true));
+      // ...yet the health ping answers, while a query through the pool still waits.
+      await database.ping();
+      expect(pooledAnswered).toBe(false);
+      expect(await statusesOf()).toEqual(["SERVING", "SERVING"]);
+      await locker`select pg_advisory_unlock(4242)`;
+      await Promise.all([...blocked, pooled]);
+      expect(pooledAnswered).toBe(true);
+    } finally {
+      await locker.end({ timeout: 5 });
+    }
   });
 
   it("turns NOT_SERVING on Check and Watch when the database becomes unreachable, and calls fail as UNAVAILABLE", async () => {

@@ -22,7 +22,7 @@ await runProcess(logger, async () => {
     grpcPort: config.grpcPort,
     webPort: config.webPort,
     services: [bindService(ShippingService, createShippingService(new ShipmentStore(database.db)))],
-    healthChecks: [() => database.sql`select 1`],
+    healthChecks: [() => database.ping()],
   });
   return [() => host.stop(), () => database.close()];
 });

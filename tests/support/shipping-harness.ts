@@ -33,7 +33,7 @@ export async function startShippingServers(
     grpcPort: 0,
     webPort: 0,
     services: [bindService(ShippingService, createShippingService(store))],
-    healthChecks: [() => database.sql`select 1`],
+    healthChecks: [() => database.ping()],
     ...options,
   });
   return { host, store, grpcAddress: `127.0.0.1:${host.grpcPort}`, webUrl: `http://127.0.0.1:${host.webPort}` };
