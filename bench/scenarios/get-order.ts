@@ -66,7 +66,7 @@ export async function runGetOrder(ctx: BenchContext, orderIds: string[]): Promis
       if (errorCount(bare.result.errors) > 0) ctx.notes.push(`bare http2 ceiling at c=${concurrency} had errors: ${JSON.stringify(bare.result.errors)}`);
     }
   } finally {
-    await ceilingServer.close();
+    await Promise.all([ceilingServer.close(), oneHop.close()]);
   }
   return rows;
 }
