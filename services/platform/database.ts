@@ -63,11 +63,23 @@ export async function openDatabase<TSchema extends Record<string, unknown>>(opti
     migrationsSchema: "public",
   });
   const probe = postgres(options.url, { max: 1, onnotice: () => {}, connect_timeout: 5 });
+  // One ping at a time: pings queued behind a hung reconnect would complete out of order and make
+  // health flap (SERVING, then a late timeout) after the database came back.
+  let pinging: Promise<void> | undefined;
   return {
     sql,
     db,
-    async ping() {
-      await probe`select 1`;
+    ping() {
+      pinging ??= probe`select 1`.then(
+        () => {
+          pinging = undefined;
+        },
+        (err: unknown) => {
+          pinging = undefined;
+          throw err;
+        },
+      );
+      return pinging;
     },
     async close() {
       await Promise.all([sql.end({ timeout: 5 }), probe.end({ timeout: 5 })]);
