@@ -63,6 +63,8 @@ export async function openDatabase<TSchema extends Record<string, unknown>>(opti
     migrationsSchema: "public",
   });
   const probe = postgres(options.url, { max: 1, onnotice: () => {}, connect_timeout: 5 });
+  // Connected now, so the first health check does not pay for a connection set-up inside its timeout.
+  await probe`select 1`;
   // One ping at a time: pings queued behind a hung reconnect would complete out of order and make
   // health flap (SERVING, then a late timeout) after the database came back.
   let pinging: Promise<void> | undefined;
