@@ -2,6 +2,7 @@ import { measureCpu, measureMachine, cpuPerCall } from "./cpu.js";
 import { decodeHistogram, summarize, type LatencySummary } from "./histogram.js";
 import type { LoadGenerator, LoadMode, LoadResult, LoadSpec } from "./load-spec.js";
 import type { MeshUnderBench } from "./mesh.js";
+import type { ResultRow } from "./report.js";
 
 /** What every scenario works with. */
 export interface BenchContext {
@@ -63,4 +64,17 @@ export async function measuredRun(
   const cpu = stop ? cpuPerCall(stop(), result.ok) : undefined;
   const machine = cpuPerCall(stopMachine(), result.ok).byProcess;
   return { result, latency: summarize(decodeHistogram(result.histogram)), cpu, machine };
+}
+
+/** The columns every result row takes from its measured run (a row may still override errors). */
+export function measuredColumns(m: Measured): Pick<ResultRow, "throughput" | "latency" | "errors" | "cpuUsPerOp" | "cpuByProcess" | "machineCpuUsPerOp" | "sharedCpuByProcess"> {
+  return {
+    throughput: m.result.throughput,
+    latency: m.latency,
+    errors: m.result.errors,
+    cpuUsPerOp: m.cpu?.total,
+    cpuByProcess: m.cpu?.byProcess,
+    machineCpuUsPerOp: m.machine.machine,
+    sharedCpuByProcess: m.machine,
+  };
 }

@@ -1,7 +1,7 @@
 import { waitForEventSide } from "../event-timings.js";
 import { startIsolatedOrders } from "../isolated-orders.js";
 import { ratio } from "../histogram.js";
-import { measuredRun, type BenchContext, type Measured } from "../measure.js";
+import { measuredColumns, measuredRun, type BenchContext, type Measured } from "../measure.js";
 import { runPgbenchCeiling } from "../pgbench-ceiling.js";
 import { errorCount, type ResultRow } from "../report.js";
 
@@ -54,13 +54,7 @@ export async function runCreateOrder(ctx: BenchContext, postgresUrl: string): Pr
     return {
       scenario,
       load: `c=${concurrency}`,
-      throughput: m.result.throughput,
-      latency: m.latency,
-      errors: m.result.errors,
-      cpuUsPerOp: m.cpu?.total,
-      cpuByProcess: m.cpu?.byProcess,
-      machineCpuUsPerOp: m.machine.machine,
-      sharedCpuByProcess: m.machine,
+      ...measuredColumns(m),
       ceiling: bound ? { name: "pgbench same SQL", throughput: bound.tps } : undefined,
       ratio: r,
       target: { text: ">= 60% of pgbench, 0 errors", met: (r ?? 0) >= 0.6 && ok },

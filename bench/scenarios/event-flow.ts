@@ -1,7 +1,7 @@
 import { lastSequence, notifiedTimes, readCreatedEvents, shipmentTimes, waitForEventSide, type PublishedOrder } from "../event-timings.js";
 import { newHistogram, recordMs, summarize, ratio, type LatencySummary } from "../histogram.js";
 import { runJetStreamCeiling } from "../jetstream-ceiling.js";
-import { measuredRun, type BenchContext } from "../measure.js";
+import { measuredColumns, measuredRun, type BenchContext } from "../measure.js";
 import { errorCount, type ResultRow } from "../report.js";
 
 /**
@@ -43,13 +43,8 @@ export async function runEventFlow(ctx: BenchContext): Promise<ResultRow[]> {
     rows.push({
       scenario: "Flow CreateOrder RPC",
       load: `${rate}/s`,
-      throughput: m.result.throughput,
-      latency: m.latency,
+      ...measuredColumns(m),
       errors: rpcErrors,
-      cpuUsPerOp: m.cpu?.total,
-      cpuByProcess: m.cpu?.byProcess,
-      machineCpuUsPerOp: m.machine.machine,
-      sharedCpuByProcess: m.machine,
       target: { text: "0 errors", met: errorCount(rpcErrors) === 0 },
       note: "latency from intended send time (open loop)",
     });

@@ -3,7 +3,7 @@ import { GetOrderRequestSchema } from "../../gen/orders/v1/orders_pb.js";
 import { GrpcH2Client } from "../grpc-h2-client.js";
 import { ratio } from "../histogram.js";
 import { startHttp2Ceiling } from "../http2-ceiling.js";
-import { measuredRun, type BenchContext } from "../measure.js";
+import { measuredColumns, measuredRun, type BenchContext } from "../measure.js";
 import { errorCount, type ResultRow } from "../report.js";
 
 const getOrderPath = "/orders.v1.OrderService/GetOrder";
@@ -33,13 +33,7 @@ export async function runGetOrder(ctx: BenchContext, orderIds: string[]): Promis
       rows.push({
         scenario: "GetOrder",
         load: `c=${concurrency}`,
-        throughput: real.result.throughput,
-        latency: real.latency,
-        errors: real.result.errors,
-        cpuUsPerOp: real.cpu?.total,
-        cpuByProcess: real.cpu?.byProcess,
-        machineCpuUsPerOp: real.machine.machine,
-        sharedCpuByProcess: real.machine,
+        ...measuredColumns(real),
         ceiling: { name: "bare http2", throughput: bare.result.throughput, cpuUsPerOp: bare.cpu?.total },
         ratio: r,
         target:
@@ -53,13 +47,7 @@ export async function runGetOrder(ctx: BenchContext, orderIds: string[]): Promis
       rows.push({
         scenario: "One service hop, canned",
         load: `c=${concurrency}`,
-        throughput: hop.result.throughput,
-        latency: hop.latency,
-        errors: hop.result.errors,
-        cpuUsPerOp: hop.cpu?.total,
-        cpuByProcess: hop.cpu?.byProcess,
-        machineCpuUsPerOp: hop.machine.machine,
-        sharedCpuByProcess: hop.machine,
+        ...measuredColumns(hop),
         ceiling: { name: "bare http2", throughput: bare.result.throughput, cpuUsPerOp: bare.cpu?.total },
         ratio: ratio(hop.result.throughput, bare.result.throughput),
       });

@@ -1,6 +1,6 @@
 import { rssBytes } from "../cpu.js";
 import { waitForEventSide } from "../event-timings.js";
-import { measuredRun, type BenchContext } from "../measure.js";
+import { measuredColumns, measuredRun, type BenchContext } from "../measure.js";
 import { errorCount, isFlat, type BenchReport, type ResultRow } from "../report.js";
 
 /** CreateOrder at a moderate fixed rate for the soak duration, sampling every service's RSS at a fixed interval. */
@@ -31,13 +31,8 @@ export async function runSoak(ctx: BenchContext): Promise<{ row: ResultRow; soak
     row: {
       scenario: "Soak CreateOrder",
       load: `${ctx.plan.soakRate}/s ${ctx.plan.soakMs / 1000}s`,
-      throughput: m.result.throughput,
-      latency: m.latency,
+      ...measuredColumns(m),
       errors,
-      cpuUsPerOp: m.cpu?.total,
-      cpuByProcess: m.cpu?.byProcess,
-      machineCpuUsPerOp: m.machine.machine,
-      sharedCpuByProcess: m.machine,
       target: { text: "0 errors, RSS flat", met: errorCount(errors) === 0 && allFlat },
       note: "RSS samples in the soak table",
     },

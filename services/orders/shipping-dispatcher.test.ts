@@ -76,6 +76,14 @@ async function dispatchIdle(): Promise<void> {
   }, { what: "shipping-dispatch idle" });
 }
 
+/** Waits until dispatch has recorded a shipment on the order; returns the order then. */
+function shipmentRecorded(orderId: string) {
+  return waitFor(async () => {
+    const o = await ordersDb.store.get(orderId);
+    return o?.shipmentId ? o : undefined;
+  }, { what: "shipment recorded" });
+}
+
 async function shipmentsOf(orderId: string): Promise<number> {
   return (await shippingDatabase.sql`select count(*)::int as n from shipments where order_id = ${orderId}`)[0]!.n as number;
 }
@@ -84,10 +92,7 @@ describe("shipping dispatch", () => {
   it("creates one shipment, records it on the order, and a redelivered event changes nothing", async () => {
     const { id, publish } = await orderWithEvent();
     await publish();
-    const order = await waitFor(async () => {
-      const o = await ordersDb.store.get(id);
-      return o?.shipmentId ? o : undefined;
-    }, { what: "shipment recorded" });
+    const order = await shipmentRecorded(id);
     expect(order.status).toBe("shipment_requested");
     // A second copy under another message id gets past JetStream's de-duplication, like a redelivery.
     await publish(randomUUID());
@@ -113,10 +118,7 @@ describe("shipping dispatch", () => {
     const again = await ordersDb.store.claimForDispatch(id);
     expect(again?.updatedAt.getTime()).toBe(claimed!.updatedAt.getTime());
     await publish();
-    const order = await waitFor(async () => {
-      const o = await ordersDb.store.get(id);
-      return o?.shipmentId ? o : undefined;
-    }, { what: "shipment recorded" });
+    const order = await shipmentRecorded(id);
     expect(order.status).toBe("shipment_requested");
     expect(await shipmentsOf(id)).toBe(1);
     expect(await ordersDb.store.claimForDispatch(id)).toBeUndefined();
