@@ -1,16 +1,16 @@
-import { existsSync } from "node:fs";
 import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { chromium, type Browser, type Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { chromiumPath } from "./setup/system-packages.js";
 import { freePort } from "../services/mesh/ports.js";
 import { ephemeralServicePorts, startLauncher, type LauncherProcess } from "./support/mesh-launcher.js";
 import { createTestDatabase, type TestDatabase, uniqueName } from "./support/test-database.js";
 
 // Layer 3 in a real browser: Debian's Chromium (never a downloaded one) drives the page that `npm start`
-// serves, which talks Connect (JSON over fetch, CORS) straight to the orders web port.
-const chromiumPath = process.env.CHROMIUM_PATH ?? "/usr/bin/chromium";
+// serves, which talks Connect (JSON over fetch, CORS) straight to the orders web port. The test setup
+// (tests/setup/system-packages.ts) has installed it when it was missing.
 const screenshots = "test-results";
 
 describe("web page in headless Chromium", () => {
@@ -23,7 +23,6 @@ describe("web page in headless Chromium", () => {
   const customerId = uniqueName("browser");
 
   beforeAll(async () => {
-    if (!existsSync(chromiumPath)) throw new Error(`${chromiumPath} not found: apt-get install -y chromium (or set CHROMIUM_PATH)`);
     // Faster than the embedded PostgreSQL (no initdb): unique databases on the shared server; a private nats-server.
     databases = await Promise.all(["orders", "shipping", "notifier"].map((s) => createTestDatabase(`browser_${s}`)));
     dataDir = await mkdtemp(join(tmpdir(), "ordermesh-browser-test-"));

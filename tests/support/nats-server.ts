@@ -4,6 +4,7 @@ import { createConnection } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { freePort } from "../../services/mesh/ports.js";
+import { natsServerPath } from "../setup/system-packages.js";
 
 /** A private nats-server with JetStream, for tests that stop or restart the broker. */
 export interface PrivateNatsServer {
@@ -19,8 +20,6 @@ export interface PrivateNatsServer {
   stop(): Promise<void>;
 }
 
-const binary = process.env.NATS_SERVER_BIN ?? "/usr/sbin/nats-server";
-
 /** Starts nats-server -js on a free port with a temporary store; never touches the shared :4222. */
 export async function startPrivateNatsServer(): Promise<PrivateNatsServer> {
   const storeDir = await mkdtemp(join(tmpdir(), "ordermesh-nats-"));
@@ -28,7 +27,7 @@ export async function startPrivateNatsServer(): Promise<PrivateNatsServer> {
   let child: ChildProcess | undefined;
 
   const start = async () => {
-    const proc = spawn(binary, ["-js", "-a", "127.0.0.1", "-p", String(port), "-sd", storeDir], { stdio: ["ignore", "ignore", "pipe"] });
+    const proc = spawn(natsServerPath, ["-js", "-a", "127.0.0.1", "-p", String(port), "-sd", storeDir], { stdio: ["ignore", "ignore", "pipe"] });
     let stderr = "";
     proc.stderr?.on("data", (chunk: Buffer) => (stderr = (stderr + chunk.toString()).slice(-4000)));
     child = proc;
