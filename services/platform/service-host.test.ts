@@ -1,3 +1,4 @@
+import * as http from "node:http";
 import { create } from "@bufbuild/protobuf";
 import { Code, ConnectError, type HandlerContext } from "@connectrpc/connect";
 import { createClient } from "@connectrpc/connect";
@@ -32,12 +33,8 @@ function slowShipping() {
       await released;
       return { shipment: create(ShipmentSchema, { id: req.id }) };
     },
-    createShipment() {
-      throw new ConnectError("not in this test", Code.Unimplemented);
-    },
-    getShipmentByOrder() {
-      throw new ConnectError("not in this test", Code.Unimplemented);
-    },
+    createShipment: notInThisTest,
+    getShipmentByOrder: notInThisTest,
   });
   return {
     binding,
@@ -45,6 +42,10 @@ function slowShipping() {
     release: () => release(),
     reset: () => (released = new Promise<void>((resolve) => (release = resolve))),
   };
+}
+
+function notInThisTest(): never {
+  throw new ConnectError("not in this test", Code.Unimplemented);
 }
 
 let host: ServiceHost | undefined;
@@ -206,6 +207,70 @@ describe("shutdown", () => {
     }
   });
 
+  it("on HTTP/1.1 keep-alive answers every call it ran, refuses new ones cleanly and closes idle connections", async () => {
+    const slow = slowShipping();
+    const h = await start({ services: [slow.binding] });
+    const url = `http://127.0.0.1:${h.webPort}/${ShippingService.typeName}/CancelShipment`;
+    const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+    const idleAgent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+    try {
+      // Two keep-alive connections that answered a call and now sit idle in their agents' pools.
+      for (const a of [agent, idleAgent]) expect((await keepAliveRequest(a, url.replace("CancelShipment", "CreateShipment"))).status).toBe(501);
+      const idleSocketClosed = new Promise<void>((resolve) => Object.values(idleAgent.freeSockets).flat()[0]!.once("close", () => resolve()));
+      const inFlight = keepAliveRequest(new http.Agent({ keepAlive: true }), url);
+      await waitFor(() => slow.seen.inFlight === 1, { what: "a call in flight" });
+
+      const stopping = h.stop();
+      // A request on an idle keep-alive connection during the drain: refused at once, and the connection closes.
+      const refused = await keepAliveRequest(agent, url);
+      expect(refused).toMatchObject({ reusedSocket: true, status: 503, headers: { connection: "close" } });
+      expect(JSON.parse(refused.body)).toMatchObject({ code: "unavailable" });
+      const late = createClient(ShippingService, createConnectTransport({ baseUrl: `http://127.0.0.1:${h.webPort}`, httpVersion: "1.1" }));
+      await expect(late.cancelShipment({ id })).rejects.toMatchObject({ code: Code.Unavailable });
+
+      slow.release();
+      // The call in flight gets its answer, told not to reuse the connection.
+      expect(await inFlight).toMatchObject({ status: 200, headers: { connection: "close" } });
+      await stopping;
+      host = undefined;
+      await idleSocketClosed;
+    } finally {
+      slow.release();
+      agent.destroy();
+      idleAgent.destroy();
+    }
+  });
+
+  it("under a keep-alive load loses no answer of a call it ran", async () => {
+    const handled = new Set<string>();
+    const quick = bindService(ShippingService, {
+      async cancelShipment(req) {
+        await new Promise((resolve) => setTimeout(resolve, 5));
+        handled.add(req.id);
+        return { shipment: create(ShipmentSchema, { id: req.id }) };
+      },
+      createShipment: notInThisTest,
+      getShipment: notInThisTest,
+      getShipmentByOrder: notInThisTest,
+    });
+    const h = await start({ services: [quick] });
+    const client = createClient(ShippingService, createConnectTransport({ baseUrl: `http://127.0.0.1:${h.webPort}`, httpVersion: "1.1" }));
+    const answers = new Map<string, Code | "ok">();
+    let next = 0;
+    // 32 callers back to back on keep-alive connections, bounded in count; stopped midway by the shutdown.
+    const callers = Array.from({ length: 32 }, async () => {
+      while (next < 5000 && host) {
+        const callId = `call-${next++}`;
+        answers.set(callId, await client.cancelShipment({ id: callId }).then(() => "ok" as const, (err: unknown) => ConnectError.from(err).code));
+      }
+    });
+    await waitFor(() => handled.size >= 200, { what: "200 calls handled" });
+    await h.stop();
+    host = undefined;
+    await Promise.all(callers);
+    expect([...handled].filter((callId) => answers.get(callId) !== "ok")).toEqual([]);
+  });
+
   it("answers Check for both names while serving", async () => {
     const h = await start({ services: [slowShipping().binding] });
     const health = newHealthClient(`127.0.0.1:${h.grpcPort}`);
@@ -218,3 +283,17 @@ describe("shutdown", () => {
     }
   });
 });
+
+/** One Connect JSON request through a keep-alive agent, saying whether it rode a reused connection. */
+function keepAliveRequest(agent: http.Agent, url: string): Promise<{ status: number; headers: http.IncomingHttpHeaders; body: string; reusedSocket: boolean }> {
+  return new Promise((resolve, reject) => {
+    const req = http.request(url, { method: "POST", agent, headers: { "content-type": "application/json" } }, (res) => {
+      let body = "";
+      res.setEncoding("utf8");
+      res.on("data", (chunk: string) => (body += chunk));
+      res.on("end", () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body, reusedSocket: req.reusedSocket }));
+    });
+    req.on("error", reject);
+    req.end(JSON.stringify({ id }));
+  });
+}

@@ -34,19 +34,23 @@ export async function startWebServer(options: WebServerOptions): Promise<WebServ
     routes: (router) => options.services.forEach((s) => router.service(s.service, s.impl)),
     shutdownSignal: options.shutdownSignal,
   });
-  const withCors = corsHandler(options.corsOrigins, handler);
   let closing = false;
-  // HTTP/1.1 keep-alive connections with a response in progress; the others are idle and may be closed.
+  // A request that arrives once the drain began is refused at once (503: UNAVAILABLE for Connect and
+  // gRPC-Web clients) rather than run: its work could outlive the grace period and be cut unanswered.
+  const withCors = corsHandler(options.corsOrigins, (req, res) => (closing ? refuseWhileClosing(res) : handler(req, res)));
+  // HTTP/1.1 keep-alive connections with a response in progress, and those responses.
   const busy = new Map<net.Socket, number>();
+  const inFlight = new Set<http.ServerResponse>();
   const h1 = http.createServer((req, res) => {
     const socket = req.socket;
     busy.set(socket, (busy.get(socket) ?? 0) + 1);
+    inFlight.add(res);
     res.once("close", () => {
+      inFlight.delete(res);
       const left = (busy.get(socket) ?? 1) - 1;
       if (left > 0) busy.set(socket, left);
       else busy.delete(socket);
-      // Once closing, a keep-alive connection ends after its last response instead of idling until the grace cut.
-      if (closing && left <= 0) socket.end();
+      if (closing && inFlight.size === 0) closeIdleConnections();
     });
     withCors(req, res);
   });
@@ -55,6 +59,8 @@ export async function startWebServer(options: WebServerOptions): Promise<WebServ
   h2.on("session", (session) => {
     sessions.add(session);
     session.once("close", () => sessions.delete(session));
+    // A connection that spoke HTTP/2 only after the drain began gets its GOAWAY straight away.
+    if (closing) session.close();
   });
   const sockets = new Set<net.Socket>();
   const h1Sockets = new Set<net.Socket>();
@@ -92,23 +98,38 @@ export async function startWebServer(options: WebServerOptions): Promise<WebServ
     server.listen(options.port, options.host, () => resolve());
   });
   const address = server.address() as net.AddressInfo;
+  // Ending a keep-alive connection the client considers idle races with the request it may be sending on
+  // it (the client sees a reset, and cannot tell whether the server ran the call). So during the drain
+  // idle HTTP/1.1 connections (and new ones that have not spoken yet) stay open, any request on them is
+  // refused with `connection: close`, and only when the last in-flight response is done are they ended.
+  const closeIdleConnections = () => {
+    for (const socket of sockets) if (!h2Sockets.has(socket) && !busy.has(socket)) socket.destroy();
+  };
   return {
     port: address.port,
     async close(graceMs) {
       closing = true;
       const closed = new Promise<void>((resolve) => server.close(() => resolve()));
-      // net.Server.close waits for every connection, so end the idle ones now: connections that never
-      // sent a byte, idle HTTP/1.1 keep-alives, and HTTP/2 sessions via GOAWAY (running streams finish).
-      for (const socket of sockets) {
-        if (h2Sockets.has(socket)) continue;
-        if (!h1Sockets.has(socket) || !busy.has(socket)) socket.destroy();
-      }
+      // Answers still being prepared tell their client not to reuse the connection; Node then closes it.
+      for (const res of inFlight) if (!res.headersSent) res.setHeader("connection", "close");
+      // HTTP/2 sessions get GOAWAY: running streams finish, the client opens no new ones here.
       for (const session of sessions) session.close();
+      if (inFlight.size === 0) closeIdleConnections();
       const deadline = setTimeout(() => sockets.forEach((s) => s.destroy()), graceMs);
       await closed;
       clearTimeout(deadline);
     },
   };
+}
+
+/** The answer to a request that arrives during shutdown: retry elsewhere, on a new connection. */
+function refuseWhileClosing(res: http.ServerResponse | http2.Http2ServerResponse): void {
+  const body = JSON.stringify({ code: "unavailable", message: "the server is shutting down; retry" });
+  const headers: http.OutgoingHttpHeaders = { "content-type": "application/json" };
+  // HTTP/2 has no connection header (GOAWAY already told the client); HTTP/1.1 must close the socket.
+  if (res instanceof http.ServerResponse) headers.connection = "close";
+  res.writeHead(503, headers);
+  res.end(body);
 }
 
 function corsHandler(origins: readonly string[], next: (req: http.IncomingMessage | http2.Http2ServerRequest, res: http.ServerResponse | http2.Http2ServerResponse) => void) {
