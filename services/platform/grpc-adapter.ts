@@ -3,6 +3,7 @@ import { create, fromBinary, toBinary, type DescMessage, type DescMethod, type M
 import { anyPack } from "@bufbuild/protobuf/wkt";
 import { Code, ConnectError, createHandlerContext, type HandlerContext } from "@connectrpc/connect";
 import { StatusSchema } from "../../gen/google/rpc/status_pb.js";
+import { maxDeadlineMs } from "./deadline-limits.js";
 import type { ServiceBinding } from "./service-impl.js";
 
 type UnaryFn = (req: Message, ctx: HandlerContext) => Promise<unknown> | unknown;
@@ -69,7 +70,7 @@ const callEnded = new ConnectError("the call has ended", Code.Canceled);
 
 function remainingMs(deadline: grpc.Deadline): number | undefined {
   const at = deadline instanceof Date ? deadline.getTime() : deadline;
-  return Number.isFinite(at) ? Math.max(0, at - Date.now()) : undefined;
+  return Number.isFinite(at) ? Math.min(maxDeadlineMs, Math.max(0, at - Date.now())) : undefined;
 }
 
 /** Headers a handler set for the client, as grpc-js metadata; undefined when there are none. */

@@ -1,8 +1,8 @@
 import * as http from "node:http";
 import { create } from "@bufbuild/protobuf";
-import { Code, ConnectError, type HandlerContext } from "@connectrpc/connect";
+import { Code, ConnectError, type HandlerContext, type Interceptor } from "@connectrpc/connect";
 import { createClient } from "@connectrpc/connect";
-import { createConnectTransport } from "@connectrpc/connect-node";
+import { createConnectTransport, createGrpcTransport, createGrpcWebTransport } from "@connectrpc/connect-node";
 import { afterEach, describe, expect, it } from "vitest";
 import { ShipmentSchema, ShippingService } from "../../gen/shipping/v1/shipping_pb.js";
 import { checkHealth, newGrpcJsClient, newHealthClient, unaryCall, watchHealth } from "../../tests/support/grpc-js-clients.js";
@@ -10,6 +10,7 @@ import { httpRequest } from "../../tests/support/http-request.js";
 import { failure, rpcPaths, type RpcPath } from "../../tests/support/rpc-paths.js";
 import { testLogger } from "../../tests/support/shipping-harness.js";
 import { waitFor } from "../../tests/support/wait-for.js";
+import { maxDeadlineMs } from "./deadline-limits.js";
 import { startServiceHost, type ServiceHost, type ServiceHostOptions } from "./service-host.js";
 import { bindService } from "./service-impl.js";
 
@@ -79,6 +80,50 @@ describe("deadlines", () => {
       await waitFor(() => slow.seen.aborted.length === i + 1, { what: `handler abort via ${path.name}` });
       expect(slow.seen.timeouts[i], path.name).toBeGreaterThan(0);
       expect(slow.seen.timeouts[i], path.name).toBeLessThanOrEqual(200);
+    }
+  });
+
+  it("a 30-day deadline is served as the longest a timer holds, never as already expired, on every path", async () => {
+    const seen: Array<{ timeoutMs: number | undefined; aborted: boolean }> = [];
+    const { grpcPort, webPort } = await start({
+      services: [
+        bindService(ShippingService, {
+          async getShipment(req, ctx) {
+            // Longer than the 1 ms after which an overflowed timer fires.
+            await new Promise((resolve) => setTimeout(resolve, 50));
+            seen.push({ timeoutMs: ctx.timeoutMs(), aborted: ctx.signal.aborted });
+            return { shipment: create(ShipmentSchema, { id: req.id }) };
+          },
+          createShipment: notInThisTest,
+          getShipmentByOrder: notInThisTest,
+          cancelShipment: notInThisTest,
+        }),
+      ],
+    });
+    const thirtyDaysMs = 30 * 24 * 3600 * 1000;
+    const grpcJsCalls = [grpcPort, webPort!].map((port) => {
+      const client = newGrpcJsClient(`127.0.0.1:${port}`);
+      return unaryCall(client, ShippingService.method.getShipment, { id }, { timeoutMs: thirtyDaysMs }).finally(() => client.close());
+    });
+    // Connect clients would overflow their own timers, so the 30-day deadline goes in as a raw header.
+    const header = (name: string, value: string): Interceptor => (next) => (req) => {
+      req.header.set(name, value);
+      return next(req);
+    };
+    const transports = [
+      createGrpcTransport({ baseUrl: `http://127.0.0.1:${grpcPort}`, interceptors: [header("grpc-timeout", "720H")] }),
+      createGrpcTransport({ baseUrl: `http://127.0.0.1:${webPort}`, interceptors: [header("grpc-timeout", "720H")] }),
+      createConnectTransport({ baseUrl: `http://127.0.0.1:${webPort}`, httpVersion: "1.1", interceptors: [header("connect-timeout-ms", String(thirtyDaysMs))] }),
+      createGrpcWebTransport({ baseUrl: `http://127.0.0.1:${webPort}`, httpVersion: "1.1", interceptors: [header("grpc-timeout", "720H")] }),
+    ];
+    const connectCalls = transports.map((t) => createClient(ShippingService, t).getShipment({ id }));
+    const results = await Promise.all([...grpcJsCalls, ...connectCalls]);
+    expect(results.map((r) => r.shipment?.id)).toEqual(results.map(() => id));
+    expect(seen).toHaveLength(6);
+    for (const s of seen) {
+      expect(s.aborted).toBe(false);
+      expect(s.timeoutMs).toBeGreaterThan(24 * 24 * 3600 * 1000);
+      expect(s.timeoutMs).toBeLessThanOrEqual(maxDeadlineMs);
     }
   });
 

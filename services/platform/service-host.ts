@@ -1,4 +1,5 @@
 import * as grpc from "@grpc/grpc-js";
+import { clampGrpcJsServerDeadlines } from "./deadline-limits.js";
 import { addGrpcService } from "./grpc-adapter.js";
 import { HealthReporter, type HealthCheck } from "./health.js";
 import type { Logger } from "./logger.js";
@@ -33,6 +34,7 @@ export interface ServiceHost {
 
 /** Starts the gRPC server (services, health, reflection) and, if asked, the web server for browsers. */
 export async function startServiceHost(options: ServiceHostOptions): Promise<ServiceHost> {
+  clampGrpcJsServerDeadlines();
   const services = options.services.map((s) => instrumentService(s, options.logger));
   const health = new HealthReporter(services.map((s) => s.service.typeName), options.logger);
   const server = new grpc.Server({ "grpc.max_receive_message_length": 4 * 1024 * 1024 });

@@ -4,6 +4,7 @@ import * as net from "node:net";
 import { Duplex } from "node:stream";
 import { cors as connectCors } from "@connectrpc/connect";
 import { connectNodeAdapter } from "@connectrpc/connect-node";
+import { clampDeadlineHeaders } from "./deadline-limits.js";
 import type { ServiceBinding } from "./service-impl.js";
 
 /** Options of the browser-facing listener. */
@@ -37,7 +38,11 @@ export async function startWebServer(options: WebServerOptions): Promise<WebServ
   let closing = false;
   // A request that arrives once the drain began is refused at once (503: UNAVAILABLE for Connect and
   // gRPC-Web clients) rather than run: its work could outlive the grace period and be cut unanswered.
-  const withCors = corsHandler(options.corsOrigins, (req, res) => (closing ? refuseWhileClosing(res) : handler(req, res)));
+  const withCors = corsHandler(options.corsOrigins, (req, res) => {
+    if (closing) return refuseWhileClosing(res);
+    clampDeadlineHeaders(req.headers);
+    handler(req, res);
+  });
   // HTTP/1.1 keep-alive connections with a response in progress, and those responses.
   const busy = new Map<net.Socket, number>();
   const inFlight = new Set<http.ServerResponse>();
