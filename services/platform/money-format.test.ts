@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { formatMoney, moneyFormatter } from "./money-format.js";
+import { currencyMinorUnits, formatMoney, moneyFormatter } from "./money-format.js";
 
 describe("formatMoney", () => {
   it("places the decimal point by the currency's ISO 4217 minor units", () => {
@@ -33,5 +33,11 @@ describe("moneyFormatter", () => {
   it("formats many amounts of one currency alike", () => {
     const yen = moneyFormatter("JPY", "en");
     expect([1n, 500n, 12345n].map(yen)).toEqual(["¥1", "¥500", "¥12,345"]);
+  });
+});
+
+describe("currencyMinorUnits", () => {
+  it("is the ISO 4217 exponent, and two for an unknown code", () => {
+    expect(["JPY", "EUR", "BHD", "not-a-code"].map(currencyMinorUnits)).toEqual([0, 2, 3, 2]);
   });
 });

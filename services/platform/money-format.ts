@@ -36,9 +36,18 @@ function createMoneyFormatter(currency: string, locale: string | undefined): (mi
     // An unknown code must not stop an email or a page; show the amount with the code as given.
     return (minor) => `${decimalString(minor, 2)} ${currency}`;
   }
-  // Minor units per currency differ (JPY has none, BHD three); Intl knows the ISO 4217 exponent.
-  const digits = format.resolvedOptions().maximumFractionDigits ?? 2;
+  const digits = currencyMinorUnits(currency);
   return (minor) => format.format(decimalString(minor, digits));
+}
+
+/** Digits after the decimal point of a currency per ISO 4217 (JPY 0, EUR 2, BHD 3); 2 for an unknown code. */
+export function currencyMinorUnits(currency: string): number {
+  try {
+    // Intl knows the ISO 4217 exponent of every code it supports; the locale does not change it.
+    return new Intl.NumberFormat("en", { style: "currency", currency }).resolvedOptions().maximumFractionDigits ?? 2;
+  } catch {
+    return 2;
+  }
 }
 
 // An exact decimal string from bigint minor units: Intl formats a numeric string without going
