@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { sampleOrder } from "../../tests/support/order-events.js";
-import { buildOrderEmail, escapeHtml, moneyFormatter } from "./order-email.js";
+import { buildOrderEmail, escapeHtml } from "./order-email.js";
 
 describe("buildOrderEmail", () => {
   it("confirms an order with its lines and total in the order's currency", () => {
@@ -13,6 +13,23 @@ describe("buildOrderEmail", () => {
     expect(email.html).toContain("€28.99");
   });
 
+  it("shows amounts by the currency's minor units: none for JPY, three for BHD", () => {
+    const yen = buildOrderEmail("created", sampleOrder({ currency: "JPY" }));
+    expect(yen.text).toContain("2 x MUG-BLUE @ ¥1,250 = ¥2,500");
+    expect(yen.text).toContain("Total: ¥2,899");
+    expect(yen.html).toContain("¥2,899");
+    const dinar = buildOrderEmail("created", sampleOrder({ currency: "BHD" }));
+    expect(dinar.text).toContain("2 x MUG-BLUE @ BHD\u00a01.250 = BHD\u00a02.500");
+    expect(dinar.text).toContain("Total: BHD\u00a02.899");
+  });
+
+  it("keeps a total beyond 2^53 minor units exact", () => {
+    const order = sampleOrder({ currency: "EUR", items: [{ sku: "YACHT", quantity: 3, unitPriceCents: 300239975158033104n }] });
+    const email = buildOrderEmail("created", order);
+    expect(email.text).toContain("3 x YACHT @ €3,002,399,751,580,331.04 = €9,007,199,254,740,993.12");
+    expect(email.text).toContain("Total: €9,007,199,254,740,993.12");
+  });
+
   it("escapes customer-controlled text in the HTML body only", () => {
     const order = sampleOrder();
     const email = buildOrderEmail("cancelled", order, `<script>alert("x")</script>`);
@@ -21,21 +38,6 @@ describe("buildOrderEmail", () => {
     expect(email.html).not.toContain("<script>");
     expect(email.html).toContain("&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt;");
     expect(email.text).toContain(`cancelled: <script>alert("x")</script>`);
-  });
-});
-
-describe("moneyFormatter", () => {
-  it("uses each currency's minor units and stays exact for large amounts", () => {
-    expect(moneyFormatter("USD")(123456n)).toBe("$1,234.56");
-    expect(moneyFormatter("JPY")(500n)).toBe("¥500");
-    // Intl separates the code with a no-break space.
-    expect(moneyFormatter("BHD")(1234n)).toBe("BHD\u00a01.234");
-    expect(moneyFormatter("EUR")(900719925474099312n)).toBe("€9,007,199,254,740,993.12");
-    expect(moneyFormatter("EUR")(5n)).toBe("€0.05");
-  });
-
-  it("falls back to the raw code for an unknown currency", () => {
-    expect(moneyFormatter("not-a-code")(1999n)).toBe("19.99 not-a-code");
   });
 });
 

@@ -1,4 +1,4 @@
-import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import type { JsMsg } from "@nats-io/jetstream";
 import { waitFor } from "../../tests/support/wait-for.js";
 import { createJetStreamFixture, type JetStreamFixture } from "../../tests/support/jetstream-fixture.js";
@@ -9,17 +9,8 @@ import { startDurableConsumer, type DurableConsumer, type DurableConsumerOptions
 import { deadLetterSubject } from "./event-stream.js";
 import { isNatsConnected } from "./nats-connection.js";
 
-let f: JetStreamFixture;
 const running: DurableConsumer[] = [];
-beforeAll(async () => {
-  f = await createJetStreamFixture();
-});
-afterEach(async () => {
-  await Promise.all(running.splice(0).map((c) => c.stop()));
-});
-afterAll(async () => {
-  await f?.close();
-});
+const stopRunning = () => Promise.all(running.splice(0).map((c) => c.stop()));
 
 function publish(fx: JetStreamFixture, kind: string, body: string, eventId: string = crypto.randomUUID()) {
   return publishEvent(fx.js, {
@@ -54,6 +45,16 @@ async function start(fx: JetStreamFixture, handle: (msg: JsMsg) => Promise<Handl
 const text = (msg: JsMsg) => new TextDecoder().decode(msg.data);
 
 describe("startDurableConsumer", () => {
+  // Each test gets its own stream, subjects and dead letter, so none sees another's messages.
+  let f: JetStreamFixture;
+  beforeEach(async () => {
+    f = await createJetStreamFixture();
+  });
+  afterEach(async () => {
+    await stopRunning();
+    await f?.close();
+  });
+
   it("delivers every message, retries a nak'ed one and acks it later", async () => {
     const handled: string[] = [];
     let refusedOnce = false;
@@ -84,8 +85,7 @@ describe("startDurableConsumer", () => {
         maxInFlight = Math.max(maxInFlight, inFlight);
         if (inFlight >= 3) openGate();
         await gate;
-        // The stream also holds earlier tests' messages; only this test's keyed ones are counted.
-        if (text(msg).includes(":")) done.push(text(msg));
+        done.push(text(msg));
         inFlight--;
         return { ack: true };
       },
@@ -95,7 +95,7 @@ describe("startDurableConsumer", () => {
     const bodies = [1, 2, 3, 4].flatMap((n) => ["a", "b", "c"].map((key) => `${key}:${n}`));
     for (const body of bodies) await publish(f, "keyed", body);
     await waitFor(() => done.length === bodies.length, { what: "all keyed messages handled" });
-    // Three keys (earlier tests' bodies "a", "b", "c" share them): at most three at once, with four workers.
+    // Three keys: at most three at once, with four workers.
     expect(maxInFlight).toBe(3);
     for (const key of ["a", "b", "c"]) expect(done.filter((b) => b.startsWith(`${key}:`))).toEqual([1, 2, 3, 4].map((n) => `${key}:${n}`));
   });
@@ -117,8 +117,10 @@ describe("startDurableConsumer", () => {
     await publish(f, "poison", "after");
     await waitFor(() => handled.includes("after") && hooked.length === 1, { what: "message after the poison handled" });
     expect(hooked).toEqual(["poison: payload is not an OrderCreated"]);
-    const dead = (await f.deadLetters()).find((m) => m.header.get("ce-id") === poisonId);
-    expect(dead).toBeDefined();
+    const deadLetters = await f.deadLetters();
+    expect(deadLetters).toHaveLength(1);
+    const dead = deadLetters[0];
+    expect(dead!.header.get("ce-id")).toBe(poisonId);
     expect(new TextDecoder().decode(dead!.data)).toBe("poison");
     expect(dead!.header.get("x-deadletter-reason")).toBe("payload is not an OrderCreated");
     expect(dead!.header.get("x-original-subject")).toBe(`${f.subjectPrefix}.poison`);
@@ -132,7 +134,6 @@ describe("startDurableConsumer", () => {
     await start(
       f,
       async (msg) => {
-        if (readCloudEvent(msg).id !== eventId) return { ack: true };
         deliveries.push(msg.info.deliveryCount);
         throw new Error("upstream down");
       },
@@ -142,8 +143,9 @@ describe("startDurableConsumer", () => {
     await waitFor(() => hooked.length === 1, { what: "dead-letter hook" });
     expect(deliveries).toEqual([1, 2, 3]);
     expect(hooked[0]).toMatch(/gave up after 3 deliveries: upstream down/);
-    const dead = (await f.deadLetters()).filter((m) => m.header.get("ce-id") === eventId);
+    const dead = await f.deadLetters();
     expect(dead).toHaveLength(1);
+    expect(dead[0]!.header.get("ce-id")).toBe(eventId);
     expect(dead[0]!.header.get("x-delivery-count")).toBe("3");
   });
 
@@ -226,8 +228,8 @@ describe("startDurableConsumer across a NATS server restart", () => {
           return i.num_ack_pending === 0 && i.num_pending === 0 ? i : undefined;
         }, { what: "all acked" });
         expect(info.delivered.stream_seq).toBe(10);
-        await Promise.all(running.splice(0).map((c) => c.stop()));
       } finally {
+        await stopRunning();
         await fx.close();
       }
     } finally {

@@ -6,9 +6,16 @@ import { OrderCancelledSchema, OrderCreatedSchema } from "../../gen/orders/v1/ev
 import { OrderSchema, OrderStatus, type Order } from "../../gen/orders/v1/orders_pb.js";
 import { publishEvent } from "../../services/platform/cloudevents.js";
 
-/** An order with two lines (2 x 12.50 + 1 x 3.99 = 28.99 in the given currency). */
-export function sampleOrder(overrides: Partial<Pick<Order, "currency" | "customerEmail">> = {}): Order {
-  const items = [
+/** One order line of sampleOrder, in minor units of the order's currency. */
+export interface SampleLineItem {
+  sku: string;
+  quantity: number;
+  unitPriceCents: bigint;
+}
+
+/** An order with two lines (2 x 1250 + 1 x 399 = 2899 minor units in the given currency), or the lines given. */
+export function sampleOrder(overrides: Partial<Pick<Order, "currency" | "customerEmail">> & { items?: SampleLineItem[] } = {}): Order {
+  const items = overrides.items ?? [
     { sku: "MUG-BLUE", quantity: 2, unitPriceCents: 1250n },
     { sku: "TEA-<EARL>", quantity: 1, unitPriceCents: 399n },
   ];

@@ -28,14 +28,8 @@ export function orderStatusClass(status: OrderStatus): string {
   return `order-status-${(OrderStatus[status] ?? "unspecified").toLowerCase().replace(/_/g, "-")}`;
 }
 
-/** Amount in minor units as money, e.g. 2500n EUR -> "€25.00". */
-export function formatMoney(cents: bigint, currency: string): string {
-  try {
-    return new Intl.NumberFormat(undefined, { style: "currency", currency }).format(Number(cents) / 100);
-  } catch {
-    return `${(Number(cents) / 100).toFixed(2)} ${currency}`;
-  }
-}
+/** Amount in minor units as money in the browser's locale, e.g. 2500n EUR -> "€25.00", 500n JPY -> "¥500". */
+export { formatMoney } from "../../services/platform/money-format.js";
 
 /** Local date and time of a timestamp, or "" when absent. */
 export function formatTime(ts: Timestamp | undefined): string {

@@ -1,5 +1,6 @@
 import type { MessageInitShape } from "@bufbuild/protobuf";
 import type { CreateOrderRequestSchema } from "../../gen/orders/v1/orders_pb.js";
+import { parsePrice, priceExample } from "./price-input.js";
 import type { FieldProblem, ShownError } from "./rpc-error.js";
 import { randomUuid } from "./uuid.js";
 
@@ -47,12 +48,14 @@ export class OrderForm {
   read(): FormReading {
     const value = (name: string) => (this.form.elements.namedItem(name) as HTMLInputElement | null)?.value.trim() ?? "";
     const problems: FieldProblem[] = [];
+    // Prices are typed in the currency's units (500 JPY, 12.50 EUR) and sent in its minor units.
+    const currency = value("currency");
     const items = [...this.rows.rows].map((row, i) => {
       const [sku, quantity, price] = [...row.querySelectorAll("input")].map((el) => el.value.trim());
       const parsedQuantity = /^-?\d+$/.test(quantity ?? "") ? Number(quantity) : NaN;
       if (Number.isNaN(parsedQuantity)) problems.push({ field: `items[${i}].quantity`, description: "enter a whole number" });
-      const cents = parseCents(price ?? "");
-      if (cents === undefined) problems.push({ field: `items[${i}].unit_price_cents`, description: "enter a price like 12.50" });
+      const cents = parsePrice(price ?? "", currency);
+      if (cents === undefined) problems.push({ field: `items[${i}].unit_price_cents`, description: `enter a price like ${priceExample(currency)}` });
       return { sku: sku ?? "", quantity: parsedQuantity, unitPriceCents: cents ?? 0n };
     });
     if (problems.length > 0) return { ok: false, fields: problems };
@@ -61,7 +64,7 @@ export class OrderForm {
       request: {
         customerId: value("customer_id"),
         customerEmail: value("customer_email"),
-        currency: value("currency"),
+        currency,
         items,
         shippingAddress: {
           name: value("address_name"),
@@ -124,13 +127,6 @@ export class OrderForm {
       price?.setAttribute("data-field", `items[${i}].unit_price_cents`);
     });
   }
-}
-
-/** "12.50" -> 1250n; undefined for anything that is not a non-negative amount with at most two decimals. */
-export function parseCents(text: string): bigint | undefined {
-  const match = /^(\d+)(?:[.,](\d{1,2}))?$/.exec(text);
-  if (!match) return undefined;
-  return BigInt(match[1] ?? "0") * 100n + BigInt((match[2] ?? "").padEnd(2, "0"));
 }
 
 /** The element with this id; the page's HTML guarantees it exists. */
