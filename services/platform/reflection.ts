@@ -1,9 +1,9 @@
 import type * as grpc from "@grpc/grpc-js";
-import * as protoLoader from "@grpc/proto-loader";
+import type * as protoLoader from "@grpc/proto-loader";
 import { toBinary, type DescFile, type DescService } from "@bufbuild/protobuf";
 import { FileDescriptorProtoSchema } from "@bufbuild/protobuf/wkt";
 import { ReflectionService } from "@grpc/reflection";
-import { protoPath as healthProtoPath } from "grpc-health-check";
+import { Health } from "../../gen/grpc/health/v1/health_pb.js";
 
 /**
  * Serves grpc.reflection v1 and v1alpha from the generated descriptors, so grpcurl can list,
@@ -16,10 +16,11 @@ export function addReflection(server: grpc.Server, services: readonly DescServic
     files.set(file.name, file);
     file.dependencies.forEach(collect);
   };
-  services.forEach((s) => collect(s.file));
+  // Health comes from buf's build of grpc/health/v1/health.proto: proto-loader's own descriptor of it
+  // names the map entry `Statuses`, and Go and Python descriptor pools then reject the whole file.
+  [...services, Health].forEach((s) => collect(s.file));
   const fileDescriptorProtos = [...files.values()].map((f) => Buffer.from(toBinary(FileDescriptorProtoSchema, f.proto)));
   // @grpc/reflection reads a proto-loader package definition; only fileDescriptorProtos matter to it.
-  const ours = Object.fromEntries(services.map((s) => [s.typeName, { fileDescriptorProtos }]));
-  const health = protoLoader.loadSync(healthProtoPath);
-  new ReflectionService({ ...health, ...ours } as unknown as protoLoader.PackageDefinition).addToServer(server);
+  const definition = { reflected: { fileDescriptorProtos } } as unknown as protoLoader.PackageDefinition;
+  new ReflectionService(definition).addToServer(server);
 }
