@@ -8,6 +8,8 @@ import {
 import { Code, ConnectError } from "@connectrpc/connect";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { Health } from "../../gen/grpc/health/v1/health_pb.js";
+import { ServerReflection as ServerReflectionV1 } from "../../gen/grpc/reflection/v1/reflection_pb.js";
+import { ServerReflection as ServerReflectionV1alpha } from "../../gen/grpc/reflection/v1alpha/reflection_pb.js";
 import { OrderService } from "../../gen/orders/v1/orders_pb.js";
 import { ShippingService } from "../../gen/shipping/v1/shipping_pb.js";
 import { runBuf } from "../../tests/support/buf-cli.js";
@@ -29,13 +31,16 @@ function unimplemented(service: DescService): ServiceBinding {
 }
 
 // What every port serves besides its own API.
-const platform = [Health];
+const platform = [Health, ServerReflectionV1, ServerReflectionV1alpha];
 
 // One call per service a port may list; `expected` is what buf curl prints on stdout or stderr.
+const listServices = { body: '{"listServices": ""}', expected: /"listServicesResponse"/ };
 const calls: Record<string, { method: string; body: string; expected: RegExp }> = {
   "orders.v1.OrderService": { method: "GetOrder", body: '{"id": "x"}', expected: /not in this test/ },
   "shipping.v1.ShippingService": { method: "GetShipment", body: '{"id": "x"}', expected: /not in this test/ },
   "grpc.health.v1.Health": { method: "Check", body: "{}", expected: /"status": "SERVING"/ },
+  "grpc.reflection.v1.ServerReflection": { method: "ServerReflectionInfo", ...listServices },
+  "grpc.reflection.v1alpha.ServerReflection": { method: "ServerReflectionInfo", ...listServices },
 };
 
 const ports = [
@@ -120,6 +125,12 @@ describe.each(ports)("the $name port", (port) => {
   const expected = served.map((s) => s.typeName).sort();
 
   describe.each(["grpc-v1", "grpc-v1alpha"])("through %s reflection", (protocol) => {
+    it("lists exactly what the port serves", async () => {
+      const result = await bufCurl(protocol, "--list-services", url(port.name));
+      expect(result.stderr).toBe("");
+      expect(result.stdout.trim().split("\n").sort()).toEqual(expected);
+    });
+
     it.each(expected)("calls %s with no schema but reflection", async (service) => {
       const call = calls[service]!;
       const result = await bufCurl(protocol, "-d", call.body, `${url(port.name)}/${service}/${call.method}`);
