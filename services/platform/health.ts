@@ -23,7 +23,7 @@ export class HealthReporter {
     this.impl = new HealthImplementation({ "": "NOT_SERVING", ...Object.fromEntries(serviceNames.map((s) => [s, "NOT_SERVING"])) });
   }
 
-  /** Registers grpc.health.v1.Health (Check and Watch) on the server. */
+  /** Registers grpc.health.v1.Health (Check, Watch and List) on the server. */
   addToServer(server: grpc.Server): void {
     // Watch streams never end by themselves and grpc-js's tryShutdown waits for every open call, so
     // the streams are tracked here and ended by shutdown(); otherwise one watcher stalls every stop.

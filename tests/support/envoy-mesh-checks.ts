@@ -54,7 +54,7 @@ const corsAllowed = ["content-type", "connect-protocol-version", "connect-timeou
 
 // Served by every ordermesh process next to its own API.
 const platformServices: ProtoService[] = [
-  { name: "grpc.health.v1.Health", methods: ["Check", "Watch"] },
+  { name: "grpc.health.v1.Health", methods: ["Check", "Watch", "List"] },
   { name: "grpc.reflection.v1.ServerReflection", methods: ["ServerReflectionInfo"] },
   { name: "grpc.reflection.v1alpha.ServerReflection", methods: ["ServerReflectionInfo"] },
 ];

@@ -1,5 +1,5 @@
 import { existsSync, readdirSync } from "node:fs";
-import { join } from "node:path";
+import { join, sep } from "node:path";
 import protobuf from "protobufjs";
 
 /** A gRPC service declared in proto/, by full name, with its method names. */
@@ -8,11 +8,17 @@ export interface ProtoService {
   methods: string[];
 }
 
-/** Every service declared in the .proto files under `protoDir` (the API the gateway must expose). */
+// Vendored contracts: grpc/ holds health and reflection, which every process serves and the gateway
+// routes by their own rule (platformServices in envoy-mesh-checks.ts), not by package.
+const vendored = ["google/", "grpc/"];
+
+/** Every service declared in our own .proto files under `protoDir` (the API the gateway must expose). */
 export function protoServices(protoDir: string): ProtoService[] {
   const root = new protobuf.Root();
   root.resolvePath = (_origin, target) => (existsSync(join(protoDir, target)) ? join(protoDir, target) : target);
-  const files = readdirSync(protoDir, { recursive: true, encoding: "utf8" }).filter((file) => file.endsWith(".proto"));
+  const files = readdirSync(protoDir, { recursive: true, encoding: "utf8" })
+    .filter((file) => file.endsWith(".proto"))
+    .filter((file) => !vendored.some((dir) => file.split(sep).join("/").startsWith(dir)));
   root.loadSync(files.map((file) => join(protoDir, file)), { keepCase: true });
   root.resolveAll();
   return collect(root);
