@@ -5,6 +5,7 @@ import { Code, ConnectError, createHandlerContext, type HandlerContext } from "@
 import { StatusSchema } from "../../gen/google/rpc/status_pb.js";
 import { maxDeadlineMs } from "./deadline-limits.js";
 import type { ServiceBinding } from "./service-impl.js";
+import { undecodableRequest } from "./undecodable-requests.js";
 
 type UnaryFn = (req: Message, ctx: HandlerContext) => Promise<unknown> | unknown;
 
@@ -27,7 +28,14 @@ export function addGrpcService(server: grpc.Server, binding: ServiceBinding): vo
       requestStream: false,
       responseStream: false,
       requestSerialize: (msg: Message) => Buffer.from(toBinary(method.input, msg)),
-      requestDeserialize: (buf: Buffer) => fromBinary(method.input, buf),
+      // grpc-js answers a throwing deserializer with INTERNAL; the handler answers INVALID_ARGUMENT instead.
+      requestDeserialize: (buf: Buffer) => {
+        try {
+          return fromBinary(method.input, buf);
+        } catch (err) {
+          return new Undecodable(err) as unknown as Message;
+        }
+      },
       responseSerialize: (msg: Message) => Buffer.from(toBinary(method.output, msg)),
       responseDeserialize: (buf: Buffer) => fromBinary(method.output, buf),
       originalName: method.localName,
@@ -51,8 +59,12 @@ function unaryHandler(binding: ServiceBinding, method: DescMethod & { output: De
       requestHeader: metadataToHeaders(call.metadata),
     });
     call.once("cancelled", () => cancelled.abort(new ConnectError("cancelled by the client", Code.Canceled)));
+    const request: Message | Undecodable = call.request;
     Promise.resolve()
-      .then(() => handler(call.request, ctx))
+      .then(() => {
+        if (request instanceof Undecodable) throw undecodableRequest(method.input, request.cause);
+        return handler(request, ctx);
+      })
       .then(
         (res) => {
           const header = toMetadata(ctx.responseHeader);
@@ -67,6 +79,11 @@ function unaryHandler(binding: ServiceBinding, method: DescMethod & { output: De
 }
 
 const callEnded = new ConnectError("the call has ended", Code.Canceled);
+
+/** A request body that did not decode, handed from the deserializer to the handler. */
+class Undecodable {
+  constructor(readonly cause: unknown) {}
+}
 
 function remainingMs(deadline: grpc.Deadline): number | undefined {
   const at = deadline instanceof Date ? deadline.getTime() : deadline;

@@ -6,6 +6,7 @@ import { cors as connectCors } from "@connectrpc/connect";
 import { connectNodeAdapter } from "@connectrpc/connect-node";
 import { clampDeadlineHeaders } from "./deadline-limits.js";
 import type { ServiceBinding } from "./service-impl.js";
+import { answerUndecodableAsInvalidArgument } from "./undecodable-requests.js";
 
 /** Options of the browser-facing listener. */
 export interface WebServerOptions {
@@ -32,7 +33,11 @@ const h2Preface = Buffer.from("PRI * HTTP/2.0\r\n");
  */
 export async function startWebServer(options: WebServerOptions): Promise<WebServer> {
   const handler = connectNodeAdapter({
-    routes: (router) => options.services.forEach((s) => router.service(s.service, s.impl)),
+    routes: (router) => {
+      options.services.forEach((s) => router.service(s.service, s.impl));
+      // The adapter reads the router's handlers once this returns; each is replaced by its wrapped self.
+      router.handlers.forEach((h, i) => (router.handlers[i] = answerUndecodableAsInvalidArgument(h)));
+    },
     shutdownSignal: options.shutdownSignal,
   });
   let closing = false;

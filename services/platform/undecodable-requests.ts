@@ -1,0 +1,92 @@
+import type { DescMessage } from "@bufbuild/protobuf";
+import { Code, ConnectError } from "@connectrpc/connect";
+import { createAsyncIterable, encodeEnvelope, sinkAllBytes, type UniversalHandler, type UniversalServerResponse } from "@connectrpc/connect/protocol";
+import { codeToHttpStatus, errorFromJsonBytes, errorToJsonBytes } from "@connectrpc/connect/protocol-connect";
+import { findTrailerError, setTrailerStatus } from "@connectrpc/connect/protocol-grpc";
+import { trailerFlag, trailerParse, trailerSerialize } from "@connectrpc/connect/protocol-grpc-web";
+
+/**
+ * The answer to a request body that does not decode as the method's input (bad protobuf, invalid UTF-8
+ * in a string): the caller sent it, so INVALID_ARGUMENT on every protocol. (grpc-js and connect-node
+ * both say INTERNAL, which tells clients and alerts that the server is broken.)
+ */
+export function undecodableRequest(input: DescMessage, cause: unknown): ConnectError {
+  const detail = cause instanceof Error ? cause.message : String(cause);
+  return new ConnectError(`the request is not a valid ${input.typeName}: ${detail}`, Code.InvalidArgument);
+}
+
+// connect-es wraps every protobuf binary decoding failure of a request as INTERNAL "parse binary: ...".
+const connectParsePrefix = "parse binary: ";
+
+function asUndecodable(error: ConnectError | undefined, input: DescMessage): ConnectError | undefined {
+  if (error?.code !== Code.Internal || !error.rawMessage.startsWith(connectParsePrefix)) return undefined;
+  return undecodableRequest(input, error.rawMessage.slice(connectParsePrefix.length));
+}
+
+/**
+ * Wraps a connect-node method handler so that its answer to an undecodable request is INVALID_ARGUMENT,
+ * on Connect, gRPC and gRPC-Web alike. connect-es decodes the body before any interceptor runs, so the
+ * error can only be corrected in the response it already encoded.
+ */
+export function answerUndecodableAsInvalidArgument(handler: UniversalHandler): UniversalHandler {
+  const input = handler.method.input;
+  const wrapped = async (req: Parameters<UniversalHandler>[0]): Promise<UniversalServerResponse> => {
+    const res = await handler(req);
+    const contentType = req.header.get("content-type") ?? "";
+    if (contentType.startsWith("application/grpc-web")) return { ...res, body: correctGrpcWebTrailer(res.body, input) };
+    if (contentType.startsWith("application/grpc")) return correctGrpcTrailer(res, input);
+    return await correctConnectUnary(res, input);
+  };
+  return Object.assign(wrapped, handler);
+}
+
+async function correctConnectUnary(res: UniversalServerResponse, input: DescMessage): Promise<UniversalServerResponse> {
+  if (!res.body || res.status !== codeToHttpStatus(Code.Internal) || res.header?.has("content-encoding")) return res;
+  // A Connect unary error is one small JSON body; read it whole to look at its code.
+  const bytes = await sinkAllBytes(Number.MAX_SAFE_INTEGER)(res.body);
+  const corrected = asUndecodable(errorFromJsonBytes(bytes, undefined, new ConnectError("", Code.Unknown)), input);
+  if (!corrected) return { ...res, body: createAsyncIterable([bytes]) };
+  const body = errorToJsonBytes(corrected, {});
+  const header = new Headers(res.header);
+  header.set("content-length", String(body.byteLength));
+  return { ...res, status: codeToHttpStatus(corrected.code), header, body: createAsyncIterable([body]) };
+}
+
+function correctGrpcTrailer(res: UniversalServerResponse, input: DescMessage): UniversalServerResponse {
+  const { trailer, body } = res;
+  if (!trailer) return res;
+  const correct = () => {
+    const corrected = asUndecodable(findTrailerError(trailer), input);
+    if (corrected) setTrailerStatus(trailer, corrected);
+  };
+  correct();
+  if (!body) return res;
+  // The trailer is filled in once the body has been produced, so it is checked again at its end.
+  return {
+    ...res,
+    body: (async function* () {
+      yield* body;
+      correct();
+    })(),
+  };
+}
+
+function correctGrpcWebTrailer(body: UniversalServerResponse["body"], input: DescMessage): UniversalServerResponse["body"] {
+  if (!body) return body;
+  return (async function* () {
+    for await (const chunk of body) yield correctTrailerEnvelope(chunk, input);
+  })();
+}
+
+// gRPC-Web sends its status in a last envelope with the trailer flag; only a chunk that is exactly that
+// one uncompressed envelope is looked at, which is how connect-es sends an error answered before any message.
+function correctTrailerEnvelope(chunk: Uint8Array, input: DescMessage): Uint8Array {
+  if (chunk.length < 5 || chunk[0] !== trailerFlag) return chunk;
+  const length = new DataView(chunk.buffer, chunk.byteOffset, chunk.byteLength).getUint32(1);
+  if (5 + length !== chunk.length) return chunk;
+  const trailer = trailerParse(chunk.subarray(5));
+  const corrected = asUndecodable(findTrailerError(trailer), input);
+  if (!corrected) return chunk;
+  setTrailerStatus(trailer, corrected);
+  return encodeEnvelope(trailerFlag, trailerSerialize(trailer));
+}
