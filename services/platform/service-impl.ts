@@ -1,6 +1,8 @@
-import type { DescService } from "@bufbuild/protobuf";
+import type { DescService, Message } from "@bufbuild/protobuf";
 import { Code, ConnectError, type HandlerContext, type ServiceImpl } from "@connectrpc/connect";
 import type { Logger } from "./logger.js";
+import { nulCharacterViolations } from "./nul-characters.js";
+import { invalidArgument } from "./rpc-errors.js";
 import { traceparentOf } from "./trace-context.js";
 
 /** A service description paired with its handlers, ready to mount on any transport. */
@@ -17,8 +19,9 @@ export function bindService<S extends DescService>(service: S, impl: ServiceImpl
 type UnaryFn = (req: unknown, ctx: HandlerContext) => unknown;
 
 /**
- * Wraps every unary handler once for all transports: logs method, code and duration, and turns
- * unexpected exceptions into INTERNAL so no stack trace or SQL text reaches a client.
+ * Wraps every unary handler once for all transports: refuses strings with NUL characters, logs method,
+ * code and duration, and turns unexpected exceptions into INTERNAL so no stack trace or SQL text reaches
+ * a client.
  */
 export function instrumentService(binding: ServiceBinding, logger: Logger): ServiceBinding {
   const wrapped: Record<string, UnaryFn> = {};
@@ -30,6 +33,8 @@ export function instrumentService(binding: ServiceBinding, logger: Logger): Serv
     wrapped[method.localName] = async (req, ctx) => {
       const started = performance.now();
       try {
+        const nul = nulCharacterViolations(method.input, req as Message);
+        if (nul.length > 0) throw invalidArgument(nul);
         const res = await handler(req, ctx);
         logger.info({ rpc, code: "OK", durationMs: elapsed(started), protocol: ctx.protocolName, traceparent: traceparentOf(ctx.requestHeader) }, "rpc");
         return res;
