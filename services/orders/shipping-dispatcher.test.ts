@@ -36,19 +36,24 @@ beforeAll(async () => {
   shippingServers = await startShippingServers(shippingDatabase);
   jet = await createJetStreamFixture();
   shipping = createShippingClient({ addr: shippingServers.grpcAddress, logger: testLogger });
-  dispatcher = await startShippingDispatcher({
-    js: jet.js,
-    jsm: jet.jsm,
-    stream: jet.stream,
-    subjectPrefix: jet.subjectPrefix,
+  dispatcher = await startDispatcher(jet, shipping, 3);
+});
+
+/** shipping-dispatch on the fixture's stream, over the orders database, with test-short backoff. */
+function startDispatcher(fixture: JetStreamFixture, client: ShippingClient, maxDeliver: number): Promise<DurableConsumer> {
+  return startShippingDispatcher({
+    js: fixture.js,
+    jsm: fixture.jsm,
+    stream: fixture.stream,
+    subjectPrefix: fixture.subjectPrefix,
     store: ordersDb.store,
-    shipping,
+    shipping: client,
     logger: testLogger,
-    maxDeliver: 3,
+    maxDeliver,
     maxBackoffMs: 50,
     ackWaitMs: 5000,
   });
-});
+}
 
 afterAll(async () => {
   await dispatcher?.stop();
@@ -179,18 +184,7 @@ describe("shipping dispatch by CreateShipment's answer", () => {
     scriptedJet = await createJetStreamFixture();
     scripted = await startScriptedShipping();
     scriptedClient = createShippingClient({ addr: scripted.grpcAddress, logger: testLogger });
-    scriptedDispatcher = await startShippingDispatcher({
-      js: scriptedJet.js,
-      jsm: scriptedJet.jsm,
-      stream: scriptedJet.stream,
-      subjectPrefix: scriptedJet.subjectPrefix,
-      store: ordersDb.store,
-      shipping: scriptedClient,
-      logger: testLogger,
-      maxDeliver,
-      maxBackoffMs: 50,
-      ackWaitMs: 5000,
-    });
+    scriptedDispatcher = await startDispatcher(scriptedJet, scriptedClient, maxDeliver);
   });
 
   afterAll(async () => {

@@ -1,3 +1,4 @@
+import type { ShippingAddress } from "../../gen/shipping/v1/shipping_pb.js";
 import { isCountryCode } from "./country-codes.js";
 import type { FieldViolation } from "./rpc-errors.js";
 import { limitText, requireText } from "./validation.js";
@@ -8,15 +9,11 @@ export const addressLimits = {
   maxPostalCodeLength: 20,
 } as const;
 
-/** The fields orders.v1.Address and shipping.v1.ShippingAddress share. */
-export interface PostalAddress {
-  name: string;
-  line1: string;
-  line2: string;
-  city: string;
-  postalCode: string;
-  country: string;
-}
+/**
+ * The fields of a postal address. orders.v1.Address has the same fields (names and types) as
+ * shipping.v1.ShippingAddress, so either message fits; taken from gen/ so the proto stays their one source.
+ */
+export type PostalAddress = Omit<ShippingAddress, "$typeName" | "$unknown">;
 
 /** Adds a violation to v for each bad field of address, named under path (e.g. "shipping_address.city"). */
 export function validateAddress(v: FieldViolation[], path: string, address: PostalAddress | undefined): void {
