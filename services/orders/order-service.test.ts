@@ -81,6 +81,16 @@ describe("CreateOrder validation", () => {
     await expectInvalid(overrides as never, field);
   });
 
+  // ZZ, AA, QM-QZ and XA-XZ are user-assigned (XK included), UK and EU only exceptionally reserved.
+  it.each(["ZZ", "AA", "XX", "QQ", "QZ", "XK", "UK", "EU", "de"])("rejects shipping_address.country %j, not an assigned ISO 3166-1 code", async (country) => {
+    await expectInvalid({ shippingAddress: { ...address, country } }, "shipping_address.country");
+  });
+
+  it.each(["DE", "GB", "US", "JP", "AX", "SS"])("accepts shipping_address.country %s", async (country) => {
+    const res = await createOrder(validCreateOrder({ shippingAddress: { ...address, country } }));
+    expect(res.order?.shippingAddress?.country).toBe(country);
+  });
+
   it("names every bad field at once", async () => {
     const err = await rejection(createOrder(validCreateOrder({ customerId: "", currency: "x", items: [] })));
     const [details] = err.findDetails(BadRequestSchema);

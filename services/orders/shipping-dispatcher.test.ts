@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { randomUUID } from "node:crypto";
 import { create, toBinary } from "@bufbuild/protobuf";
+import { Code } from "@connectrpc/connect";
 import { CancelOrderRequestSchema, OrderService } from "../../gen/orders/v1/orders_pb.js";
 import { OrderCreatedSchema } from "../../gen/orders/v1/events_pb.js";
 import { publishEvent } from "../platform/cloudevents.js";
@@ -8,6 +9,7 @@ import type { DurableConsumer } from "../platform/durable-consumer.js";
 import type { Database } from "../platform/database.js";
 import { createJetStreamFixture, type JetStreamFixture } from "../../tests/support/jetstream-fixture.js";
 import { handlerContext } from "../../tests/support/handler-context.js";
+import { startScriptedShipping, type ScriptedShipping } from "../../tests/support/scripted-shipping.js";
 import { createOrdersDatabase, validCreateOrder, type OrdersDatabase } from "../../tests/support/orders-fixture.js";
 import { startShippingServers, testLogger, type ShippingServers } from "../../tests/support/shipping-harness.js";
 import { createTestDatabase, type TestDatabase } from "../../tests/support/test-database.js";
@@ -34,19 +36,24 @@ beforeAll(async () => {
   shippingServers = await startShippingServers(shippingDatabase);
   jet = await createJetStreamFixture();
   shipping = createShippingClient({ addr: shippingServers.grpcAddress, logger: testLogger });
-  dispatcher = await startShippingDispatcher({
-    js: jet.js,
-    jsm: jet.jsm,
-    stream: jet.stream,
-    subjectPrefix: jet.subjectPrefix,
+  dispatcher = await startDispatcher(jet, shipping, 3);
+});
+
+/** shipping-dispatch on the fixture's stream, over the orders database, with test-short backoff. */
+function startDispatcher(fixture: JetStreamFixture, client: ShippingClient, maxDeliver: number): Promise<DurableConsumer> {
+  return startShippingDispatcher({
+    js: fixture.js,
+    jsm: fixture.jsm,
+    stream: fixture.stream,
+    subjectPrefix: fixture.subjectPrefix,
     store: ordersDb.store,
-    shipping,
+    shipping: client,
     logger: testLogger,
-    maxDeliver: 3,
+    maxDeliver,
     maxBackoffMs: 50,
     ackWaitMs: 5000,
   });
-});
+}
 
 afterAll(async () => {
   await dispatcher?.stop();
@@ -59,12 +66,15 @@ afterAll(async () => {
 
 const orders = () => createOrderService({ store: ordersDb.store, shipping, logger: testLogger });
 
-/** Creates an order; publish() sends its committed OrderCreated event as the relay would (message id overridable). */
-async function orderWithEvent(): Promise<{ id: string; publish: (msgId?: string) => Promise<unknown> }> {
+/**
+ * Creates an order; publish() sends its committed OrderCreated event as the relay would (message id
+ * overridable) to the stream of fixture.
+ */
+async function orderWithEvent(fixture = jet): Promise<{ id: string; publish: (msgId?: string) => Promise<unknown> }> {
   const { order } = await orders().createOrder(validCreateOrder(), handlerContext(OrderService, "createOrder"));
   const [row] = await ordersDb.database.sql`select id, payload from outbox where aggregate_id = ${order!.id!}`;
   const publish = (id = row!.id as string) =>
-    publishEvent(jet.js, { subject: `${jet.subjectPrefix}.created`, eventId: id, type: OrderCreatedSchema.typeName, source: "/test", time: new Date(), payload: row!.payload as Uint8Array });
+    publishEvent(fixture.js, { subject: `${fixture.subjectPrefix}.created`, eventId: id, type: OrderCreatedSchema.typeName, source: "/test", time: new Date(), payload: row!.payload as Uint8Array });
   return { id: order!.id!, publish };
 }
 
@@ -74,6 +84,14 @@ async function dispatchIdle(): Promise<void> {
     const info = await jet.jsm.consumers.info(jet.stream, "shipping-dispatch");
     return info.num_pending === 0 && info.num_ack_pending === 0;
   }, { what: "shipping-dispatch idle" });
+}
+
+/** Waits until the order is marked DISPATCH_FAILED; returns it then. */
+function dispatchFailed(orderId: string, timeoutMs?: number) {
+  return waitFor(async () => {
+    const o = await ordersDb.store.get(orderId);
+    return o?.status === "dispatch_failed" ? o : undefined;
+  }, { what: "order marked dispatch_failed", timeoutMs });
 }
 
 /** Waits until dispatch has recorded a shipment on the order; returns the order then. */
@@ -146,12 +164,70 @@ describe("shipping dispatch", () => {
     const { id, publish } = await orderWithEvent();
     await shippingServers.host.stop();
     await publish();
-    const order = await waitFor(async () => {
-      const o = await ordersDb.store.get(id);
-      return o?.status === "dispatch_failed" ? o : undefined;
-    }, { what: "order marked dispatch_failed", timeoutMs: 20_000 });
+    const order = await dispatchFailed(id, 20_000);
     expect(order.shipmentId).toBeNull();
     const dead = (await jet.deadLetters()).filter((m) => m.header.get("x-delivery-count") === "3");
     expect(dead.length).toBeGreaterThanOrEqual(1);
   });
+});
+
+// A second dispatcher on its own stream, in front of a ShippingService that answers what each test scripts.
+describe("shipping dispatch by CreateShipment's answer", () => {
+  let scriptedJet: JetStreamFixture;
+  let scripted: ScriptedShipping;
+  let scriptedClient: ShippingClient;
+  let scriptedDispatcher: DurableConsumer;
+  // Several deliveries, so a terminal answer that is retried shows up as more than one call.
+  const maxDeliver = 4;
+
+  beforeAll(async () => {
+    scriptedJet = await createJetStreamFixture();
+    scripted = await startScriptedShipping();
+    scriptedClient = createShippingClient({ addr: scripted.grpcAddress, logger: testLogger });
+    scriptedDispatcher = await startDispatcher(scriptedJet, scriptedClient, maxDeliver);
+  });
+
+  afterAll(async () => {
+    await scriptedDispatcher?.stop();
+    await scriptedJet?.close();
+    scriptedClient?.close();
+    await scripted?.host.stop();
+  });
+
+  const named = (codes: Code[]) => codes.map((code) => [Code[code], code] as const);
+
+  it.each(named([Code.NotFound, Code.Unimplemented, Code.PermissionDenied, Code.Unauthenticated, Code.AlreadyExists, Code.OutOfRange, Code.InvalidArgument]))(
+    "dead-letters an order on the first %s answer and marks it DISPATCH_FAILED",
+    async (_, code) => {
+      const { id, publish } = await orderWithEvent(scriptedJet);
+      scripted.script(id, code);
+      await publish();
+      const order = await dispatchFailed(id);
+      expect(order.shipmentId).toBeNull();
+      expect(scripted.calls(id)).toBe(1);
+      const dead = (await scriptedJet.deadLetters()).filter((m) => m.header.get("x-deadletter-reason").includes(id));
+      expect(dead.map((m) => m.header.get("x-delivery-count"))).toEqual(["1"]);
+    },
+  );
+
+  it("retries UNAVAILABLE on a later delivery once the dispatch policy's attempts are used up", async () => {
+    const { id, publish } = await orderWithEvent(scriptedJet);
+    // Three attempts are the dispatch policy's whole budget for one delivery; the fourth call is a redelivery.
+    scripted.script(id, Code.Unavailable, Code.Unavailable, Code.Unavailable, "ok");
+    await publish();
+    const order = await shipmentRecorded(id);
+    expect(order.status).toBe("shipment_requested");
+    expect(scripted.calls(id)).toBe(4);
+  });
+
+  it.each(named([Code.ResourceExhausted, Code.Aborted, Code.Unknown, Code.Internal, Code.Canceled]))(
+    "retries a %s answer on a later delivery",
+    async (_, code) => {
+      const { id, publish } = await orderWithEvent(scriptedJet);
+      scripted.script(id, code, "ok");
+      await publish();
+      await shipmentRecorded(id);
+      expect(scripted.calls(id)).toBe(2);
+    },
+  );
 });

@@ -5,6 +5,7 @@ import { OrderCreatedSchema, type OrderCreated } from "../../gen/orders/v1/event
 import { backoffMs, startDurableConsumer, type DurableConsumer, type HandleResult } from "../platform/durable-consumer.js";
 import { deadLetterSubject } from "../platform/event-stream.js";
 import type { Logger } from "../platform/logger.js";
+import { isRetryableCode } from "../platform/resilience.js";
 import type { OrderStore } from "./order-store.js";
 import type { ShippingClient } from "./shipping-client.js";
 
@@ -72,11 +73,12 @@ export function startShippingDispatcher(options: ShippingDispatcherOptions): Pro
       return { ack: true };
     } catch (err) {
       const error = ConnectError.from(err);
-      if (error.code === Code.InvalidArgument || error.code === Code.FailedPrecondition) {
-        return { deadLetter: `shipping refused order ${orderId}: ${error.message}` };
+      if (isRetryableCode(error.code)) {
+        // Shipping is down or slow (or the breaker is open): come back later rather than hammer it.
+        return { retryInMs: backoffMs(msg.info.deliveryCount, retryTuning), reason: error.message };
       }
-      // Shipping is down or slow (or the breaker is open): come back later rather than hammer it.
-      return { retryInMs: backoffMs(msg.info.deliveryCount, retryTuning), reason: error.message };
+      // Shipping's verdict on this request (refused, unknown, not allowed): no redelivery can change it.
+      return { deadLetter: `shipping answered ${Code[error.code]} for order ${orderId}: ${error.message}` };
     }
   }
 

@@ -3,7 +3,7 @@ import { CircuitState } from "cockatiel";
 import { describe, expect, it } from "vitest";
 import { testLogger } from "../../tests/support/shipping-harness.js";
 import { waitFor } from "../../tests/support/wait-for.js";
-import { createUpstreamPolicy, type AttemptOptions, type UpstreamPolicyOptions } from "./resilience.js";
+import { createUpstreamPolicy, isRetryableCode, type AttemptOptions, type UpstreamPolicyOptions } from "./resilience.js";
 
 function policy(overrides: Partial<UpstreamPolicyOptions> = {}) {
   return createUpstreamPolicy({
@@ -40,6 +40,14 @@ async function codeOf(call: Promise<unknown>): Promise<Code> {
   expect(err).toBeInstanceOf(ConnectError);
   return (err as ConnectError).code;
 }
+
+describe("retryable codes", () => {
+  it("retry only what may succeed later and give up at once on every answer about the request", () => {
+    const codes = Object.values(Code).filter((c): c is Code => typeof c === "number");
+    const retryable = codes.filter(isRetryableCode).map((c) => Code[c]).sort();
+    expect(retryable).toEqual(["Aborted", "Canceled", "DeadlineExceeded", "Internal", "ResourceExhausted", "Unavailable", "Unknown"]);
+  });
+});
 
 describe("circuit breaker", () => {
   it("opens after threshold consecutive UNAVAILABLE and then fails fast with UNAVAILABLE without calling", async () => {

@@ -14,6 +14,34 @@ import {
 } from "cockatiel";
 import type { Logger } from "./logger.js";
 
+/**
+ * Status codes after which the same call may succeed when repeated later. Every other code (NOT_FOUND,
+ * PERMISSION_DENIED, UNIMPLEMENTED, INVALID_ARGUMENT...) is the upstream's answer about the request itself,
+ * which no repetition changes: callers give up on it at once. Only idempotent calls may be repeated at all.
+ */
+export const retryableCodes = [
+  Code.Unavailable,
+  Code.DeadlineExceeded,
+  Code.ResourceExhausted,
+  Code.Aborted,
+  // None of these three is a verdict on the request. UNKNOWN is what ConnectError.from makes of any non-RPC
+  // error (our own database failing after the call) and how a proxy's bare HTTP error arrives; INTERNAL is
+  // also how grpc-js reports a stream reset by a restarting peer; CANCELED is what a server that shuts down
+  // answers to the calls it cuts. A real bug behind them costs bounded retries (max_deliver with backoff),
+  // while giving up on a passing glitch strands the work for an operator.
+  Code.Unknown,
+  Code.Internal,
+  Code.Canceled,
+] as const;
+
+/** A status code worth another attempt (see retryableCodes). */
+export type RetryableCode = (typeof retryableCodes)[number];
+
+/** Whether a call that failed with this code may succeed when repeated later. */
+export function isRetryableCode(code: Code): code is RetryableCode {
+  return (retryableCodes as readonly Code[]).includes(code);
+}
+
 /** Tuning of one upstream's policy. */
 export interface UpstreamPolicyOptions {
   /** Upstream name for logs, e.g. "shipping". */
@@ -23,8 +51,8 @@ export interface UpstreamPolicyOptions {
   attemptTimeoutMs: number;
   /** Attempts in total, the first included. */
   maxAttempts: number;
-  /** Codes worth another attempt; everything else fails at once. */
-  retryOn: readonly Code[];
+  /** Codes worth another attempt within this call, a subset of retryableCodes; everything else fails at once. */
+  retryOn: readonly RetryableCode[];
   initialBackoffMs?: number;
   maxBackoffMs?: number;
   /** Consecutive failed attempts that open the breaker. */
@@ -66,8 +94,8 @@ export function createUpstreamBreaker(
   return breaker;
 }
 
-function isTransient(err: unknown, codes: readonly Code[]): boolean {
-  return err instanceof TaskCancelledError || (err instanceof ConnectError && codes.includes(err.code));
+function isTransient(err: unknown, codes: readonly RetryableCode[]): boolean {
+  return err instanceof TaskCancelledError || (err instanceof ConnectError && (codes as readonly Code[]).includes(err.code));
 }
 
 /** Builds the resilience policy for one upstream; create it once and share it across all calls. */
@@ -76,7 +104,7 @@ export function createUpstreamPolicy(options: UpstreamPolicyOptions): UpstreamPo
   // A timed-out attempt is DEADLINE_EXCEEDED: retried only when that code is configured, so a hanging
   // upstream costs one attempt timeout, not maxAttempts of them (the breaker still counts it).
   const retryable = (err: unknown) =>
-    err instanceof TaskCancelledError ? options.retryOn.includes(Code.DeadlineExceeded) : err instanceof ConnectError && options.retryOn.includes(err.code);
+    err instanceof TaskCancelledError ? options.retryOn.includes(Code.DeadlineExceeded) : err instanceof ConnectError && (options.retryOn as readonly Code[]).includes(err.code);
   const retries = retry(handleWhen(retryable), {
     maxAttempts: options.maxAttempts - 1,
     // Decorrelated jitter (cockatiel's default generator) keeps retrying clients from moving in lockstep.

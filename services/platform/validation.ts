@@ -1,4 +1,4 @@
-import { invalidArgument } from "./rpc-errors.js";
+import { invalidArgument, type FieldViolation } from "./rpc-errors.js";
 
 const uuidPattern = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
@@ -10,4 +10,15 @@ export function isUuid(s: string): boolean {
 /** Throws INVALID_ARGUMENT naming the field unless value is a UUID. */
 export function requireUuid(field: string, value: string): void {
   if (!isUuid(value)) throw invalidArgument([{ field, description: "must be a UUID" }]);
+}
+
+/** Adds a violation to v unless value is non-blank and at most max characters long. */
+export function requireText(v: FieldViolation[], field: string, value: string, max: number): void {
+  if (value.trim() === "") v.push({ field, description: "is required" });
+  else limitText(v, field, value, max);
+}
+
+/** Adds a violation to v if value, which may be empty, is longer than max characters. */
+export function limitText(v: FieldViolation[], field: string, value: string, max: number): void {
+  if (value.length > max) v.push({ field, description: `must be at most ${max} characters` });
 }

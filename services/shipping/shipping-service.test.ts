@@ -107,6 +107,38 @@ describe("CreateShipment validation", () => {
     await expectInvalidArgument(createShipment({ items: [{ sku: "A", quantity }] }), ["items[0].quantity"]);
   });
 
+  it.each([
+    ["name", { name: "n".repeat(201) }],
+    ["line1", { line1: "l".repeat(201) }],
+    ["line2", { line2: "l".repeat(201) }],
+    ["city", { city: "c".repeat(201) }],
+    ["postal_code", { postalCode: "1".repeat(21) }],
+    ["country", { country: "ZZ" }],
+    ["country", { country: "UK" }],
+    ["country", { country: "de" }],
+    ["country", { country: "Germany" }],
+  ] as const)("rejects a bad address.%s like CreateOrder does", async (field, change) => {
+    await expectInvalidArgument(createShipment({ address: { ...validAddress, ...change } }), [`address.${field}`]);
+  });
+
+  it("rejects more than 1000 items", async () => {
+    const items = Array.from({ length: 1001 }, (_, i) => ({ sku: `S-${i}`, quantity: 1 }));
+    await expectInvalidArgument(createShipment({ items }), ["items"]);
+  });
+
+  it("rejects a sku longer than 64 characters and a quantity above 10000", async () => {
+    await expectInvalidArgument(createShipment({ items: [{ sku: "S".repeat(65), quantity: 10_001 }] }), ["items[0].sku", "items[0].quantity"]);
+  });
+
+  it("accepts the edges of every range", async () => {
+    const edge = "x".repeat(200);
+    const address = { name: edge, line1: edge, line2: edge, city: edge, postalCode: "9".repeat(20), country: "JP" };
+    const items = [{ sku: "S".repeat(64), quantity: 10_000 }, ...Array.from({ length: 999 }, (_, i) => ({ sku: `S-${i}`, quantity: 1 }))];
+    const { shipment } = await createShipment({ address, items });
+    expect(shipment?.address).toMatchObject(address);
+    expect(shipment?.items).toHaveLength(1000);
+  });
+
   it("reports every violation of one request at once", async () => {
     await expectInvalidArgument(
       createShipment({ orderId: "x", address: { ...validAddress, city: "" }, items: [{ sku: "", quantity: 0 }] }),

@@ -8,6 +8,8 @@ import {
   ShipmentStatus,
   ShippingService,
 } from "../../gen/shipping/v1/shipping_pb.js";
+import { validateAddress } from "../platform/address-validation.js";
+import { validateItems } from "../platform/item-validation.js";
 import { invalidArgument, type FieldViolation } from "../platform/rpc-errors.js";
 import { isUuid, requireUuid } from "../platform/validation.js";
 import type { ShipmentRow } from "./db/schema.js";
@@ -53,22 +55,12 @@ export function createShippingService(store: ShipmentStore): ServiceImpl<typeof 
   };
 }
 
+/** Checks CreateShipment's input itself, with the limits CreateOrder applies, rather than trusting its caller. */
 function validateCreate(req: CreateShipmentRequest): void {
   const violations: FieldViolation[] = [];
   if (!isUuid(req.orderId)) violations.push({ field: "order_id", description: "must be a UUID" });
-  if (!req.address) {
-    violations.push({ field: "address", description: "is required" });
-  } else {
-    for (const field of ["name", "line1", "city", "postal_code", "country"] as const) {
-      const value = req.address[field === "postal_code" ? "postalCode" : field];
-      if (value.trim() === "") violations.push({ field: `address.${field}`, description: "is required" });
-    }
-  }
-  if (req.items.length === 0) violations.push({ field: "items", description: "needs at least one item" });
-  req.items.forEach((item, i) => {
-    if (item.sku.trim() === "") violations.push({ field: `items[${i}].sku`, description: "is required" });
-    if (item.quantity < 1) violations.push({ field: `items[${i}].quantity`, description: "must be at least 1" });
-  });
+  validateAddress(violations, "address", req.address);
+  validateItems(violations, req.items);
   if (violations.length > 0) throw invalidArgument(violations);
 }
 

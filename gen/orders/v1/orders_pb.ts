@@ -23,42 +23,43 @@ export const file_orders_v1_orders: GenFile = /*@__PURE__*/
  */
 export type Address = Message<"orders.v1.Address"> & {
   /**
-   * Recipient's full name.
+   * Recipient's full name, 1 to 200 characters.
    *
    * @generated from field: string name = 1;
    */
   name: string;
 
   /**
-   * First address line (street and number).
+   * First address line (street and number), 1 to 200 characters.
    *
    * @generated from field: string line1 = 2;
    */
   line1: string;
 
   /**
-   * Optional second address line.
+   * Optional second address line, at most 200 characters.
    *
    * @generated from field: string line2 = 3;
    */
   line2: string;
 
   /**
-   * City or town.
+   * City or town, 1 to 200 characters.
    *
    * @generated from field: string city = 4;
    */
   city: string;
 
   /**
-   * Postal or ZIP code.
+   * Postal or ZIP code, 1 to 20 characters.
    *
    * @generated from field: string postal_code = 5;
    */
   postalCode: string;
 
   /**
-   * ISO 3166-1 alpha-2 country code, e.g. "DE".
+   * Officially assigned ISO 3166-1 alpha-2 country code in upper case, e.g. "DE"; user-assigned
+   * (ZZ, XK) and reserved (UK, EU) codes are INVALID_ARGUMENT.
    *
    * @generated from field: string country = 6;
    */

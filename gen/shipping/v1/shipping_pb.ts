@@ -21,42 +21,43 @@ export const file_shipping_v1_shipping: GenFile = /*@__PURE__*/
  */
 export type ShippingAddress = Message<"shipping.v1.ShippingAddress"> & {
   /**
-   * Recipient's full name.
+   * Recipient's full name, 1 to 200 characters.
    *
    * @generated from field: string name = 1;
    */
   name: string;
 
   /**
-   * First address line (street and number).
+   * First address line (street and number), 1 to 200 characters.
    *
    * @generated from field: string line1 = 2;
    */
   line1: string;
 
   /**
-   * Optional second address line.
+   * Optional second address line, at most 200 characters.
    *
    * @generated from field: string line2 = 3;
    */
   line2: string;
 
   /**
-   * City or town.
+   * City or town, 1 to 200 characters.
    *
    * @generated from field: string city = 4;
    */
   city: string;
 
   /**
-   * Postal or ZIP code.
+   * Postal or ZIP code, 1 to 20 characters.
    *
    * @generated from field: string postal_code = 5;
    */
   postalCode: string;
 
   /**
-   * ISO 3166-1 alpha-2 country code, e.g. "DE".
+   * Officially assigned ISO 3166-1 alpha-2 country code in upper case, e.g. "DE"; user-assigned
+   * (ZZ, XK) and reserved (UK, EU) codes are INVALID_ARGUMENT.
    *
    * @generated from field: string country = 6;
    */
@@ -77,14 +78,14 @@ export const ShippingAddressSchema: GenMessage<ShippingAddress> = /*@__PURE__*/
  */
 export type ShipmentItem = Message<"shipping.v1.ShipmentItem"> & {
   /**
-   * Stock keeping unit of the product.
+   * Stock keeping unit of the product, 1 to 64 characters.
    *
    * @generated from field: string sku = 1;
    */
   sku: string;
 
   /**
-   * How many units to ship, 1 or more.
+   * How many units to ship, 1 to 10000.
    *
    * @generated from field: int32 quantity = 2;
    */
@@ -196,7 +197,7 @@ export type CreateShipmentRequest = Message<"shipping.v1.CreateShipmentRequest">
   address?: ShippingAddress | undefined;
 
   /**
-   * Packing list; at least one item.
+   * Packing list; at least one item, at most 1000.
    *
    * @generated from field: repeated shipping.v1.ShipmentItem items = 3;
    */
@@ -413,7 +414,8 @@ export const ShipmentStatusSchema: GenEnum<ShipmentStatus> = /*@__PURE__*/
 export const ShippingService: GenService<{
   /**
    * CreateShipment creates the shipment for an order. It is idempotent per order_id:
-   * calling it again for the same order returns the existing shipment.
+   * calling it again for the same order returns the existing shipment. It checks every field with
+   * the limits CreateOrder applies and answers INVALID_ARGUMENT naming each bad one.
    *
    * @generated from rpc shipping.v1.ShippingService.CreateShipment
    */

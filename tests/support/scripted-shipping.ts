@@ -1,0 +1,52 @@
+import { randomUUID } from "node:crypto";
+import { Code, ConnectError, type ServiceImpl } from "@connectrpc/connect";
+import { ShipmentStatus, ShippingService } from "../../gen/shipping/v1/shipping_pb.js";
+import { startServiceHost, type ServiceHost } from "../../services/platform/service-host.js";
+import { bindService } from "../../services/platform/service-impl.js";
+import { testLogger } from "./shipping-harness.js";
+
+/** What CreateShipment answers to one call: a shipment ("ok") or an error with this code. */
+export type ScriptedAnswer = Code | "ok";
+
+/** A ShippingService on a real gRPC port whose CreateShipment answers what each test scripts per order. */
+export interface ScriptedShipping {
+  host: ServiceHost;
+  grpcAddress: string;
+  /** Answers for the order's calls in turn; the last one repeats for every later call. Unscripted orders get "ok". */
+  script(orderId: string, ...answers: [ScriptedAnswer, ...ScriptedAnswer[]]): void;
+  /** How many CreateShipment calls reached the server for this order. */
+  calls(orderId: string): number;
+}
+
+/** Starts a scripted ShippingService (gRPC only, with health and reflection) on an ephemeral 127.0.0.1 port. */
+export async function startScriptedShipping(): Promise<ScriptedShipping> {
+  const scripts = new Map<string, ScriptedAnswer[]>();
+  const counts = new Map<string, number>();
+  const unimplemented = () => Promise.reject(new ConnectError("not scripted", Code.Unimplemented));
+  const impl: ServiceImpl<typeof ShippingService> = {
+    async createShipment({ orderId }) {
+      const n = counts.get(orderId) ?? 0;
+      counts.set(orderId, n + 1);
+      const answers = scripts.get(orderId) ?? ["ok"];
+      const answer = answers[Math.min(n, answers.length - 1)]!;
+      if (answer !== "ok") throw new ConnectError(`scripted ${Code[answer]} for order ${orderId}`, answer);
+      return { shipment: { id: randomUUID(), orderId, status: ShipmentStatus.PENDING } };
+    },
+    getShipment: unimplemented,
+    getShipmentByOrder: unimplemented,
+    cancelShipment: unimplemented,
+  };
+  const host = await startServiceHost({
+    logger: testLogger,
+    host: "127.0.0.1",
+    grpcPort: 0,
+    services: [bindService(ShippingService, impl)],
+    healthChecks: [],
+  });
+  return {
+    host,
+    grpcAddress: `127.0.0.1:${host.grpcPort}`,
+    script: (orderId, ...answers) => void scripts.set(orderId, answers),
+    calls: (orderId) => counts.get(orderId) ?? 0,
+  };
+}
