@@ -5,12 +5,13 @@ import postgres from "postgres";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ShippingService } from "../../gen/shipping/v1/shipping_pb.js";
 import { checkHealth, newGrpcJsClient, newHealthClient, unaryCall, watchHealth, type HealthClient, type HealthWatch } from "../../tests/support/grpc-js-clients.js";
-import { startShippingServers, type ShippingServers } from "../../tests/support/shipping-harness.js";
+import { startShippingServers, testLogger, type ShippingServers } from "../../tests/support/shipping-harness.js";
 import { openShippingDatabase } from "../shipping/db/open-database.js";
 import { startTcpProxy, type TcpProxy } from "../../tests/support/tcp-proxy.js";
 import { createTestDatabase, type TestDatabase } from "../../tests/support/test-database.js";
 import { waitFor } from "../../tests/support/wait-for.js";
 import type { Database } from "./database.js";
+import { HealthReporter } from "./health.js";
 import type * as schema from "../shipping/db/schema.js";
 
 // The shipping database is reached through a TCP proxy that the test cuts to make PostgreSQL
@@ -112,5 +113,29 @@ describe("grpc.health.v1 follows the database", () => {
     // Health stays down after shutdown: a late probe result must not flip it back.
     servers.host.health.setServing(true);
     expect(servers.host.health.isServing).toBe(false);
+  });
+});
+
+describe("HealthReporter's threshold", () => {
+  it("goes NOT_SERVING only after two failed probes in a row, and back at the first success", async () => {
+    const transitions: boolean[] = [];
+    class Recording extends HealthReporter {
+      override setServing(serving: boolean): void {
+        if (serving !== this.isServing) transitions.push(serving);
+        super.setServing(serving);
+      }
+    }
+    const reporter = new Recording(["shipping.v1.ShippingService"], testLogger);
+    const script = [true, false, true, false, false, false, true];
+    let probes = 0;
+    // After the script every probe passes, so no transition follows the last one.
+    const check = async () => {
+      if (!(script[probes++] ?? true)) throw new Error("down");
+    };
+    await reporter.watch([check], 5);
+    await waitFor(() => probes > script.length, { what: "every scripted probe" });
+    const seen = [...transitions];
+    reporter.shutdown();
+    expect(seen).toEqual([true, false, true]);
   });
 });

@@ -57,15 +57,22 @@ export class HealthReporter {
     this.logger.info({ health: status }, "health changed");
   }
 
-  /** Runs the checks now and then every intervalMs; SERVING only while all of them pass. */
-  async watch(checks: readonly HealthCheck[], intervalMs: number, timeoutMs = Math.min(intervalMs, 2000)): Promise<void> {
+  /**
+   * Runs the checks now and then every intervalMs: SERVING as soon as all of them pass, NOT_SERVING once
+   * they have failed failuresToTrip times in a row (like a load balancer's unhealthy threshold), so one
+   * probe slowed by a busy CPU does not flap the process out of rotation.
+   */
+  async watch(checks: readonly HealthCheck[], intervalMs: number, timeoutMs = Math.min(intervalMs, 2000), failuresToTrip = 2): Promise<void> {
+    let failures = 0;
     const probe = async () => {
       const results = await Promise.allSettled(checks.map((check) => withTimeout(check(), timeoutMs)));
       const failed = results.filter((r) => r.status === "rejected" || r.value === false);
+      failures = failed.length === 0 ? 0 : failures + 1;
       if (failed.length > 0 && this.serving) {
-        this.logger.warn({ reasons: failed.map((r) => (r.status === "rejected" ? String(r.reason) : "check returned false")) }, "dependency check failed");
+        const reasons = failed.map((r) => (r.status === "rejected" ? String(r.reason) : "check returned false"));
+        this.logger.warn({ reasons, failures, failuresToTrip }, "dependency check failed");
       }
-      this.setServing(failed.length === 0);
+      if (failures === 0 || failures >= failuresToTrip) this.setServing(failures === 0);
     };
     await probe();
     this.timer = setInterval(() => void probe(), intervalMs);
