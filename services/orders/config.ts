@@ -1,4 +1,4 @@
-import { type Env, readHostPort, readOptionalPort, readPort, readPositiveInt, readString, readUrl } from "../platform/config.js";
+import { type AuthConfig, type Env, readAuthConfig, readHostPort, readOptionalPort, readPort, readPositiveInt, readString, readSwitch, readUrl } from "../platform/config.js";
 
 /** Everything the orders process reads from its environment. */
 export interface OrdersConfig {
@@ -30,6 +30,10 @@ export interface OrdersConfig {
   dispatchConcurrency: number;
   /** How long published outbox rows are kept before pruning (must outlast the JetStream duplicate window). */
   outboxRetentionMs: number;
+  /** How OrderService callers' bearer tokens are verified (AUTH_*); required unless AUTH_DISABLED=true. */
+  auth: AuthConfig;
+  /** Serve grpc.reflection (REFLECTION, default on). */
+  reflection: boolean;
 }
 
 /** Reads and validates the orders configuration; throws ConfigError naming the bad variable. */
@@ -49,5 +53,7 @@ export function loadOrdersConfig(env: Env = process.env): OrdersConfig {
     dispatchMaxBackoffMs: readPositiveInt(env, "DISPATCH_MAX_BACKOFF_MS", 30_000),
     dispatchConcurrency: readPositiveInt(env, "DISPATCH_CONCURRENCY", 16),
     outboxRetentionMs: readPositiveInt(env, "OUTBOX_RETENTION_MS", 60 * 60_000),
+    auth: readAuthConfig(env),
+    reflection: readSwitch(env, "REFLECTION", true),
   };
 }

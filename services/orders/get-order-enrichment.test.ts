@@ -5,6 +5,7 @@ import { createGrpcTransport } from "@connectrpc/connect-node";
 import { ShipmentStatus } from "../../gen/shipping/v1/shipping_pb.js";
 import { OrderService } from "../../gen/orders/v1/orders_pb.js";
 import { startServiceHost, type ServiceHost } from "../platform/service-host.js";
+import { createCallerAuthenticator } from "../platform/jwt-auth.js";
 import { bindService } from "../platform/service-impl.js";
 import { createOrdersDatabase, validCreateOrder, type OrdersDatabase } from "../../tests/support/orders-fixture.js";
 import { startShippingServers, testLogger, type ShippingServers } from "../../tests/support/shipping-harness.js";
@@ -41,7 +42,9 @@ beforeAll(async () => {
     logger: testLogger,
     host: "127.0.0.1",
     grpcPort: 0,
-    services: [bindService(OrderService, createOrderService({ store: ordersDb.store, shipping, logger: testLogger }))],
+    // Auth is not what these tests are about: AUTH_DISABLED's stand-in admin is the caller.
+    services: [bindService(OrderService, createOrderService({ store: ordersDb.store, shipping, logger: testLogger }), "customer-token")],
+    authenticator: await createCallerAuthenticator({ disabled: true }),
     healthChecks: [],
   });
   orders = createClient(OrderService, createGrpcTransport({ baseUrl: `http://127.0.0.1:${ordersHost.grpcPort}` }));

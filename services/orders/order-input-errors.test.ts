@@ -6,6 +6,7 @@ import { createOrdersDatabase, validCreateOrder, type OrdersDatabase } from "../
 import { failure, rpcPaths, type RpcPath } from "../../tests/support/rpc-paths.js";
 import { testLogger } from "../../tests/support/shipping-harness.js";
 import { startServiceHost, type ServiceHost } from "../platform/service-host.js";
+import { createCallerAuthenticator } from "../platform/jwt-auth.js";
 import { bindService } from "../platform/service-impl.js";
 import { createOrderService } from "./order-service.js";
 import { createShippingClient } from "./shipping-client.js";
@@ -25,7 +26,9 @@ beforeAll(async () => {
     host: "127.0.0.1",
     grpcPort: 0,
     webPort: 0,
-    services: [bindService(OrderService, createOrderService({ store: db.store, shipping, logger: testLogger }))],
+    // Auth is not what these tests are about: AUTH_DISABLED's stand-in admin is the caller.
+    services: [bindService(OrderService, createOrderService({ store: db.store, shipping, logger: testLogger }), "customer-token")],
+    authenticator: await createCallerAuthenticator({ disabled: true }),
     healthChecks: [],
   });
   paths = rpcPaths(host.grpcPort, host.webPort!);

@@ -4,6 +4,7 @@ import { timestampFromDate } from "@bufbuild/protobuf/wkt";
 import { Code, ConnectError, type HandlerContext, type ServiceImpl } from "@connectrpc/connect";
 import { OrderCancelledSchema, OrderCreatedSchema } from "../../gen/orders/v1/events_pb.js";
 import { type CreateOrderRequest, CreateOrderRequestSchema, OrderService, type ShipmentSummary, ShipmentSummarySchema } from "../../gen/orders/v1/orders_pb.js";
+import { callerOf, mayActFor, type Caller } from "../platform/caller.js";
 import type { Logger } from "../platform/logger.js";
 import { invalidArgument } from "../platform/rpc-errors.js";
 import { traceparentOf } from "../platform/trace-context.js";
@@ -44,7 +45,8 @@ export function createOrderService({ store, shipping, logger }: OrderServiceDeps
   }
 
   return {
-    async createOrder(req, ctx) {
+    async createOrder(request, ctx) {
+      const req = asCaller(callerOf(ctx), request);
       validateCreateOrder(req);
       const requestId = req.requestId === "" ? null : req.requestId;
       const requestHash = requestId ? fingerprint(req) : null;
@@ -71,7 +73,7 @@ export function createOrderService({ store, shipping, logger }: OrderServiceDeps
       if (await store.insert({ ...order, event: { id: eventId, payload, traceparent: traceparentOf(ctx.requestHeader) } })) return { order: proto };
 
       // The request_id was taken: a retry gets the original order, a different payload is refused.
-      const existing = await store.getByRequestId(requestId!);
+      const existing = await store.getByRequestId(req.customerId, requestId!);
       if (!existing) throw new ConnectError("order with this request_id is being removed; retry", Code.Aborted);
       if (existing.requestHash !== requestHash) {
         throw new ConnectError(`request_id "${requestId}" was already used for a different order (${existing.id})`, Code.AlreadyExists);
@@ -82,11 +84,18 @@ export function createOrderService({ store, shipping, logger }: OrderServiceDeps
     async getOrder(req, ctx) {
       requireUuid("id", req.id);
       const order = await store.get(req.id);
-      if (!order) throw new ConnectError(`order ${req.id} not found`, Code.NotFound);
+      // Another customer's order is answered exactly like a missing one: its existence is not revealed.
+      if (!order || !mayActFor(callerOf(ctx), order.customerId)) throw new ConnectError(`order ${req.id} not found`, Code.NotFound);
       return { order: orderToProto(order, await shipmentOf(order, ctx)) };
     },
 
-    async listOrders(req) {
+    async listOrders(request, ctx) {
+      const caller = callerOf(ctx);
+      // Empty means the caller's own orders; naming someone else's is refused outright (no existence to hide).
+      const req = request.customerId === "" ? { ...request, customerId: caller.customerId } : request;
+      if (!mayActFor(caller, req.customerId)) {
+        throw new ConnectError("customer_id must be empty or your own customer id (the token's subject)", Code.PermissionDenied);
+      }
       if (req.customerId.trim() === "") throw invalidArgument([{ field: "customer_id", description: "is required" }]);
       if (req.pageSize < 0) throw invalidArgument([{ field: "page_size", description: "must not be negative" }]);
       // AIP-158: a page_size above the maximum is lowered to it rather than refused.
@@ -103,10 +112,13 @@ export function createOrderService({ store, shipping, logger }: OrderServiceDeps
 
     async cancelOrder(req, ctx) {
       requireUuid("id", req.id);
+      const caller = callerOf(ctx);
       if (req.reason.length > limits.maxReasonLength) {
         throw invalidArgument([{ field: "reason", description: `must be at most ${limits.maxReasonLength} characters` }]);
       }
+      const notFound = () => new ConnectError(`order ${req.id} not found`, Code.NotFound);
       const order = await store.changeWithEvent(req.id, (current) => {
+        if (!mayActFor(caller, current.customerId)) throw notFound();
         if (current.status === "cancelled") return undefined;
         if (current.status === "shipment_requested") {
           throw new ConnectError(`order ${req.id} was already handed to shipping and can no longer be cancelled`, Code.FailedPrecondition);
@@ -123,10 +135,25 @@ export function createOrderService({ store, shipping, logger }: OrderServiceDeps
           },
         };
       });
-      if (!order) throw new ConnectError(`order ${req.id} not found`, Code.NotFound);
+      if (!order) throw notFound();
       return { order: orderToProto(order) };
     },
   };
+}
+
+/**
+ * The request as its caller may place it: a customer orders for themself (customer_id and customer_email
+ * empty or the token's own), an admin for anyone.
+ */
+function asCaller(caller: Caller, req: CreateOrderRequest): CreateOrderRequest {
+  if (caller.admin) return req;
+  if (req.customerId !== "" && req.customerId !== caller.customerId) {
+    throw new ConnectError("customer_id must be empty or your own customer id (the token's subject)", Code.PermissionDenied);
+  }
+  if (req.customerEmail !== "" && caller.email !== "" && req.customerEmail !== caller.email) {
+    throw new ConnectError("customer_email must be empty or the email of your token", Code.PermissionDenied);
+  }
+  return { ...req, customerId: caller.customerId, customerEmail: caller.email || req.customerEmail };
 }
 
 function addressOf(req: CreateOrderRequest) {

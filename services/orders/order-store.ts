@@ -115,7 +115,7 @@ export class OrderStore {
 
   /**
    * Inserts order, lines and outbox event in one statement (one round trip, one implicit transaction).
-   * Returns false when the request_id was already used; the caller then reads the existing order.
+   * Returns false when the customer already used the request_id; the caller then reads the existing order.
    */
   async insert(order: NewOrder): Promise<boolean> {
     const { sql } = this;
@@ -129,7 +129,7 @@ export class OrderStore {
         values (${order.id}, ${order.customerId}, ${order.customerEmail}, ${order.currency}, ${order.totalCents.toString()},
                 'pending', ${JSON.stringify(order.shippingAddress)}::jsonb, ${order.requestId}, ${order.requestHash},
                 ${createdAt}, ${createdAt})
-        on conflict (request_id) do nothing
+        on conflict (customer_id, request_id) do nothing
         returning id
       ), lines as (
         insert into line_items (order_id, position, sku, quantity, unit_price_cents)
@@ -154,9 +154,12 @@ export class OrderStore {
     return row && withParsedItems(row);
   }
 
-  /** The order created with this request_id. */
-  async getByRequestId(requestId: string): Promise<StoredOrder | undefined> {
-    const [row] = await this.db.select({ id: orders.id }).from(orders).where(eq(orders.requestId, requestId));
+  /** The order this customer created with this request_id (request ids are scoped per customer). */
+  async getByRequestId(customerId: string, requestId: string): Promise<StoredOrder | undefined> {
+    const [row] = await this.db
+      .select({ id: orders.id })
+      .from(orders)
+      .where(and(eq(orders.customerId, customerId), eq(orders.requestId, requestId)));
     return row && this.get(row.id);
   }
 

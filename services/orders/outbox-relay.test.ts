@@ -1,11 +1,11 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { fromBinary } from "@bufbuild/protobuf";
 import type { JsMsg } from "@nats-io/jetstream";
-import { createHandlerContext } from "@connectrpc/connect";
+import { createContextValues, createHandlerContext } from "@connectrpc/connect";
+import { callerKey, unauthenticatedAdmin } from "../platform/caller.js";
 import { OrderCreatedSchema } from "../../gen/orders/v1/events_pb.js";
 import { createJetStreamFixture, type JetStreamFixture } from "../../tests/support/jetstream-fixture.js";
-import { handlerContext } from "../../tests/support/handler-context.js";
-import { createOrdersDatabase, validCreateOrder, type OrdersDatabase } from "../../tests/support/orders-fixture.js";
+import { createOrdersDatabase, orderContext, validCreateOrder, type OrdersDatabase } from "../../tests/support/orders-fixture.js";
 import { waitFor } from "../../tests/support/wait-for.js";
 import { OrderService } from "../../gen/orders/v1/orders_pb.js";
 import { createOrderService } from "./order-service.js";
@@ -34,7 +34,7 @@ async function createOrders(n: number, customerId: string): Promise<string[]> {
   const orders = svc();
   const ids: string[] = [];
   for (let i = 0; i < n; i++) {
-    const res = await orders.createOrder(validCreateOrder({ customerId }), handlerContext(OrderService, "createOrder"));
+    const res = await orders.createOrder(validCreateOrder({ customerId }), orderContext("createOrder"));
     ids.push(res.order!.id!);
   }
   return ids;
@@ -128,7 +128,7 @@ describe("outbox relay", () => {
     const create = (header: string) =>
       svc().createOrder(
         validCreateOrder({ customerId: "relay-trace" }),
-        createHandlerContext({ service: OrderService, method: OrderService.method.createOrder, protocolName: "test", requestMethod: "POST", url: "/", requestHeader: { traceparent: header } }),
+        createHandlerContext({ service: OrderService, method: OrderService.method.createOrder, protocolName: "test", requestMethod: "POST", url: "/", requestHeader: { traceparent: header }, contextValues: createContextValues().set(callerKey, unauthenticatedAdmin) }),
       );
     const traced = (await create(traceparent)).order!.id!;
     const malformed = (await create("00-not-a-trace")).order!.id!;

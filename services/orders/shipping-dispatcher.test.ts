@@ -8,9 +8,8 @@ import { publishEvent } from "../platform/cloudevents.js";
 import type { DurableConsumer } from "../platform/durable-consumer.js";
 import type { Database } from "../platform/database.js";
 import { createJetStreamFixture, type JetStreamFixture } from "../../tests/support/jetstream-fixture.js";
-import { handlerContext } from "../../tests/support/handler-context.js";
 import { startScriptedShipping, type ScriptedShipping } from "../../tests/support/scripted-shipping.js";
-import { createOrdersDatabase, validCreateOrder, type OrdersDatabase } from "../../tests/support/orders-fixture.js";
+import { createOrdersDatabase, orderContext, validCreateOrder, type OrdersDatabase } from "../../tests/support/orders-fixture.js";
 import { startShippingServers, testLogger, type ShippingServers } from "../../tests/support/shipping-harness.js";
 import { createTestDatabase, type TestDatabase } from "../../tests/support/test-database.js";
 import { waitFor } from "../../tests/support/wait-for.js";
@@ -71,7 +70,7 @@ const orders = () => createOrderService({ store: ordersDb.store, shipping, logge
  * overridable) to the stream of fixture.
  */
 async function orderWithEvent(fixture = jet): Promise<{ id: string; publish: (msgId?: string) => Promise<unknown> }> {
-  const { order } = await orders().createOrder(validCreateOrder(), handlerContext(OrderService, "createOrder"));
+  const { order } = await orders().createOrder(validCreateOrder(), orderContext("createOrder"));
   const [row] = await ordersDb.database.sql`select id, payload from outbox where aggregate_id = ${order!.id!}`;
   const publish = (id = row!.id as string) =>
     publishEvent(fixture.js, { subject: `${fixture.subjectPrefix}.created`, eventId: id, type: OrderCreatedSchema.typeName, source: "/test", time: new Date(), payload: row!.payload as Uint8Array });
@@ -121,7 +120,7 @@ describe("shipping dispatch", () => {
 
   it("does not ship a cancelled order", async () => {
     const { id, publish } = await orderWithEvent();
-    await orders().cancelOrder(create(CancelOrderRequestSchema, { id, reason: "test" }), handlerContext(OrderService, "cancelOrder"));
+    await orders().cancelOrder(create(CancelOrderRequestSchema, { id, reason: "test" }), orderContext("cancelOrder"));
     await publish();
     await dispatchIdle();
     expect(await shipmentsOf(id)).toBe(0);

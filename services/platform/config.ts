@@ -66,3 +66,42 @@ export function readPositiveInt(env: Env, name: string, fallback: number): numbe
   }
   return value;
 }
+
+/** How a service verifies its callers' bearer tokens (the AUTH_* variables). */
+export type AuthConfig =
+  | { disabled: true }
+  | {
+      disabled: false;
+      /** Path of a JWKS JSON file (AUTH_JWKS_FILE); re-read when it changes. */
+      jwksFile?: string | undefined;
+      /** URL of the issuer's JWKS (AUTH_JWKS_URL); fetched, cached and refreshed. */
+      jwksUrl?: string | undefined;
+      /** The only accepted `iss` (AUTH_ISSUER). */
+      issuer: string;
+      /** Must be among the token's `aud` (AUTH_AUDIENCE, default "ordermesh"). */
+      audience: string;
+    };
+
+/**
+ * Reads the AUTH_* variables shared by every service that identifies customers. No configuration at
+ * all is refused rather than read as "open": AUTH_DISABLED=true has to be said out loud.
+ */
+export function readAuthConfig(env: Env): AuthConfig {
+  if (readSwitch(env, "AUTH_DISABLED", false)) return { disabled: true };
+  const jwksFile = env.AUTH_JWKS_FILE || undefined;
+  const jwksUrl = env.AUTH_JWKS_URL ? readUrl(env, "AUTH_JWKS_URL", "", ["https", "http"]) : undefined;
+  const issuer = env.AUTH_ISSUER || undefined;
+  if ((!jwksFile && !jwksUrl) || !issuer) {
+    throw new ConfigError("authentication is not configured: set AUTH_JWKS_FILE or AUTH_JWKS_URL, and AUTH_ISSUER (or AUTH_DISABLED=true to serve without authentication)");
+  }
+  if (jwksFile && jwksUrl) throw new ConfigError("set one of AUTH_JWKS_FILE and AUTH_JWKS_URL, not both");
+  return { disabled: false, jwksFile, jwksUrl, issuer, audience: readString(env, "AUTH_AUDIENCE", "ordermesh") };
+}
+
+/** Reads an on/off switch ("on"/"off", also "true"/"false") or returns the default when unset. */
+export function readSwitch(env: Env, name: string, fallback: boolean): boolean {
+  const raw = readString(env, name, fallback ? "on" : "off");
+  if (raw === "on" || raw === "true") return true;
+  if (raw === "off" || raw === "false") return false;
+  throw new ConfigError(`${name} must be "on" or "off", got "${raw}"`);
+}

@@ -3,6 +3,7 @@ import { clampGrpcJsServerDeadlines } from "./deadline-limits.js";
 import { addGrpcService } from "./grpc-adapter.js";
 import { HealthReporter, type HealthCheck } from "./health.js";
 import type { Logger } from "./logger.js";
+import type { CallerAuthenticator } from "./jwt-auth.js";
 import { addReflection } from "./reflection.js";
 import { instrumentService, type ServiceBinding } from "./service-impl.js";
 import { startWebServer, type WebServer } from "./web-server.js";
@@ -15,6 +16,10 @@ export interface ServiceHostOptions {
   /** Browser-facing Connect/gRPC-Web port; omitted for processes without public RPCs. */
   webPort?: number | undefined;
   services: readonly ServiceBinding[];
+  /** Verifies bearer tokens for services bound with "customer-token"; required by them. */
+  authenticator?: CallerAuthenticator | undefined;
+  /** Serve grpc.reflection (default true); REFLECTION=off turns it off in production. */
+  reflection?: boolean;
   /** Dependency checks behind grpc.health.v1 (database ping, NATS connection...). */
   healthChecks: readonly HealthCheck[];
   healthIntervalMs?: number;
@@ -35,12 +40,12 @@ export interface ServiceHost {
 /** Starts the gRPC server (services, health, reflection) and, if asked, the web server for browsers. */
 export async function startServiceHost(options: ServiceHostOptions): Promise<ServiceHost> {
   clampGrpcJsServerDeadlines();
-  const services = options.services.map((s) => instrumentService(s, options.logger));
+  const services = options.services.map((s) => instrumentService(s, options.logger, options.authenticator));
   const health = new HealthReporter(services.map((s) => s.service.typeName), options.logger);
   const server = new grpc.Server({ "grpc.max_receive_message_length": 4 * 1024 * 1024 });
   services.forEach((s) => addGrpcService(server, s));
   health.addToServer(server);
-  addReflection(server, services.map((s) => s.service));
+  if (options.reflection ?? true) addReflection(server, services.map((s) => s.service));
 
   const grpcPort = await new Promise<number>((resolve, reject) =>
     server.bindAsync(`${options.host}:${options.grpcPort}`, grpc.ServerCredentials.createInsecure(), (err, port) =>

@@ -1,5 +1,7 @@
 import type { DescService, Message } from "@bufbuild/protobuf";
 import { Code, ConnectError, type HandlerContext, type ServiceImpl } from "@connectrpc/connect";
+import { admit, type AccessPolicy } from "./access-policy.js";
+import type { CallerAuthenticator } from "./jwt-auth.js";
 import type { Logger } from "./logger.js";
 import { nulCharacterViolations } from "./nul-characters.js";
 import { invalidArgument } from "./rpc-errors.js";
@@ -9,21 +11,29 @@ import { traceparentOf } from "./trace-context.js";
 export interface ServiceBinding<S extends DescService = DescService> {
   service: S;
   impl: ServiceImpl<S>;
+  /** Who may call it; checked before every handler on every transport. */
+  access: AccessPolicy;
 }
 
-/** Pairs a service with its handlers, keeping the handler types checked against the descriptor. */
-export function bindService<S extends DescService>(service: S, impl: ServiceImpl<S>): ServiceBinding {
-  return { service, impl } as unknown as ServiceBinding;
+/**
+ * Pairs a service with its handlers and its access policy (default "open": health-like services and test
+ * stubs), keeping the handler types checked against the descriptor.
+ */
+export function bindService<S extends DescService>(service: S, impl: ServiceImpl<S>, access: AccessPolicy = "open"): ServiceBinding {
+  return { service, impl, access } as unknown as ServiceBinding;
 }
 
 type UnaryFn = (req: unknown, ctx: HandlerContext) => unknown;
 
 /**
- * Wraps every unary handler once for all transports: refuses strings with NUL characters, logs method,
- * code and duration, and turns unexpected exceptions into INTERNAL so no stack trace or SQL text reaches
- * a client.
+ * Wraps every unary handler once for all transports: admits the caller by the binding's access policy,
+ * refuses strings with NUL characters, logs method, code and duration, and turns unexpected exceptions
+ * into INTERNAL so no stack trace or SQL text reaches a client.
  */
-export function instrumentService(binding: ServiceBinding, logger: Logger): ServiceBinding {
+export function instrumentService(binding: ServiceBinding, logger: Logger, authenticator?: CallerAuthenticator): ServiceBinding {
+  if (binding.access === "customer-token" && !authenticator) {
+    throw new Error(`${binding.service.typeName} requires a customer token, but no authenticator was configured`);
+  }
   const wrapped: Record<string, UnaryFn> = {};
   const impl = binding.impl as unknown as Record<string, UnaryFn>;
   for (const method of binding.service.methods) {
@@ -33,6 +43,8 @@ export function instrumentService(binding: ServiceBinding, logger: Logger): Serv
     wrapped[method.localName] = async (req, ctx) => {
       const started = performance.now();
       try {
+        // Before decoding checks: an unauthenticated caller learns nothing about the request's validity.
+        await admit(binding.access, ctx, authenticator);
         const nul = nulCharacterViolations(method.input, req as Message);
         if (nul.length > 0) throw invalidArgument(nul);
         const res = await handler(req, ctx);
@@ -45,7 +57,7 @@ export function instrumentService(binding: ServiceBinding, logger: Logger): Serv
       }
     };
   }
-  return { service: binding.service, impl: wrapped as unknown as ServiceImpl<DescService> };
+  return { service: binding.service, impl: wrapped as unknown as ServiceImpl<DescService>, access: binding.access };
 }
 
 function toClientError(err: unknown, ctx: HandlerContext, logger: Logger, rpc: string): ConnectError {

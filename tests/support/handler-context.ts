@@ -1,8 +1,12 @@
 import type { DescMethod, DescService } from "@bufbuild/protobuf";
-import { createHandlerContext, type HandlerContext } from "@connectrpc/connect";
+import { createContextValues, createHandlerContext, type HandlerContext } from "@connectrpc/connect";
+import { callerKey, type Caller } from "../../services/platform/caller.js";
 
-/** A handler context for calling one method of a service's handlers directly, with no server in between. */
-export function handlerContext<S extends DescService>(service: S, method: keyof S["method"] & string, signal?: AbortSignal): HandlerContext {
+/**
+ * A handler context for calling one method of a service's handlers directly, with no server in between;
+ * `caller` is what the authentication step would have verified.
+ */
+export function handlerContext<S extends DescService>(service: S, method: keyof S["method"] & string, signal?: AbortSignal, caller?: Caller): HandlerContext {
   const desc: DescMethod | undefined = service.method[method];
   if (!desc) throw new Error(`${service.typeName} has no method ${method}`);
   return createHandlerContext({
@@ -12,5 +16,6 @@ export function handlerContext<S extends DescService>(service: S, method: keyof 
     requestMethod: "POST",
     url: `/${service.typeName}/${desc.name}`,
     requestSignal: signal,
+    contextValues: caller ? createContextValues().set(callerKey, caller) : undefined,
   });
 }

@@ -55,6 +55,8 @@ export async function startMesh(options: MeshOptions): Promise<MeshUnderTest> {
       ORDERS_WEB_PORT: "off",
       ORDERS_DATABASE_URL: databases.orders.url,
       SHIPPING_ADDR: `127.0.0.1:${ports.shipping}`,
+      // These tests are about events and faults, not identity; the end-to-end tests (mesh, browser) use tokens.
+      AUTH_DISABLED: "true",
       ...events,
     },
     notifier: { NOTIFIER_PORT: String(ports.notifier), NOTIFIER_DATABASE_URL: databases.notifier.url, SMTP_URL: options.smtpUrl, ...events },

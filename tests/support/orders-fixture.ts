@@ -4,6 +4,7 @@ import { type CreateOrderRequest, CreateOrderRequestSchema, OrderService } from 
 import type { Database } from "../../services/platform/database.js";
 import * as schema from "../../services/orders/db/schema.js";
 import { OrderStore } from "../../services/orders/order-store.js";
+import { unauthenticatedAdmin, type Caller } from "../../services/platform/caller.js";
 import { handlerContext } from "./handler-context.js";
 import { createTestDatabase, type TestDatabase } from "./test-database.js";
 import { openOrdersDatabase } from "../../services/orders/db/open-database.js";
@@ -31,9 +32,12 @@ export async function createOrdersDatabase(): Promise<OrdersDatabase> {
   };
 }
 
-/** A handler context for calling an OrderService method directly. */
-export function orderContext(method: keyof typeof OrderService.method, signal?: AbortSignal): HandlerContext {
-  return handlerContext(OrderService, method, signal);
+/**
+ * A handler context for calling an OrderService method directly, as `caller` (default: an admin, so a
+ * test may act for any customer it names; per-customer rules are tested with customer callers).
+ */
+export function orderContext(method: keyof typeof OrderService.method, signal?: AbortSignal, caller: Caller = unauthenticatedAdmin): HandlerContext {
+  return handlerContext(OrderService, method, signal, caller);
 }
 
 /** A valid CreateOrderRequest; override fields to make it invalid or distinct. */

@@ -1,5 +1,5 @@
 import { sql } from "drizzle-orm";
-import { bigint, customType, index, integer, jsonb, pgEnum, pgTable, primaryKey, text, timestamp, uuid } from "drizzle-orm/pg-core";
+import { bigint, customType, index, integer, jsonb, pgEnum, pgTable, primaryKey, text, timestamp, unique, uuid } from "drizzle-orm/pg-core";
 
 /** Life of an order; mirrors orders.v1.OrderStatus. */
 export const orderStatus = pgEnum("order_status", ["pending", "shipment_requested", "cancelled", "dispatch_failed"]);
@@ -31,8 +31,9 @@ export const orders = pgTable(
     totalCents: bigint("total_cents", { mode: "bigint" }).notNull(),
     status: orderStatus("status").notNull().default("pending"),
     shippingAddress: jsonb("shipping_address").$type<StoredAddress>().notNull(),
-    // Unique, so two concurrent CreateOrder calls with one request_id cannot both insert.
-    requestId: text("request_id").unique(),
+    // Unique per customer (see below), so two concurrent CreateOrder calls with one request_id cannot
+    // both insert, and one customer's request ids never collide with, or reveal, another's orders.
+    requestId: text("request_id"),
     // Fingerprint of the request payload, to tell a retry from a different order reusing a request_id.
     requestHash: text("request_hash"),
     cancelReason: text("cancel_reason").notNull().default(""),
@@ -40,7 +41,10 @@ export const orders = pgTable(
     createdAt: timestamp("created_at", { withTimezone: true, precision: 3 }).notNull(),
     updatedAt: timestamp("updated_at", { withTimezone: true, precision: 3 }).notNull(),
   },
-  (t) => [index("orders_customer_keyset").on(t.customerId, t.createdAt.desc(), t.id.desc())],
+  (t) => [
+    index("orders_customer_keyset").on(t.customerId, t.createdAt.desc(), t.id.desc()),
+    unique("orders_customer_request_id_unique").on(t.customerId, t.requestId),
+  ],
 );
 
 /** The lines of an order, in the order the customer gave them. */

@@ -1,0 +1,37 @@
+import { parseArgs } from "node:util";
+import { ConfigError } from "../platform/config.js";
+import { projectPath } from "../platform/database.js";
+import { loadDevSigner, mintToken } from "./dev-issuer.js";
+import { loadMeshConfig } from "./mesh-config.js";
+
+// `npm run token -- <customer-id> [--admin] [--ttl 1h] [--email x]`: a token from the dev issuer of the
+// mesh `npm start` runs, printed alone on stdout so `$(npm run -s token -- c-42)` can be pasted into a header.
+const usage = "usage: npm run token -- <customer-id> [--admin] [--ttl 1h] [--email ada@example.com]";
+
+try {
+  const { values, positionals } = parseArgs({
+    allowPositionals: true,
+    options: { admin: { type: "boolean", default: false }, ttl: { type: "string", default: "1h" }, email: { type: "string" }, help: { type: "boolean", short: "h" } },
+  });
+  if (values.help) {
+    console.log(usage);
+    process.exit(0);
+  }
+  if (positionals.length !== 1 || positionals[0]!.trim() === "") throw new ConfigError(usage);
+  const { dataDir } = loadMeshConfig([], process.env, projectPath("."));
+  const signer = await loadDevSigner(dataDir).catch((err: NodeJS.ErrnoException) => {
+    throw err.code === "ENOENT" ? new ConfigError(`no dev issuer key in ${dataDir}: run npm start first (MESH_DATA_DIR chooses the data folder)`) : err;
+  });
+  const customerId = positionals[0]!;
+  console.log(await mintToken(signer, { customerId, email: values.email, admin: values.admin, ttlSeconds: parseDuration(values.ttl) }));
+} catch (err) {
+  console.error(err instanceof Error ? err.message : String(err));
+  process.exit(2);
+}
+
+/** "90", "90s", "15m", "1h", "7d" as seconds. */
+function parseDuration(raw: string): number {
+  const match = /^(\d+)([smhd]?)$/.exec(raw);
+  if (!match || Number(match[1]) === 0) throw new ConfigError(`--ttl must be a duration like 90s, 15m, 1h or 7d, got "${raw}"`);
+  return Number(match[1]) * { "": 1, s: 1, m: 60, h: 3600, d: 86400 }[match[2] as "" | "s" | "m" | "h" | "d"];
+}

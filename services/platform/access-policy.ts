@@ -1,0 +1,20 @@
+import type { HandlerContext } from "@connectrpc/connect";
+import { callerKey } from "./caller.js";
+import type { CallerAuthenticator } from "./jwt-auth.js";
+
+/**
+ * Who may call a service, declared with its binding and enforced before any of its handlers runs:
+ * "open" (anyone), "customer-token" (a verified bearer token; the caller is in ctx.values under
+ * callerKey), or a custom check that throws to refuse and may set context values itself.
+ */
+export type AccessPolicy = "open" | "customer-token" | CustomAccessPolicy;
+
+/** A service's own admission rule (service identity, a mix of customers and services...). */
+export type CustomAccessPolicy = (ctx: HandlerContext, authenticator: CallerAuthenticator | undefined) => Promise<void>;
+
+/** Runs the policy for one call; rejects with the refusal (UNAUTHENTICATED, PERMISSION_DENIED...). */
+export async function admit(policy: AccessPolicy, ctx: HandlerContext, authenticator: CallerAuthenticator | undefined): Promise<void> {
+  if (policy === "open") return;
+  if (typeof policy === "function") return policy(ctx, authenticator);
+  ctx.values.set(callerKey, await authenticator!.authenticate(ctx.requestHeader));
+}
