@@ -63,8 +63,16 @@ describe("web page in headless Chromium", () => {
     expect(await page.locator("#api-base").textContent()).toBe(mesh!.ordersWebUrl);
   });
 
+  it("signs in as a customer of the user's choice through the launcher's dev issuer", async () => {
+    await page.locator("#sign-in-form input[name=customer_id]").fill(customerId);
+    await page.getByRole("button", { name: "Sign in" }).click();
+    await page.locator("#signed-in").filter({ hasText: `Signed in as ${customerId}` }).waitFor();
+    // Signed in, the page lists that customer's orders (none yet) without an error.
+    await page.locator("#orders-empty").waitFor();
+    expect(await page.locator("#list-error").isVisible()).toBe(false);
+  });
+
   it("places an order, lists it and shows its shipment once shipping created it", async () => {
-    await page.getByLabel("Customer id").first().fill(customerId);
     await page.getByLabel("SKU").fill("BROWSER-1");
     await page.getByLabel("Quantity").fill("3");
     await page.getByLabel("Unit price").fill("4.20");

@@ -24,10 +24,11 @@ export function readyBanner(summary: MeshSummary): string[] {
   if (summary.webPageUrl) lines.push("", `  web page  ${summary.webPageUrl}`);
 
   const orders = services.orders;
+  const auth = `-H "authorization: Bearer $(npm run -s token -- c-1)"`;
   if (orders) {
     const target = `${host}:${orders.grpcPort}`;
+    // The customer is the token's subject, so the requests leave customer_id out.
     const create = JSON.stringify({
-      customer_id: "c-1",
       customer_email: "ada@example.com",
       items: [{ sku: "BOOK-1", quantity: 2, unit_price_cents: 1250 }],
       currency: "EUR",
@@ -35,14 +36,14 @@ export function readyBanner(summary: MeshSummary): string[] {
     });
     lines.push(
       "",
-      "Try:",
+      "Try (as customer c-1; npm run token -- <customer-id> [--admin] mints a token from this mesh's dev issuer):",
       `  grpcurl -plaintext ${target} list`,
-      `  grpcurl -plaintext -d '${create}' ${target} orders.v1.OrderService/CreateOrder`,
-      `  grpcurl -plaintext -d '{"id":"<id from CreateOrder>"}' ${target} orders.v1.OrderService/GetOrder`,
-      `  grpcurl -plaintext -d '{"customer_id":"c-1"}' ${target} orders.v1.OrderService/ListOrders`,
+      `  grpcurl -plaintext ${auth} -d '${create}' ${target} orders.v1.OrderService/CreateOrder`,
+      `  grpcurl -plaintext ${auth} -d '{"id":"<id from CreateOrder>"}' ${target} orders.v1.OrderService/GetOrder`,
+      `  grpcurl -plaintext ${auth} -d '{}' ${target} orders.v1.OrderService/ListOrders`,
     );
     if (orders.webPort !== undefined) {
-      lines.push(`  curl -H 'content-type: application/json' -d '{"customerId":"c-1"}' http://${host}:${orders.webPort}/orders.v1.OrderService/ListOrders`);
+      lines.push(`  curl ${auth} -H 'content-type: application/json' -d '{}' http://${host}:${orders.webPort}/orders.v1.OrderService/ListOrders`);
     }
   }
   lines.push("", "Ctrl-C stops everything; the data stays for the next start (npm start -- --reset starts afresh).");

@@ -1,9 +1,10 @@
-import { spawn } from "node:child_process";
+import { execFile, spawn } from "node:child_process";
+import { promisify } from "node:util";
 import { once } from "node:events";
 import { chmod, mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { Code, ConnectError, createClient } from "@connectrpc/connect";
+import { Code, ConnectError, createClient, type Interceptor } from "@connectrpc/connect";
 import { createConnectTransport } from "@connectrpc/connect-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { OrderService, OrderStatus, type Order } from "../../gen/orders/v1/orders_pb.js";
@@ -17,6 +18,14 @@ describe("npm start (services/mesh launcher)", () => {
   let env: NodeJS.ProcessEnv;
   let running: LauncherProcess | undefined;
   let placed: Order;
+  let firstToken: string;
+
+  /** What `npm run -s token -- <args>` prints for this test's data folder: the compiled CLI, stdout only. */
+  async function token(...args: string[]): Promise<string> {
+    const { stdout } = await promisify(execFile)(process.execPath, ["dist/services/mesh/token.js", ...args], { env: { ...isolatedEnv(), MESH_DATA_DIR: dataDir } });
+    expect(stdout).toMatch(/^[\w-]+\.[\w-]+\.[\w-]+\n$/);
+    return stdout.trim();
+  }
 
   beforeAll(async () => {
     dataDir = await mkdtemp(join(tmpdir(), "ordermesh-mesh-test-"));
@@ -50,8 +59,9 @@ describe("npm start (services/mesh launcher)", () => {
     expect(output).toMatch(/^\[orders\]\s+\S+ INFO\s+listening grpcPort=\d+/m);
     expect(output).toMatch(/^\[notifier\]\s+\S+ INFO\s+listening grpcPort=\d+/m);
     expect(output).toContain(`grpcurl -plaintext ${running.ordersGrpcAddr} list`);
+    expect(output).toContain(`grpcurl -plaintext -H "authorization: Bearer $(npm run -s token -- c-1)" -d '{}' ${running.ordersGrpcAddr} orders.v1.OrderService/ListOrders`);
 
-    const { order } = await ordersClient(running.ordersWebUrl).createOrder({
+    const { order } = await ordersClient(running.ordersWebUrl, await token("mesh-test")).createOrder({
       customerId: "mesh-test",
       customerEmail: "mesh@example.com",
       items: [{ sku: "MESH-1", quantity: 3, unitPriceCents: 250n }],
@@ -62,6 +72,7 @@ describe("npm start (services/mesh launcher)", () => {
     expect(order?.totalCents).toBe(750n);
     expect(order?.status).not.toBe(OrderStatus.UNSPECIFIED);
     placed = order!;
+    firstToken = await token("mesh-test");
   }, 90_000);
 
   it("stops every process it started on SIGINT and exits 0", async () => {
@@ -87,12 +98,21 @@ describe("npm start (services/mesh launcher)", () => {
     await stopLeftover();
     running = await startLauncher(env);
     expect(running.output()).not.toContain("initialising a new cluster");
-    const client = ordersClient(running.ordersWebUrl);
+    // The dev issuer's key is kept with the data, so a token minted before the restart still verifies.
+    const client = ordersClient(running.ordersWebUrl, firstToken);
     const { order } = await client.getOrder({ id: placed.id });
     expect(order?.customerId).toBe("mesh-test");
     expect(order?.totalCents).toBe(750n);
-    const { orders } = await client.listOrders({ customerId: "mesh-test" });
+    const { orders } = await client.listOrders({});
     expect(orders.map((o) => o.id)).toEqual([placed.id]);
+    // Someone else sees neither the order nor the list; no token at all is UNAUTHENTICATED.
+    const other = ordersClient(running.ordersWebUrl, await token("someone-else"));
+    expect((await other.getOrder({ id: placed.id }).catch((e: unknown) => ConnectError.from(e))) as ConnectError).toMatchObject({ code: Code.NotFound });
+    expect((await other.listOrders({ customerId: "mesh-test" }).catch((e: unknown) => ConnectError.from(e))) as ConnectError).toMatchObject({ code: Code.PermissionDenied });
+    const anonymous = await ordersClient(running.ordersWebUrl).listOrders({}).catch((e: unknown) => ConnectError.from(e));
+    expect(anonymous).toMatchObject({ code: Code.Unauthenticated, rawMessage: "missing bearer token" });
+    const admin = ordersClient(running.ordersWebUrl, await token("ops", "--admin"));
+    expect((await admin.listOrders({ customerId: "mesh-test" })).orders.map((o) => o.id)).toEqual([placed.id]);
     expect(await running.stop("SIGTERM")).toEqual({ code: 0, signal: null });
     running = undefined;
   }, 90_000);
@@ -102,7 +122,7 @@ describe("npm start (services/mesh launcher)", () => {
     running = await startLauncher(env, { args: ["--reset"] });
     expect(running.output()).toContain("--reset: deleting");
     expect(running.output()).toContain("initialising a new cluster");
-    const err = await ordersClient(running.ordersWebUrl)
+    const err = await ordersClient(running.ordersWebUrl, await token("mesh-test"))
       .getOrder({ id: placed.id })
       .then(() => undefined, (e: unknown) => ConnectError.from(e));
     expect(err?.code).toBe(Code.NotFound);
@@ -131,6 +151,7 @@ describe("npm start without nats-server", () => {
   });
 });
 
-function ordersClient(baseUrl: string) {
-  return createClient(OrderService, createConnectTransport({ baseUrl, httpVersion: "1.1", defaultTimeoutMs: 10_000 }));
+function ordersClient(baseUrl: string, bearer?: string) {
+  const interceptors: Interceptor[] = bearer ? [(next) => (req) => (req.header.set("authorization", `Bearer ${bearer}`), next(req))] : [];
+  return createClient(OrderService, createConnectTransport({ baseUrl, httpVersion: "1.1", defaultTimeoutMs: 10_000, interceptors }));
 }

@@ -4,6 +4,7 @@ import { join, sep } from "node:path";
 import { projectPath, redact } from "../platform/database.js";
 import type { MeshSummary } from "./banner.js";
 import { startChildService, type ServiceEndpoints } from "./child-service.js";
+import { ensureDevIssuer, defaultAudience, mintToken, type TokenSigner } from "./dev-issuer.js";
 import { startEmbeddedPostgres } from "./embedded-postgres.js";
 import type { LinePrinter } from "./log-output.js";
 import type { ManagedProcess, ProcessExit } from "./managed-process.js";
@@ -50,6 +51,10 @@ export class Mesh {
     const { postgres, nats } = await this.startDependencies(config);
     const emailDir = process.env.EMAIL_DIR ?? join(config.dataDir, "emails");
     const env: NodeJS.ProcessEnv = { ...process.env, NATS_URL: nats, EMAIL_DIR: emailDir };
+    // The launcher is the dev issuer: services verify against its JWKS file, `npm run token` signs with its key.
+    const issuer = await ensureDevIssuer(config.dataDir);
+    delete env.AUTH_JWKS_URL;
+    Object.assign(env, { AUTH_JWKS_FILE: issuer.jwksFile, AUTH_ISSUER: issuer.issuer, AUTH_AUDIENCE: defaultAudience });
     for (const name of serviceNames) {
       env[`${name.toUpperCase()}_DATABASE_URL`] = config.databaseUrls[name] ?? withDatabase(postgres ?? "", name);
     }
@@ -64,7 +69,7 @@ export class Mesh {
       if (name === "shipping") env.SHIPPING_ADDR ??= `${host}:${services[name].grpcPort}`;
     }
 
-    const webPageUrl = await this.startWebPage(config, host, services.orders);
+    const webPageUrl = await this.startWebPage(config, host, services.orders, issuer.signer);
     return {
       host,
       services,
@@ -130,7 +135,7 @@ export class Mesh {
     return nats.url;
   }
 
-  private async startWebPage(config: MeshConfig, host: string, orders: ServiceEndpoints | undefined): Promise<string | undefined> {
+  private async startWebPage(config: MeshConfig, host: string, orders: ServiceEndpoints | undefined, signer: TokenSigner): Promise<string | undefined> {
     if (config.webPort === undefined) return undefined;
     const root = projectPath("dist/web");
     if (!existsSync(join(root, "index.html"))) {
@@ -138,7 +143,8 @@ export class Mesh {
       return undefined;
     }
     const apiUrl = orders?.webPort === undefined ? undefined : `http://${host}:${orders.webPort}`;
-    const server = await startWebPageServer({ root, host, port: config.webPort, apiUrl });
+    const devToken = (customerId: string) => mintToken(signer, { customerId });
+    const server = await startWebPageServer({ root, host, port: config.webPort, apiUrl, devToken });
     this.add({ name: "web page", stop: server.close });
     const query = apiUrl ? `?api=${apiUrl}` : "";
     return `http://${host}:${server.port}/${query}`;

@@ -18,11 +18,21 @@ const contentTypes: Record<string, string> = {
   ".ico": "image/x-icon",
 };
 
+/** What the page server needs to know. */
+export interface WebPageServerOptions {
+  root: string;
+  host: string;
+  port: number;
+  apiUrl: string | undefined;
+  /** Signs a dev-issuer token for a customer; served at /dev-token?customer=... on loopback only. */
+  devToken?: ((customerId: string) => Promise<string>) | undefined;
+}
+
 /**
  * Serves the files of root (the esbuild output, dist/web). The page talks to `?api=`, or to its own origin
  * when that is absent (behind Envoy); this server has no API, so "/" without `?api=` redirects to apiUrl.
  */
-export async function startWebPageServer(options: { root: string; host: string; port: number; apiUrl: string | undefined }): Promise<WebPageServer> {
+export async function startWebPageServer(options: WebPageServerOptions): Promise<WebPageServer> {
   const server = http.createServer((req, res) => {
     void serve(options, req, res).catch(() => {
       if (!res.headersSent) res.writeHead(500);
@@ -42,12 +52,13 @@ export async function startWebPageServer(options: { root: string; host: string; 
   };
 }
 
-async function serve(options: { root: string; apiUrl: string | undefined }, req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
+async function serve(options: WebPageServerOptions, req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
   const url = new URL(req.url ?? "/", "http://localhost");
   if (req.method !== "GET" && req.method !== "HEAD") {
     res.writeHead(405, { allow: "GET, HEAD" }).end();
     return;
   }
+  if (url.pathname === "/dev-token") return serveDevToken(options, url, req, res);
   if (url.pathname === "/" && !url.searchParams.has("api") && options.apiUrl) {
     // Left unencoded (":" and "/" are fine in a query) so the address bar shows the same URL as the banner.
     res.writeHead(302, { location: `/?api=${options.apiUrl}` }).end();
@@ -73,4 +84,24 @@ async function serve(options: { root: string; apiUrl: string | undefined }, req:
     "cache-control": "no-store",
   });
   res.end(req.method === "HEAD" ? undefined : body);
+}
+
+/**
+ * Anyone who can reach this endpoint can be any customer, so it exists only on a loopback listener, for
+ * loopback peers, and for a loopback Host (a DNS-rebinding page cannot use it). It sends no CORS
+ * headers, so other origins' scripts cannot read the token either.
+ */
+async function serveDevToken(options: WebPageServerOptions, url: URL, req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
+  const host = (req.headers.host ?? "").replace(/:\d+$/, "");
+  const loopback = (address: string | undefined) => address === "127.0.0.1" || address === "::1" || address === "::ffff:127.0.0.1";
+  if (!options.devToken || !loopback(options.host) || !loopback(req.socket.remoteAddress) || !["127.0.0.1", "localhost", "[::1]"].includes(host)) {
+    res.writeHead(404, { "content-type": "text/plain" }).end("not found\n");
+    return;
+  }
+  const customer = url.searchParams.get("customer")?.trim() ?? "";
+  if (customer === "" || customer.length > 128) {
+    res.writeHead(400, { "content-type": "text/plain" }).end("customer must be 1 to 128 characters\n");
+    return;
+  }
+  res.writeHead(200, { "content-type": "text/plain", "cache-control": "no-store" }).end(await options.devToken(customer));
 }

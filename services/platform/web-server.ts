@@ -152,7 +152,8 @@ function corsHandler(origins: readonly string[], next: (req: http.IncomingMessag
       res.setHeader("access-control-expose-headers", connectCors.exposedHeaders.join(", "));
       if (req.method === "OPTIONS") {
         res.setHeader("access-control-allow-methods", connectCors.allowedMethods.join(", "));
-        res.setHeader("access-control-allow-headers", connectCors.allowedHeaders.join(", "));
+        // authorization: the page sends its customer's bearer token, which a preflight must allow.
+        res.setHeader("access-control-allow-headers", [...connectCors.allowedHeaders, "Authorization"].join(", "));
         res.setHeader("access-control-max-age", "7200");
         res.statusCode = 204;
         res.end();

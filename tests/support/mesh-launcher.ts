@@ -125,7 +125,7 @@ export const ephemeralServicePorts = {
 export function isolatedEnv(): NodeJS.ProcessEnv {
   const env = { ...process.env };
   for (const name of Object.keys(env)) {
-    if (/_DATABASE_URL$|^DATABASE_URL$|^NATS_URL$|^EVENTS_|^SMTP_URL$|^EMAIL_DIR$|^SHIPPING_ADDR$|^MESH_|_PORT$/.test(name)) delete env[name];
+    if (/_DATABASE_URL$|^DATABASE_URL$|^NATS_URL$|^EVENTS_|^SMTP_URL$|^EMAIL_DIR$|^SHIPPING_ADDR$|^MESH_|^AUTH_|_PORT$/.test(name)) delete env[name];
   }
   return env;
 }

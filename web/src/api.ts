@@ -1,4 +1,4 @@
-import { createClient, type Client } from "@connectrpc/connect";
+import { createClient, type Client, type Interceptor } from "@connectrpc/connect";
 import { createConnectTransport } from "@connectrpc/connect-web";
 import { OrderService } from "../../gen/orders/v1/orders_pb.js";
 
@@ -11,10 +11,15 @@ export function apiBaseUrl(location: Location): string {
   return (api ?? location.origin).replace(/\/+$/, "");
 }
 
-/** An OrderService client speaking the Connect protocol (binary protobuf) to baseUrl. */
-export function createOrdersClient(baseUrl: string): OrdersClient {
+/** An OrderService client speaking the Connect protocol (binary protobuf) to baseUrl, sending token()'s bearer token. */
+export function createOrdersClient(baseUrl: string, token: () => string | undefined): OrdersClient {
+  const bearer: Interceptor = (next) => (req) => {
+    const current = token();
+    if (current) req.header.set("authorization", `Bearer ${current}`);
+    return next(req);
+  };
   // Binary, not JSON: behind Envoy the connect_grpc_bridge turns Connect into gRPC with the same codec,
   // and grpc-js upstreams speak application/grpc+proto only. Every call has a deadline, so a hung
   // upstream shows up as an error instead of a spinner forever.
-  return createClient(OrderService, createConnectTransport({ baseUrl, useBinaryFormat: true, defaultTimeoutMs: 10_000 }));
+  return createClient(OrderService, createConnectTransport({ baseUrl, useBinaryFormat: true, defaultTimeoutMs: 10_000, interceptors: [bearer] }));
 }

@@ -4,10 +4,12 @@ import { byId, OrderForm } from "./order-form.js";
 import { OrderList } from "./order-list.js";
 import { OrderWatcher } from "./order-watcher.js";
 import { describeRpcError } from "./rpc-error.js";
+import { sessionFromToken, signInWithDevIssuer, type Session } from "./session.js";
 
-// Wires the page: place an order, list a customer's orders, watch the selected order change.
+// Wires the page: sign in, place an order, list a customer's orders, watch the selected order change.
 const baseUrl = apiBaseUrl(window.location);
-const client = createOrdersClient(baseUrl);
+let session: Session | undefined;
+const client = createOrdersClient(baseUrl, () => session?.token);
 byId("api-base").textContent = baseUrl;
 
 const orderForm = new OrderForm(byId<HTMLFormElement>("order-form"));
@@ -74,4 +76,24 @@ listForm.addEventListener("submit", (event) => {
   void refreshList();
 });
 
-void refreshList();
+const signInForm = byId<HTMLFormElement>("sign-in-form");
+const signedIn = byId("signed-in");
+const field = (name: string) => signInForm.elements.namedItem(name) as HTMLInputElement;
+
+function useSession(next: Session): void {
+  session = next;
+  signedIn.textContent = `Signed in as ${next.customerId || "(token without a subject)"}`;
+  listCustomer.value = next.customerId;
+  void refreshList();
+}
+
+signInForm.addEventListener("submit", (event) => {
+  event.preventDefault();
+  void signInWithDevIssuer(field("customer_id").value.trim()).then(useSession, (err: unknown) => {
+    signedIn.textContent = `Sign-in failed: ${err instanceof Error ? err.message : String(err)}`;
+  });
+});
+byId("use-token").addEventListener("click", () => useSession(sessionFromToken(field("token").value.trim())));
+
+const givenToken = new URLSearchParams(window.location.search).get("token");
+if (givenToken) useSession(sessionFromToken(givenToken));
