@@ -1,4 +1,4 @@
-import type * as grpc from "@grpc/grpc-js";
+import * as grpc from "@grpc/grpc-js";
 import type { DescMessage, DescMethodUnary, DescService, MessageInitShape, MessageShape } from "@bufbuild/protobuf";
 import { Code, ConnectError, createClient, type Transport } from "@connectrpc/connect";
 import { createConnectTransport, createGrpcTransport, createGrpcWebTransport, Http2SessionManager } from "@connectrpc/connect-node";
@@ -13,6 +13,13 @@ export interface CallFailure {
   badRequestFields: string[];
 }
 
+/** Per-call options every path honours. */
+export interface CallOptions {
+  timeoutMs?: number;
+  /** Request headers (gRPC metadata), e.g. `authorization`. */
+  headers?: Record<string, string>;
+}
+
 /** One way of reaching a server: a client library, a protocol and a port. */
 export interface RpcPath {
   name: string;
@@ -20,7 +27,7 @@ export interface RpcPath {
   call<I extends DescMessage, O extends DescMessage>(
     method: DescMethodUnary<I, O>,
     request: MessageInitShape<I>,
-    options?: { timeoutMs?: number },
+    options?: CallOptions,
   ): Promise<MessageShape<O>>;
   close(): void;
 }
@@ -32,7 +39,7 @@ export function rpcPaths(grpcPort: number, webPort: number): RpcPath[] {
     return {
       name,
       call: (method, request, options) =>
-        unaryCall(client, method, request, options).catch((err: grpc.ServiceError) => {
+        unaryCall(client, method, request, { timeoutMs: options?.timeoutMs, metadata: toMetadata(options?.headers) }).catch((err: grpc.ServiceError) => {
           throw {
             code: err.code as number as Code,
             // connect-node percent-encodes grpc-message with encodeURIComponent while grpc-js decodes it with
@@ -51,7 +58,7 @@ export function rpcPaths(grpcPort: number, webPort: number): RpcPath[] {
     return {
       name,
       call: (method, request, options) =>
-        connectCall(transport, method, request, options?.timeoutMs).catch((err: unknown) => {
+        connectCall(transport, method, request, options).catch((err: unknown) => {
           const error = ConnectError.from(err);
           throw {
             code: error.code,
@@ -81,11 +88,17 @@ async function connectCall<I extends DescMessage, O extends DescMessage>(
   transport: Transport,
   method: DescMethodUnary<I, O>,
   request: MessageInitShape<I>,
-  timeoutMs: number | undefined,
+  options: CallOptions | undefined,
 ): Promise<MessageShape<O>> {
   // createClient is typed per service; one generic client over the method's parent keeps this helper service-agnostic.
   const client = createClient(method.parent as DescService, transport) as unknown as Record<string, (req: unknown, opts: unknown) => Promise<MessageShape<O>>>;
-  return client[method.localName]!(request, { timeoutMs });
+  return client[method.localName]!(request, { timeoutMs: options?.timeoutMs, headers: options?.headers });
+}
+
+function toMetadata(headers: Record<string, string> | undefined): grpc.Metadata {
+  const metadata = new grpc.Metadata();
+  for (const [key, value] of Object.entries(headers ?? {})) metadata.set(key, value);
+  return metadata;
 }
 
 /** Awaits a call that must fail on some path and returns the normalised failure. */
