@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { ConfigError, readHostPort, readOptionalPort, readPort, readPositiveInt, readString, readUrl } from "./config.js";
+import { ConfigError, readAuthConfig, readHostPort, readOptionalPort, readPort, readPositiveInt, readString, readUrl } from "./config.js";
 
 /** Asserts that reading throws a ConfigError naming the variable and quoting the bad value. */
 function expectConfigError(read: () => unknown, variable: string, value: string): void {
@@ -92,5 +92,34 @@ describe("readPositiveInt", () => {
 
   it.each(["0", "-2", "2.5", "ten", " ", "1e2", "99999999999999999999"])("rejects %j", (raw) => {
     expectConfigError(() => readPositiveInt({ POOL: raw }, "POOL", 10), "POOL", raw);
+  });
+});
+
+describe("readAuthConfig", () => {
+  const jwks = { AUTH_JWKS_FILE: "/etc/ordermesh/jwks.json", AUTH_ISSUER: "https://id.example.com/" };
+
+  it("reads a JWKS file or URL, the issuer and the audience (default ordermesh)", () => {
+    expect(readAuthConfig(jwks)).toEqual({ disabled: false, jwksFile: jwks.AUTH_JWKS_FILE, jwksUrl: undefined, issuer: jwks.AUTH_ISSUER, audience: "ordermesh" });
+    expect(readAuthConfig({ AUTH_JWKS_URL: "https://id.example.com/jwks", AUTH_ISSUER: "x", AUTH_AUDIENCE: "shop" })).toMatchObject({ jwksUrl: "https://id.example.com/jwks", audience: "shop" });
+  });
+
+  it.each([
+    ["nothing", {}],
+    ["a JWKS without an issuer", { AUTH_JWKS_FILE: "/jwks.json" }],
+    ["an issuer without keys", { AUTH_ISSUER: "x" }],
+  ])("refuses %s in one line naming the variables", (_what, env) => {
+    expect(() => readAuthConfig(env)).toThrow(ConfigError);
+    expect(() => readAuthConfig(env)).toThrow(/^authentication is not configured: set AUTH_JWKS_FILE or AUTH_JWKS_URL, and AUTH_ISSUER \(or AUTH_DISABLED=true/);
+  });
+
+  it("is disabled only when told so, and refuses a value that is not a switch", () => {
+    expect(readAuthConfig({ AUTH_DISABLED: "true" })).toEqual({ disabled: true });
+    expect(() => readAuthConfig({ AUTH_DISABLED: "false" })).toThrow(/not configured/);
+    expectConfigError(() => readAuthConfig({ AUTH_DISABLED: "yes" }), "AUTH_DISABLED", "yes");
+    expectConfigError(() => readAuthConfig({ ...jwks, AUTH_JWKS_FILE: "", AUTH_JWKS_URL: "ftp://x" }), "AUTH_JWKS_URL", "ftp://x");
+  });
+
+  it("refuses both a JWKS file and a URL", () => {
+    expect(() => readAuthConfig({ ...jwks, AUTH_JWKS_URL: "https://id.example.com/jwks" })).toThrow(/not both/);
   });
 });

@@ -270,14 +270,15 @@ export const OrderSchema: GenMessage<Order> = /*@__PURE__*/
  */
 export type CreateOrderRequest = Message<"orders.v1.CreateOrderRequest"> & {
   /**
-   * Opaque id of the customer, 1 to 128 characters.
+   * Opaque id of the customer, 1 to 128 characters: empty or the token's `sub` (admins: anyone's).
    *
    * @generated from field: string customer_id = 1;
    */
   customerId: string;
 
   /**
-   * Customer's email address for confirmations.
+   * Customer's email address for confirmations: empty (the token's `email`) or equal to it; free
+   * when the token has no email, and for admins.
    *
    * @generated from field: string customer_email = 2;
    */
@@ -305,7 +306,7 @@ export type CreateOrderRequest = Message<"orders.v1.CreateOrderRequest"> & {
   shippingAddress?: Address | undefined;
 
   /**
-   * Optional idempotency key (up to 128 characters): the same key returns the same order.
+   * Optional idempotency key (up to 128 characters), per customer: the same key returns the same order.
    *
    * @generated from field: string request_id = 6;
    */
@@ -389,7 +390,8 @@ export const GetOrderResponseSchema: GenMessage<GetOrderResponse> = /*@__PURE__*
  */
 export type ListOrdersRequest = Message<"orders.v1.ListOrdersRequest"> & {
   /**
-   * Opaque id of the customer; required.
+   * Opaque id of the customer; empty means the caller's own. Another customer's is PERMISSION_DENIED
+   * unless the caller is an admin.
    *
    * @generated from field: string customer_id = 1;
    */
@@ -543,7 +545,11 @@ export const OrderStatusSchema: GenEnum<OrderStatus> = /*@__PURE__*/
   enumDesc(file_orders_v1_orders, 0);
 
 /**
- * OrderService takes and tracks customer orders.
+ * OrderService takes and tracks customer orders. Every RPC needs `authorization: Bearer <JWT>`: a
+ * token of the configured issuer and audience, signed with an asymmetric key; without one, or with a
+ * missing, malformed, expired or mis-signed one, the call is UNAUTHENTICATED saying which. The caller
+ * is the customer the token's `sub` names; a token whose `roles` holds "admin" may read and act on
+ * every customer's orders.
  *
  * @generated from service orders.v1.OrderService
  */
@@ -551,7 +557,9 @@ export const OrderService: GenService<{
   /**
    * CreateOrder places an order. Totals are computed by the server. With a request_id the call is
    * idempotent: repeating it returns the same order; reusing the request_id with a different payload
-   * fails with ALREADY_EXISTS.
+   * fails with ALREADY_EXISTS. request_ids are scoped per customer: two customers' keys never
+   * collide. The customer is the caller: customer_id and customer_email must be empty (taken from the
+   * token) or equal to the token's, else PERMISSION_DENIED; admins may set them.
    *
    * @generated from rpc orders.v1.OrderService.CreateOrder
    */
@@ -561,7 +569,8 @@ export const OrderService: GenService<{
     output: typeof CreateOrderResponseSchema;
   },
   /**
-   * GetOrder returns one order, with its shipment when shipping knows one.
+   * GetOrder returns one order, with its shipment when shipping knows one. Another customer's order
+   * is NOT_FOUND, exactly like one that does not exist.
    *
    * @generated from rpc orders.v1.OrderService.GetOrder
    */
@@ -571,7 +580,8 @@ export const OrderService: GenService<{
     output: typeof GetOrderResponseSchema;
   },
   /**
-   * ListOrders returns a customer's orders, newest first, one page at a time.
+   * ListOrders returns a customer's orders, newest first, one page at a time. Only the caller's own
+   * (admins: anyone's); another customer's list is PERMISSION_DENIED.
    *
    * @generated from rpc orders.v1.OrderService.ListOrders
    */
@@ -582,7 +592,8 @@ export const OrderService: GenService<{
   },
   /**
    * CancelOrder cancels an order that has not been handed to shipping. Cancelling a cancelled order
-   * is harmless; cancelling a shipped one fails with FAILED_PRECONDITION.
+   * is harmless; cancelling a shipped one fails with FAILED_PRECONDITION. Another customer's order
+   * is NOT_FOUND.
    *
    * @generated from rpc orders.v1.OrderService.CancelOrder
    */
