@@ -3,6 +3,7 @@ import { createRemoteJWKSet, errors, jwtVerify, type JWTVerifyGetKey } from "jos
 import { unauthenticatedAdmin, type Caller } from "./caller.js";
 import type { AuthConfig } from "./config.js";
 import { watchedJwksFile } from "./jwks-file.js";
+import { VerifiedTokenCache } from "./verified-token-cache.js";
 
 /** Verifies the bearer token of a call and says who is calling. */
 export interface CallerAuthenticator {
@@ -24,9 +25,12 @@ export async function createCallerAuthenticator(config: AuthConfig): Promise<Cal
   // jose caches the remote set and refetches it on an unknown kid (at most every 30 s) and after 10 minutes.
   const getKey: JWTVerifyGetKey = config.jwksFile ? await watchedJwksFile(config.jwksFile) : createRemoteJWKSet(new URL(config.jwksUrl!));
   const options = { issuer: config.issuer, audience: config.audience, algorithms: acceptedAlgorithms, clockTolerance: clockToleranceSeconds, requiredClaims: ["sub", "exp"] };
+  const verified = new VerifiedTokenCache();
   return {
     async authenticate(requestHeader) {
       const token = bearerToken(requestHeader.get("authorization"));
+      const known = verified.get(token);
+      if (known) return known;
       let payload;
       try {
         ({ payload } = await jwtVerify(token, getKey, options));
@@ -35,7 +39,10 @@ export async function createCallerAuthenticator(config: AuthConfig): Promise<Cal
       }
       if (typeof payload.sub !== "string" || payload.sub === "") throw unauthenticated("token has no subject (sub)");
       const roles = Array.isArray(payload.roles) ? payload.roles : [];
-      return { customerId: payload.sub, email: typeof payload.email === "string" ? payload.email : "", admin: roles.includes("admin") };
+      const caller: Caller = Object.freeze({ customerId: payload.sub, email: typeof payload.email === "string" ? payload.email : "", admin: roles.includes("admin") });
+      // exp is required, so it is a number here; the leeway that let the token in also bounds how long it is kept.
+      verified.set(token, caller, (payload.exp! + clockToleranceSeconds) * 1000);
+      return caller;
     },
   };
 }
