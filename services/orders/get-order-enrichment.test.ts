@@ -4,15 +4,12 @@ import { CircuitState } from "cockatiel";
 import { createGrpcTransport } from "@connectrpc/connect-node";
 import { ShipmentStatus } from "../../gen/shipping/v1/shipping_pb.js";
 import { OrderService } from "../../gen/orders/v1/orders_pb.js";
-import { startServiceHost, type ServiceHost } from "../platform/service-host.js";
-import { createCallerAuthenticator } from "../platform/jwt-auth.js";
-import { bindService } from "../platform/service-impl.js";
-import { createOrdersDatabase, validCreateOrder, type OrdersDatabase } from "../../tests/support/orders-fixture.js";
+import type { ServiceHost } from "../platform/service-host.js";
+import { createOrdersDatabase, startOrdersHost, validCreateOrder, type OrdersDatabase } from "../../tests/support/orders-fixture.js";
 import { startShippingServers, testLogger, type ShippingServers } from "../../tests/support/shipping-harness.js";
 import { openShippingDatabase } from "../shipping/db/open-database.js";
 import { createTestDatabase, type TestDatabase } from "../../tests/support/test-database.js";
 import { waitFor } from "../../tests/support/wait-for.js";
-import { createOrderService } from "./order-service.js";
 import { createShippingClient, type ShippingClient } from "./shipping-client.js";
 
 // GetOrder over the network while the shipping server stops and comes back on the same port: the
@@ -38,15 +35,8 @@ beforeAll(async () => {
     shippingServers = await startShippingServers(database, { grpcPort: shippingPort });
   };
   shipping = createShippingClient({ addr: `127.0.0.1:${shippingPort}`, logger: testLogger, breakerThreshold: 3, halfOpenAfterMs: 300 });
-  ordersHost = await startServiceHost({
-    logger: testLogger,
-    host: "127.0.0.1",
-    grpcPort: 0,
-    // Auth is not what these tests are about: AUTH_DISABLED's stand-in admin is the caller.
-    services: [bindService(OrderService, createOrderService({ store: ordersDb.store, shipping, logger: testLogger }), "customer-token")],
-    authenticator: await createCallerAuthenticator({ disabled: true }),
-    healthChecks: [],
-  });
+  // Auth is not what these tests are about: AUTH_DISABLED's stand-in admin is the caller.
+  ordersHost = await startOrdersHost(ordersDb.store, { shipping, webPort: undefined });
   orders = createClient(OrderService, createGrpcTransport({ baseUrl: `http://127.0.0.1:${ordersHost.grpcPort}` }));
 });
 

@@ -6,15 +6,11 @@ import { OrderService } from "../../gen/orders/v1/orders_pb.js";
 import { newSigningKey, type TokenSigner } from "../mesh/dev-issuer.js";
 import { readAuthConfig } from "../platform/config.js";
 import { createCallerAuthenticator } from "../platform/jwt-auth.js";
-import { startServiceHost, type ServiceHost } from "../platform/service-host.js";
-import { bindService } from "../platform/service-impl.js";
+import type { ServiceHost } from "../platform/service-host.js";
 import { checkHealth, newHealthClient, reflect } from "../../tests/support/grpc-js-clients.js";
-import { createOrdersDatabase, validCreateOrder, type OrdersDatabase } from "../../tests/support/orders-fixture.js";
+import { createOrdersDatabase, startOrdersHost, validCreateOrder, type OrdersDatabase } from "../../tests/support/orders-fixture.js";
 import { failure, rpcPaths, type RpcPath } from "../../tests/support/rpc-paths.js";
-import { testLogger } from "../../tests/support/shipping-harness.js";
 import { createTestIssuer, type TestIssuer } from "../../tests/support/test-issuer.js";
-import { createOrderService } from "./order-service.js";
-import { createShippingClient } from "./shipping-client.js";
 
 // Layer 2: OrderService behind the real authentication step, reached by every client path (grpc-js and
 // Connect's gRPC on both ports, Connect JSON and gRPC-Web over HTTP/1.1 and h2c).
@@ -26,17 +22,7 @@ let issuer: TestIssuer;
 beforeAll(async () => {
   db = await createOrdersDatabase();
   issuer = await createTestIssuer();
-  // Nothing listens on port 9 (discard); these calls never reach shipping.
-  const shipping = createShippingClient({ addr: "127.0.0.1:9", logger: testLogger });
-  host = await startServiceHost({
-    logger: testLogger,
-    host: "127.0.0.1",
-    grpcPort: 0,
-    webPort: 0,
-    services: [bindService(OrderService, createOrderService({ store: db.store, shipping, logger: testLogger }), "customer-token")],
-    authenticator: await createCallerAuthenticator(readAuthConfig(issuer.env)),
-    healthChecks: [],
-  });
+  host = await startOrdersHost(db.store, { authenticator: await createCallerAuthenticator(readAuthConfig(issuer.env)) });
   paths = rpcPaths(host.grpcPort, host.webPort!);
 });
 
@@ -201,15 +187,7 @@ describe("open endpoints", () => {
   });
 
   it("reflection is off when the host is told so (REFLECTION=off)", async () => {
-    const quiet = await startServiceHost({
-      logger: testLogger,
-      host: "127.0.0.1",
-      grpcPort: 0,
-      services: [bindService(OrderService, createOrderService({ store: db.store, shipping: createShippingClient({ addr: "127.0.0.1:9", logger: testLogger }), logger: testLogger }), "customer-token")],
-      authenticator: await createCallerAuthenticator({ disabled: true }),
-      healthChecks: [],
-      reflection: false,
-    });
+    const quiet = await startOrdersHost(db.store, { webPort: undefined, reflection: false });
     try {
       await expect(reflect(`127.0.0.1:${quiet.grpcPort}`, "v1", { list_services: "" })).rejects.toMatchObject({ code: 12 });
     } finally {

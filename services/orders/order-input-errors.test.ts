@@ -2,14 +2,9 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { create } from "@bufbuild/protobuf";
 import { Code } from "@connectrpc/connect";
 import { CreateOrderRequestSchema, OrderService } from "../../gen/orders/v1/orders_pb.js";
-import { createOrdersDatabase, validCreateOrder, type OrdersDatabase } from "../../tests/support/orders-fixture.js";
+import { createOrdersDatabase, startOrdersHost, validCreateOrder, type OrdersDatabase } from "../../tests/support/orders-fixture.js";
+import type { ServiceHost } from "../platform/service-host.js";
 import { failure, rpcPaths, type RpcPath } from "../../tests/support/rpc-paths.js";
-import { testLogger } from "../../tests/support/shipping-harness.js";
-import { startServiceHost, type ServiceHost } from "../platform/service-host.js";
-import { createCallerAuthenticator } from "../platform/jwt-auth.js";
-import { bindService } from "../platform/service-impl.js";
-import { createOrderService } from "./order-service.js";
-import { createShippingClient } from "./shipping-client.js";
 
 // Inputs that used to reach PostgreSQL (or Date) and fail there as INTERNAL: over the network, on every
 // protocol, each must be INVALID_ARGUMENT naming the field, and nothing may be stored.
@@ -19,18 +14,8 @@ let paths: RpcPath[];
 
 beforeAll(async () => {
   db = await createOrdersDatabase();
-  // Nothing listens on port 9 (discard); these calls never reach shipping.
-  const shipping = createShippingClient({ addr: "127.0.0.1:9", logger: testLogger });
-  host = await startServiceHost({
-    logger: testLogger,
-    host: "127.0.0.1",
-    grpcPort: 0,
-    webPort: 0,
-    // Auth is not what these tests are about: AUTH_DISABLED's stand-in admin is the caller.
-    services: [bindService(OrderService, createOrderService({ store: db.store, shipping, logger: testLogger }), "customer-token")],
-    authenticator: await createCallerAuthenticator({ disabled: true }),
-    healthChecks: [],
-  });
+  // Auth is not what these tests are about: AUTH_DISABLED's stand-in admin is the caller.
+  host = await startOrdersHost(db.store);
   paths = rpcPaths(host.grpcPort, host.webPort!);
 });
 

@@ -5,6 +5,12 @@ import type { Database } from "../../services/platform/database.js";
 import * as schema from "../../services/orders/db/schema.js";
 import { OrderStore } from "../../services/orders/order-store.js";
 import { unauthenticatedAdmin, type Caller } from "../../services/platform/caller.js";
+import { createCallerAuthenticator, type CallerAuthenticator } from "../../services/platform/jwt-auth.js";
+import { startServiceHost, type ServiceHost } from "../../services/platform/service-host.js";
+import { bindService } from "../../services/platform/service-impl.js";
+import { createOrderService } from "../../services/orders/order-service.js";
+import { createShippingClient, type ShippingClient } from "../../services/orders/shipping-client.js";
+import { testLogger } from "./shipping-harness.js";
 import { handlerContext } from "./handler-context.js";
 import { createTestDatabase, type TestDatabase } from "./test-database.js";
 import { openOrdersDatabase } from "../../services/orders/db/open-database.js";
@@ -53,4 +59,26 @@ export function validCreateOrder(overrides: MessageInitShape<typeof CreateOrderR
     shippingAddress: { name: "Ada Lovelace", line1: "1 Analytical St", city: "London", postalCode: "N1 9GU", country: "GB" },
   };
   return create(CreateOrderRequestSchema, { ...base, ...overrides } as MessageInitShape<typeof CreateOrderRequestSchema>);
+}
+
+/**
+ * OrderService on a real host (gRPC and web port 0) as orders' main binds it ("customer-token"); by
+ * default with AUTH_DISABLED's stand-in admin as every caller and a shipping address nothing listens on.
+ */
+export async function startOrdersHost(
+  store: OrderStore,
+  options: { authenticator?: CallerAuthenticator; shipping?: ShippingClient; webPort?: number | undefined; reflection?: boolean } = {},
+): Promise<ServiceHost> {
+  // Port 9 is discard: a GetOrder's shipment lookup fails fast and the order comes back without it.
+  const shipping = options.shipping ?? createShippingClient({ addr: "127.0.0.1:9", logger: testLogger });
+  return startServiceHost({
+    logger: testLogger,
+    host: "127.0.0.1",
+    grpcPort: 0,
+    webPort: "webPort" in options ? options.webPort : 0,
+    services: [bindService(OrderService, createOrderService({ store, shipping, logger: testLogger }), "customer-token")],
+    authenticator: options.authenticator ?? (await createCallerAuthenticator({ disabled: true })),
+    reflection: options.reflection,
+    healthChecks: [],
+  });
 }
