@@ -1,4 +1,5 @@
 import { type Env, readHostPort, readOptionalPort, readPort, readPositiveInt, readString, readUrl } from "../platform/config.js";
+import { loadTlsConfig, type TlsConfig } from "../platform/tls-config.js";
 
 /** Everything the orders process reads from its environment. */
 export interface OrdersConfig {
@@ -30,6 +31,8 @@ export interface OrdersConfig {
   dispatchConcurrency: number;
   /** How long published outbox rows are kept before pruning (must outlast the JetStream duplicate window). */
   outboxRetentionMs: number;
+  /** TLS of the listeners; its CA and certificate also secure and identify the calls to shipping. */
+  tls: TlsConfig;
 }
 
 /** Reads and validates the orders configuration; throws ConfigError naming the bad variable. */
@@ -49,5 +52,6 @@ export function loadOrdersConfig(env: Env = process.env): OrdersConfig {
     dispatchMaxBackoffMs: readPositiveInt(env, "DISPATCH_MAX_BACKOFF_MS", 30_000),
     dispatchConcurrency: readPositiveInt(env, "DISPATCH_CONCURRENCY", 16),
     outboxRetentionMs: readPositiveInt(env, "OUTBOX_RETENTION_MS", 60 * 60_000),
+    tls: loadTlsConfig(env),
   };
 }

@@ -5,6 +5,8 @@ import { HealthReporter, type HealthCheck } from "./health.js";
 import type { Logger } from "./logger.js";
 import { addReflection } from "./reflection.js";
 import { instrumentService, type ServiceBinding } from "./service-impl.js";
+import { warnIfPlaintextExposed, type TlsConfig } from "./tls-config.js";
+import { grpcServerCredentials } from "./tls-credentials.js";
 import { startWebServer, type WebServer } from "./web-server.js";
 
 /** What one service process serves. */
@@ -21,6 +23,8 @@ export interface ServiceHostOptions {
   corsOrigins?: readonly string[];
   /** How long in-flight calls may take to finish on shutdown before they are cut. */
   shutdownGraceMs?: number;
+  /** TLS of both listeners (loadTlsConfig); omitted: plaintext. */
+  tls?: TlsConfig;
 }
 
 /** A running service process's servers. */
@@ -42,8 +46,10 @@ export async function startServiceHost(options: ServiceHostOptions): Promise<Ser
   health.addToServer(server);
   addReflection(server, services.map((s) => s.service));
 
+  const tls = options.tls ?? { identity: undefined, ca: undefined };
+  warnIfPlaintextExposed(options.logger, options.host, tls, options.webPort !== undefined);
   const grpcPort = await new Promise<number>((resolve, reject) =>
-    server.bindAsync(`${options.host}:${options.grpcPort}`, grpc.ServerCredentials.createInsecure(), (err, port) =>
+    server.bindAsync(`${options.host}:${options.grpcPort}`, grpcServerCredentials(tls), (err, port) =>
       err ? reject(err) : resolve(port),
     ),
   );
@@ -56,10 +62,11 @@ export async function startServiceHost(options: ServiceHostOptions): Promise<Ser
       services,
       corsOrigins: options.corsOrigins ?? ["*"],
       shutdownSignal: shutdown.signal,
+      tls: tls.webPlaintext ? undefined : tls,
     });
   }
   await health.watch(options.healthChecks, options.healthIntervalMs ?? 1000);
-  options.logger.info({ grpcPort, webPort: web?.port, serving: health.isServing }, "listening");
+  options.logger.info({ grpcPort, webPort: web?.port, serving: health.isServing, tls: tls.identity !== undefined, webTls: web?.tls ?? false }, "listening");
 
   const graceMs = options.shutdownGraceMs ?? 10_000;
   return {
