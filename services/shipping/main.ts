@@ -7,6 +7,7 @@ import { bindService } from "../platform/service-impl.js";
 import { loadShippingConfig } from "./config.js";
 import * as schema from "./db/schema.js";
 import { ShipmentStore } from "./shipment-store.js";
+import { allowAnyCaller, serviceIdentityAccess } from "./shipping-access.js";
 import { createShippingService } from "./shipping-service.js";
 import { openShippingDatabase } from "./db/open-database.js";
 
@@ -15,14 +16,16 @@ const logger = createLogger("shipping");
 await runProcess(logger, async () => {
   const config = loadShippingConfig();
   logger.info({ database: redact(config.databaseUrl) }, "starting");
+  if (config.authDisabled) logger.warn("AUTH_DISABLED=true: any caller may create, cancel and read any shipment");
   const database = await openShippingDatabase(config.databaseUrl, config.databasePoolSize);
   const host = await startServiceHost({
     logger,
     host: config.bindHost,
     grpcPort: config.grpcPort,
     webPort: config.webPort,
-    services: [bindService(ShippingService, createShippingService(new ShipmentStore(database.db)))],
+    services: [bindService(ShippingService, createShippingService(new ShipmentStore(database.db), config.authDisabled ? allowAnyCaller : serviceIdentityAccess()))],
     healthChecks: [() => database.ping()],
+    tls: config.tls,
   });
   return [() => host.stop(), () => database.close()];
 });
