@@ -9,6 +9,8 @@ export interface MeshSummary {
   nats: string;
   emailDir: string | undefined;
   webPageUrl: string | undefined;
+  /** The dev CA that signed the services' certificates (grpcurl -cacert). */
+  caFile?: string | undefined;
 }
 
 /** The lines printed once everything is up: endpoints, the web page and ready-to-paste grpcurl commands. */
@@ -21,11 +23,14 @@ export function readyBanner(summary: MeshSummary): string[] {
   }
   lines.push(`  ${"postgres".padEnd(9)} ${summary.postgres}`, `  ${"nats".padEnd(9)} ${summary.nats}`);
   if (summary.emailDir) lines.push(`  ${"emails".padEnd(9)} .eml files in ${summary.emailDir}`);
+  if (summary.caFile) lines.push(`  ${"TLS".padEnd(9)} gRPC ports: TLS by the dev CA ${summary.caFile}; orders -> shipping: mTLS`);
   if (summary.webPageUrl) lines.push("", `  web page  ${summary.webPageUrl}`);
 
   const orders = services.orders;
   if (orders) {
     const target = `${host}:${orders.grpcPort}`;
+    // The gRPC ports speak TLS; grpcurl verifies them with the dev CA and needs no client certificate.
+    const tls = summary.caFile ? `-cacert ${summary.caFile}` : "-plaintext";
     const create = JSON.stringify({
       customer_id: "c-1",
       customer_email: "ada@example.com",
@@ -36,10 +41,10 @@ export function readyBanner(summary: MeshSummary): string[] {
     lines.push(
       "",
       "Try:",
-      `  grpcurl -plaintext ${target} list`,
-      `  grpcurl -plaintext -d '${create}' ${target} orders.v1.OrderService/CreateOrder`,
-      `  grpcurl -plaintext -d '{"id":"<id from CreateOrder>"}' ${target} orders.v1.OrderService/GetOrder`,
-      `  grpcurl -plaintext -d '{"customer_id":"c-1"}' ${target} orders.v1.OrderService/ListOrders`,
+      `  grpcurl ${tls} ${target} list`,
+      `  grpcurl ${tls} -d '${create}' ${target} orders.v1.OrderService/CreateOrder`,
+      `  grpcurl ${tls} -d '{"id":"<id from CreateOrder>"}' ${target} orders.v1.OrderService/GetOrder`,
+      `  grpcurl ${tls} -d '{"customer_id":"c-1"}' ${target} orders.v1.OrderService/ListOrders`,
     );
     if (orders.webPort !== undefined) {
       lines.push(`  curl -H 'content-type: application/json' -d '{"customerId":"c-1"}' http://${host}:${orders.webPort}/orders.v1.OrderService/ListOrders`);
