@@ -1,5 +1,5 @@
 import { type Env, readHostPort, readOptionalPort, readPort, readPositiveInt, readString, readUrl } from "../platform/config.js";
-import { loadTlsConfig, type TlsConfig } from "../platform/tls-config.js";
+import { loadTlsConfig, type ReadFile, type TlsConfig } from "../platform/tls-config.js";
 
 /** Everything the orders process reads from its environment. */
 export interface OrdersConfig {
@@ -36,7 +36,7 @@ export interface OrdersConfig {
 }
 
 /** Reads and validates the orders configuration; throws ConfigError naming the bad variable. */
-export function loadOrdersConfig(env: Env = process.env): OrdersConfig {
+export function loadOrdersConfig(env: Env = process.env, readFile?: ReadFile): OrdersConfig {
   return {
     bindHost: readString(env, "BIND_HOST", "127.0.0.1"),
     grpcPort: readPort(env, "ORDERS_PORT", 50051),
@@ -52,6 +52,6 @@ export function loadOrdersConfig(env: Env = process.env): OrdersConfig {
     dispatchMaxBackoffMs: readPositiveInt(env, "DISPATCH_MAX_BACKOFF_MS", 30_000),
     dispatchConcurrency: readPositiveInt(env, "DISPATCH_CONCURRENCY", 16),
     outboxRetentionMs: readPositiveInt(env, "OUTBOX_RETENTION_MS", 60 * 60_000),
-    tls: loadTlsConfig(env),
+    tls: loadTlsConfig(env, readFile),
   };
 }

@@ -23,8 +23,12 @@ export interface TlsConfig {
   webPlaintext?: boolean;
 }
 
+/** Reads a file's bytes; static checks of docker-compose.yml pass one that knows the container's files. */
+export type ReadFile = (path: string) => Buffer;
+
 /** Reads TLS_CERT_FILE, TLS_KEY_FILE and TLS_CA_FILE; throws ConfigError naming the variable that is wrong. */
-export function loadTlsConfig(env: Env = process.env): TlsConfig {
+export function loadTlsConfig(env: Env = process.env, readFile: ReadFile = readFileSync): TlsConfig {
+  const readPem = (name: string, path: string, label: string) => readPemFile(readFile, name, path, label);
   const certFile = env.TLS_CERT_FILE || undefined;
   const keyFile = env.TLS_KEY_FILE || undefined;
   if ((certFile === undefined) !== (keyFile === undefined)) {
@@ -37,10 +41,10 @@ export function loadTlsConfig(env: Env = process.env): TlsConfig {
   return { identity, ca, webPlaintext: webTls === "off" };
 }
 
-function readPem(name: string, path: string, label: string): Buffer {
+function readPemFile(readFile: ReadFile, name: string, path: string, label: string): Buffer {
   let pem: Buffer;
   try {
-    pem = readFileSync(path);
+    pem = readFile(path);
   } catch (err) {
     throw new ConfigError(`${name} cannot be read: ${(err as NodeJS.ErrnoException).code ?? String(err)} for "${path}"`);
   }

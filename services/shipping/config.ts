@@ -1,5 +1,5 @@
 import { ConfigError, type Env, readOptionalPort, readPort, readPositiveInt, readString, readUrl } from "../platform/config.js";
-import { loadTlsConfig, type TlsConfig } from "../platform/tls-config.js";
+import { loadTlsConfig, type ReadFile, type TlsConfig } from "../platform/tls-config.js";
 
 /** Everything the shipping process reads from its environment. */
 export interface ShippingConfig {
@@ -20,14 +20,14 @@ export interface ShippingConfig {
 }
 
 /** Reads and validates the shipping configuration; throws ConfigError naming the bad variable. */
-export function loadShippingConfig(env: Env = process.env): ShippingConfig {
+export function loadShippingConfig(env: Env = process.env, readFile?: ReadFile): ShippingConfig {
   const config: ShippingConfig = {
     bindHost: readString(env, "BIND_HOST", "127.0.0.1"),
     grpcPort: readPort(env, "SHIPPING_PORT", 50052),
     webPort: readOptionalPort(env, "SHIPPING_WEB_PORT", 8082),
     databaseUrl: readUrl(env, "SHIPPING_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/shipping", ["postgres", "postgresql"]),
     databasePoolSize: readPositiveInt(env, "SHIPPING_DATABASE_POOL", 10),
-    tls: loadTlsConfig(env),
+    tls: loadTlsConfig(env, readFile),
     authDisabled: readAuthDisabled(env),
   };
   // Without a certificate and a CA to verify clients, no caller could ever prove it is orders:
