@@ -202,9 +202,10 @@ describe("compose TLS check (issue #10) rejects a broken copy", () => {
   });
 
   it("when Envoy and the services disagree on the JWT issuer", () => {
-    expect(problemsWithText("      AUTH_ISSUER: https://auth.ordermesh.local\n      AUTH_AUDIENCE: ordermesh\n      AUTH_JWKS_FILE: /etc/ordermesh/identity/jwks.json\n    depends_on:\n      identity:\n        condition: service_completed_successfully\n      postgres:\n        condition: service_healthy\n    healthcheck", "      AUTH_ISSUER: https://other.example\n      AUTH_AUDIENCE: ordermesh\n      AUTH_JWKS_FILE: /etc/ordermesh/identity/jwks.json\n    depends_on:\n      identity:\n        condition: service_completed_successfully\n      postgres:\n        condition: service_healthy\n    healthcheck")).toContain(
-      "shipping: AUTH_ISSUER is https://other.example, envoy's jwt_authn issuer https://auth.ordermesh.local",
-    );
+    const problems = problemsWithEdit((services) => {
+      (services.shipping!.environment as Record<string, string>).AUTH_ISSUER = "https://other.example";
+    });
+    expect(problems).toContain("shipping: AUTH_ISSUER is https://other.example, envoy's jwt_authn issuer https://auth.ordermesh.local");
   });
 
   it("when Envoy does not mount the identity volume", () => {
