@@ -103,6 +103,13 @@ export async function startWebServer(options: WebServerOptions): Promise<WebServ
         (isH2 ? h2 : h1).emit("connection", socket);
       })
     : undefined;
+  // TLS sockets are tracked once their handshake is done; a client stalled in the handshake is only
+  // its raw TCP socket, cut with the rest when the grace period ends so it cannot stretch shutdown.
+  const handshaking = new Set<net.Socket>();
+  secure?.on("connection", (raw: net.Socket) => {
+    handshaking.add(raw);
+    raw.once("close", () => handshaking.delete(raw));
+  });
   // Cleartext HTTP/2 has no ALPN to choose the protocol, so peek at the first bytes for the h2 preface.
   // noDelay: http2 would set it on a socket it owns, but through the Duplex below it cannot, and Nagle's
   // algorithm against delayed ACKs then adds ~40 ms to every h2c call.
@@ -149,7 +156,7 @@ export async function startWebServer(options: WebServerOptions): Promise<WebServ
       // HTTP/2 sessions get GOAWAY: running streams finish, the client opens no new ones here.
       for (const session of sessions) session.close();
       if (inFlight.size === 0) closeIdleConnections();
-      const deadline = setTimeout(() => sockets.forEach((s) => s.destroy()), graceMs);
+      const deadline = setTimeout(() => [...sockets, ...handshaking].forEach((s) => s.destroy()), graceMs);
       await closed;
       clearTimeout(deadline);
     },
