@@ -75,9 +75,12 @@ export async function startServiceHost(options: ServiceHostOptions): Promise<Ser
     health,
     async stop() {
       health.shutdown();
+      let cut: NodeJS.Timeout | undefined;
+      // forceShutdown destroys HTTP/2 sessions, but a TLS client that never finished its handshake has
+      // none, and tryShutdown's callback waits for it; so once the grace is over, stop does not either.
+      const forced = new Promise<void>((resolve) => (cut = setTimeout(() => (server.forceShutdown(), resolve()), graceMs)));
       const drained = new Promise<void>((resolve) => server.tryShutdown(() => resolve()));
-      const cut = setTimeout(() => server.forceShutdown(), graceMs);
-      await Promise.all([drained, web?.close(graceMs)]);
+      await Promise.all([Promise.race([drained, forced]), web?.close(graceMs)]);
       clearTimeout(cut);
       shutdown.abort();
     },
