@@ -33,7 +33,9 @@ COPY package.json package-lock.json ./
 COPY --from=prod-deps /app/node_modules ./node_modules
 COPY --from=build /app/dist ./dist
 COPY --from=build /runtime-assets/services ./services
-RUN mkdir -p .data && chown node:node .data
+# /etc/ordermesh/identity is owned by node so the compose volume mounted there (empty on first use)
+# takes that owner, and the one-shot identity service can write the dev CA and certificates into it.
+RUN mkdir -p .data /etc/ordermesh/identity && chown node:node .data /etc/ordermesh/identity
 USER node
 EXPOSE 50051 50052 50053 8081 8082
 CMD ["node", "dist/services/orders/main.js"]

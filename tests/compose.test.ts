@@ -22,10 +22,14 @@ const composeYaml = readFileSync(repoPath("docker-compose.yml"), "utf8");
 const envoyYamlPath = "envoy/envoy.yaml";
 const envoy = validateEnvoyConfig(parseEnvoyYaml(readFileSync(repoPath(envoyYamlPath), "utf8")), protoServices(repoPath("proto")));
 
+// The TLS files exist only inside the containers (the identity service writes them); the loaders read
+// these stand-ins, and compose-tls-checks.ts checks the paths themselves.
+const containerFile = (path: string) => Buffer.from(path.endsWith(".key") ? "-----BEGIN PRIVATE KEY-----\n" : "-----BEGIN CERTIFICATE-----\n");
+
 // The real loaders from services/*/config.ts, reduced to what the checks compare.
 const loaders: Record<string, AppLoader> = {
   orders: (env) => {
-    const config = loadOrdersConfig(env);
+    const config = loadOrdersConfig(env, containerFile);
     return {
       bindHost: config.bindHost,
       grpcPort: config.grpcPort,
@@ -37,7 +41,7 @@ const loaders: Record<string, AppLoader> = {
     };
   },
   shipping: (env) => {
-    const config = loadShippingConfig(env);
+    const config = loadShippingConfig(env, containerFile);
     return {
       bindHost: config.bindHost,
       grpcPort: config.grpcPort,
@@ -45,7 +49,7 @@ const loaders: Record<string, AppLoader> = {
     };
   },
   notifier: (env) => {
-    const config = loadNotifierConfig(env);
+    const config = loadNotifierConfig(env, containerFile);
     if (config.smtpUrl === undefined) throw new Error("SMTP_URL is unset, so emails would go to files inside the container instead of Mailpit");
     return {
       bindHost: config.bindHost,
@@ -87,16 +91,17 @@ describe("docker-compose.yml", () => {
   it("agrees with the services' config loaders, the postgres init script and envoy.yaml", () => {
     expect(envoy.problems).toEqual([]);
     const compose = readCompose(parseComposeYaml(composeYaml));
-    expect([...compose.services.keys()].sort()).toEqual(["envoy", "mailpit", "nats", "notifier", "orders", "postgres", "shipping"]);
+    expect([...compose.services.keys()].sort()).toEqual(["envoy", "identity", "mailpit", "nats", "notifier", "orders", "postgres", "shipping"]);
     expect(composeProblems(compose, context)).toEqual([]);
   });
 
   it("runs each app with an environment its own loader accepts, listening on all interfaces", () => {
     const compose = readCompose(parseComposeYaml(composeYaml));
     const env = (name: string) => compose.services.get(name)?.environment ?? {};
-    expect(loadOrdersConfig(env("orders"))).toMatchObject({ bindHost: "0.0.0.0", grpcPort: 50051, shippingAddr: "shipping:50052" });
-    expect(loadShippingConfig(env("shipping"))).toMatchObject({ bindHost: "0.0.0.0", grpcPort: 50052 });
-    expect(loadNotifierConfig(env("notifier"))).toMatchObject({ bindHost: "0.0.0.0", grpcPort: 50053, smtpUrl: "smtp://mailpit:1025" });
+    expect(loadOrdersConfig(env("orders"), containerFile)).toMatchObject({ bindHost: "0.0.0.0", grpcPort: 50051, shippingAddr: "shipping:50052" });
+    expect(loadShippingConfig(env("shipping"), containerFile)).toMatchObject({ bindHost: "0.0.0.0", grpcPort: 50052, authDisabled: false });
+    expect(loadShippingConfig(env("shipping"), containerFile).tls.identity).toBeDefined();
+    expect(loadNotifierConfig(env("notifier"), containerFile)).toMatchObject({ bindHost: "0.0.0.0", grpcPort: 50053, smtpUrl: "smtp://mailpit:1025" });
   });
 });
 
@@ -172,6 +177,42 @@ describe("compose check rejects a broken copy", () => {
       services.nats!.volumes = [];
     });
     expect(problems).toContain("nats: JetStream store /data is not on a volume");
+  });
+});
+
+describe("compose TLS check (issue #10) rejects a broken copy", () => {
+  it("when a service has no TLS files, so it speaks plaintext on the compose network", () => {
+    const problems = problemsWithText("      TLS_CERT_FILE: /etc/ordermesh/identity/notifier.crt\n      TLS_KEY_FILE: /etc/ordermesh/identity/notifier.key\n", "");
+    expect(problems).toContain("notifier: no TLS_CERT_FILE, so it speaks plaintext on the compose network");
+  });
+
+  it("when shipping is given orders' certificate (it would then pass as orders)", () => {
+    expect(problemsWithText("TLS_CERT_FILE: /etc/ordermesh/identity/shipping.crt", "TLS_CERT_FILE: /etc/ordermesh/identity/orders.crt")).toContain(
+      "shipping: TLS_CERT_FILE is /etc/ordermesh/identity/orders.crt; it must be /etc/ordermesh/identity/shipping.crt (each service shows its own certificate)",
+    );
+  });
+
+  it("when a service may start before the identity service made its certificate", () => {
+    const problems = problemsWithEdit((services) => {
+      delete (services.orders!.depends_on as Record<string, unknown>).identity;
+      (services.shipping!.depends_on as Record<string, unknown>).identity = { condition: "service_started" };
+    });
+    expect(problems).toContain("orders: does not depend_on identity, so it may start before its certificate exists");
+    expect(problems).toContain("shipping: depends_on identity with service_started; identity is one-shot, use condition: service_completed_successfully");
+  });
+
+  it("when Envoy and the services disagree on the JWT issuer", () => {
+    const problems = problemsWithEdit((services) => {
+      (services.shipping!.environment as Record<string, string>).AUTH_ISSUER = "https://other.example";
+    });
+    expect(problems).toContain("shipping: AUTH_ISSUER is https://other.example, envoy's jwt_authn issuer ordermesh-dev");
+  });
+
+  it("when Envoy does not mount the identity volume", () => {
+    const problems = problemsWithEdit((services) => {
+      services.envoy!.volumes = ["./envoy/envoy.yaml:/etc/envoy/envoy.yaml:ro"];
+    });
+    expect(problems).toContain("envoy: does not mount volume identity at /etc/ordermesh/identity (the CA and JWKS envoy.yaml reads)");
   });
 });
 

@@ -190,3 +190,81 @@ describe("mesh check rejects a broken copy", () => {
     );
   });
 });
+
+describe("edge check (issue #10) rejects a broken copy", () => {
+  const filters = (config: unknown) => hcm(config).http_filters as Record<string, unknown>[];
+  const filterConfig = (config: unknown, name: string) => at(filters(config).find((f) => f.name === name), "typed_config");
+  const route = (config: unknown, name: string) => routes(config).find((r) => r.name === name)!;
+
+  it("passes the real file: API calls need a token and are limited, health and reflection neither", () => {
+    const problems = validateEnvoyConfig(parseEnvoyYaml(envoyYaml), services).problems;
+    expect(problems).toEqual([]);
+    expect(envoyYaml).toContain("envoy.filters.http.jwt_authn");
+  });
+
+  it("when jwt_authn is missing", () => {
+    const problems = problemsWithEdit((config) => {
+      filters(config).splice(filters(config).findIndex((f) => f.name === "envoy.filters.http.jwt_authn"), 1);
+    });
+    expect(problems).toContain("listener ingress http_filters: envoy.filters.http.jwt_authn is missing");
+    expect(problems).toContain("/orders.v1.OrderService/CreateOrder: jwt_authn requires no token, so anyone reaches the service unauthenticated");
+    expect(problems).toContain("/shipping.v1.ShippingService/CreateShipment: jwt_authn requires no token, so anyone reaches the service unauthenticated");
+  });
+
+  it("when a service's rule requires no token, or health requires one", () => {
+    const problems = problemsWithEdit((config) => {
+      const rules = filterConfig(config, "envoy.filters.http.jwt_authn").rules as Record<string, unknown>[];
+      delete rules[1]!.requires;
+      // A catch-all first rule that requires a token shadows the open health/reflection rule.
+      rules.unshift({ match: { prefix: "/" }, requires: { provider_name: "ordermesh" } });
+    });
+    expect(problems).toContain("/grpc.health.v1.Health/Check: jwt_authn requires a token, but probes and grpcurl list call it without one");
+    const relaxed = problemsWithEdit((config) => {
+      delete (filterConfig(config, "envoy.filters.http.jwt_authn").rules as Record<string, unknown>[])[1]!.requires;
+    });
+    expect(relaxed).toContain("/orders.v1.OrderService/GetOrder: jwt_authn requires no token, so anyone reaches the service unauthenticated");
+  });
+
+  it("when a jwt_authn or local_ratelimit field is misspelled (their protos are part of the schema check)", () => {
+    expect(problemsWithText("claim_to_headers:", "claims_to_headers:")).toContainEqual(expect.stringMatching(/unknown field "claims_to_headers" in envoy\.extensions\.filters\.http\.jwt_authn\.v3\.JwtProvider/));
+    expect(problemsWithText("local_rate_limit_per_downstream_connection:", "local_rate_limit_per_connection:")).toContainEqual(
+      expect.stringMatching(/unknown field "local_rate_limit_per_connection" in envoy\.extensions\.filters\.http\.local_ratelimit\.v3\.LocalRateLimit/),
+    );
+  });
+
+  it("when the provider's audience is not the services' one", () => {
+    expect(problemsWithText("audiences: [ordermesh]", "audiences: [other]")).toContainEqual(
+      expect.stringMatching(/provider ordermesh: audiences lack "ordermesh"/),
+    );
+  });
+
+  it("when the rate limit covers health checks (per route or for the whole filter)", () => {
+    const perRoute = problemsWithEdit((config) => {
+      route(config, "platform-default").typed_per_filter_config = route(config, "orders-api").typed_per_filter_config;
+    });
+    expect(perRoute).toContain("/grpc.health.v1.Health/Check: rate limited, but health checks and reflection must never be throttled");
+    const filterWide = problemsWithEdit((config) => {
+      const limit = filterConfig(config, "envoy.filters.http.local_ratelimit");
+      Object.assign(limit, at(route(config, "orders-api"), "typed_per_filter_config", "envoy.filters.http.local_ratelimit"));
+    });
+    expect(filterWide).toContain("/grpc.health.v1.Health/Check: rate limited, but health checks and reflection must never be throttled");
+    expect(filterWide).toContain("/grpc.reflection.v1.ServerReflection/ServerReflectionInfo: rate limited, but health checks and reflection must never be throttled");
+  });
+
+  it("when an API route is not rate limited, or its limit is switched off", () => {
+    const unlimited = problemsWithEdit((config) => {
+      delete route(config, "shipping-api").typed_per_filter_config;
+    });
+    expect(unlimited).toContain("/shipping.v1.ShippingService/CreateShipment: not rate limited (no enabled local_ratelimit token bucket on its route)");
+    expect(problemsWithText("numerator: 100, denominator: HUNDRED }\n                              filter_enforced", "numerator: 0, denominator: HUNDRED }\n                              filter_enforced")).toContain(
+      "/orders.v1.OrderService/CreateOrder: not rate limited (no enabled local_ratelimit token bucket on its route)",
+    );
+  });
+
+  it("when CORS allows any origin: a pattern, \"*\" or \"null\"", () => {
+    const anyPattern = problemsWithText("- exact: http://localhost:8090", '- safe_regex: { regex: ".*" }');
+    expect(anyPattern).toContainEqual(expect.stringMatching(/CORS allows origins by pattern \(safe_regex\)/));
+    expect(problemsWithText("- exact: http://localhost:8090", '- exact: "*"')).toContainEqual(expect.stringMatching(/CORS allows origin "\*"; never any origin/));
+    expect(problemsWithText("- exact: http://localhost:8090", '- exact: "null"')).toContainEqual(expect.stringMatching(/CORS allows origin "null"/));
+  });
+});

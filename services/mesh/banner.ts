@@ -9,6 +9,8 @@ export interface MeshSummary {
   nats: string;
   emailDir: string | undefined;
   webPageUrl: string | undefined;
+  /** The dev CA that signed the services' certificates (grpcurl -cacert). */
+  caFile?: string | undefined;
 }
 
 /** The lines printed once everything is up: endpoints, the web page and ready-to-paste grpcurl commands. */
@@ -21,13 +23,16 @@ export function readyBanner(summary: MeshSummary): string[] {
   }
   lines.push(`  ${"postgres".padEnd(9)} ${summary.postgres}`, `  ${"nats".padEnd(9)} ${summary.nats}`);
   if (summary.emailDir) lines.push(`  ${"emails".padEnd(9)} .eml files in ${summary.emailDir}`);
+  if (summary.caFile) lines.push(`  ${"TLS".padEnd(9)} gRPC ports: TLS by the dev CA ${summary.caFile}; orders -> shipping: mTLS`);
   if (summary.webPageUrl) lines.push("", `  web page  ${summary.webPageUrl}`);
 
   const orders = services.orders;
   const auth = `-H "authorization: Bearer $(npm run -s token -- c-1)"`;
   if (orders) {
     const target = `${host}:${orders.grpcPort}`;
-    // The customer is the token's subject, so the requests leave customer_id out.
+    // The customer is the token's subject, so the requests leave customer_id out. The gRPC ports speak
+    // TLS; grpcurl verifies them with the dev CA and needs no client certificate.
+    const tls = summary.caFile ? `-cacert ${summary.caFile}` : "-plaintext";
     const create = JSON.stringify({
       customer_email: "ada@example.com",
       items: [{ sku: "BOOK-1", quantity: 2, unit_price_cents: 1250 }],
@@ -37,10 +42,10 @@ export function readyBanner(summary: MeshSummary): string[] {
     lines.push(
       "",
       "Try (as customer c-1; npm run token -- <customer-id> [--admin] mints a token from this mesh's dev issuer):",
-      `  grpcurl -plaintext ${target} list`,
-      `  grpcurl -plaintext ${auth} -d '${create}' ${target} orders.v1.OrderService/CreateOrder`,
-      `  grpcurl -plaintext ${auth} -d '{"id":"<id from CreateOrder>"}' ${target} orders.v1.OrderService/GetOrder`,
-      `  grpcurl -plaintext ${auth} -d '{}' ${target} orders.v1.OrderService/ListOrders`,
+      `  grpcurl ${tls} ${target} list`,
+      `  grpcurl ${tls} ${auth} -d '${create}' ${target} orders.v1.OrderService/CreateOrder`,
+      `  grpcurl ${tls} ${auth} -d '{"id":"<id from CreateOrder>"}' ${target} orders.v1.OrderService/GetOrder`,
+      `  grpcurl ${tls} ${auth} -d '{}' ${target} orders.v1.OrderService/ListOrders`,
     );
     if (orders.webPort !== undefined) {
       lines.push(`  curl ${auth} -H 'content-type: application/json' -d '{}' http://${host}:${orders.webPort}/orders.v1.OrderService/ListOrders`);

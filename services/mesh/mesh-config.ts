@@ -28,6 +28,8 @@ export interface MeshConfig {
 export const usage = `usage: npm start [-- --reset]
 
 Starts PostgreSQL and NATS (unless given), then shipping, orders and notifier, and serves the web page.
+The services speak TLS with a dev CA made on first start (MESH_DATA_DIR/tls: ca.crt, <service>.crt/.key);
+orders calls shipping with its client certificate (mTLS). The web ports stay plaintext on loopback.
   --reset   delete the data folder (MESH_DATA_DIR, default .data) first
 
 Environment (all optional):
@@ -39,6 +41,7 @@ Environment (all optional):
   MESH_NATS_PORT       port of the local nats-server (default 4222, or a free port when 4222 is taken)
   MESH_NATS_SERVER     path of the nats-server binary (default: found on PATH)
   WEB_PORT             port serving the web page (default 8090, "off" to disable)
+  WEB_TLS              "on" serves the services' web ports with TLS too (default "off" under npm start)
   ORDERS_PORT, ORDERS_WEB_PORT, SHIPPING_PORT, SHIPPING_WEB_PORT, NOTIFIER_PORT, ... as for each service`;
 
 /** Reads the launcher configuration; throws ConfigError naming the bad argument or variable. */

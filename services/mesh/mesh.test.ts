@@ -1,14 +1,16 @@
 import { execFile, spawn } from "node:child_process";
 import { promisify } from "node:util";
 import { once } from "node:events";
-import { chmod, mkdtemp, rm } from "node:fs/promises";
+import { chmod, mkdtemp, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Code, ConnectError, createClient, type Interceptor } from "@connectrpc/connect";
 import { createConnectTransport } from "@connectrpc/connect-node";
+import * as grpc from "@grpc/grpc-js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { OrderService, OrderStatus, type Order } from "../../gen/orders/v1/orders_pb.js";
 import { ephemeralServicePorts, isolatedEnv, startLauncher, stillRunning, type LauncherProcess } from "../../tests/support/mesh-launcher.js";
+import { probeHealth } from "../platform/health-probe.js";
 import { freePort } from "./ports.js";
 
 // Layer 3: `npm start`'s launcher as a process with its own embedded PostgreSQL and nats-server, in a
@@ -26,6 +28,7 @@ describe("npm start (services/mesh launcher)", () => {
     expect(stdout).toMatch(/^[\w-]+\.[\w-]+\.[\w-]+\n$/);
     return stdout.trim();
   }
+  let firstCa: string;
 
   beforeAll(async () => {
     dataDir = await mkdtemp(join(tmpdir(), "ordermesh-mesh-test-"));
@@ -58,8 +61,13 @@ describe("npm start (services/mesh launcher)", () => {
     expect(output).toMatch(/^\[shipping\]\s+\S+ INFO\s+listening grpcPort=\d+ webPort=\d+/m);
     expect(output).toMatch(/^\[orders\]\s+\S+ INFO\s+listening grpcPort=\d+/m);
     expect(output).toMatch(/^\[notifier\]\s+\S+ INFO\s+listening grpcPort=\d+/m);
-    expect(output).toContain(`grpcurl -plaintext ${running.ordersGrpcAddr} list`);
-    expect(output).toContain(`grpcurl -plaintext -H "authorization: Bearer $(npm run -s token -- c-1)" -d '{}' ${running.ordersGrpcAddr} orders.v1.OrderService/ListOrders`);
+    const caFile = join(dataDir, "tls", "ca.crt");
+    expect(output).toContain(`grpcurl -cacert ${caFile} ${running.ordersGrpcAddr} list`);
+    expect(output).toContain(`grpcurl -cacert ${caFile} -H "authorization: Bearer $(npm run -s token -- c-1)" -d '{}' ${running.ordersGrpcAddr} orders.v1.OrderService/ListOrders`);
+    // The gRPC port is TLS by the dev CA: a client that trusts it needs no client certificate; plaintext fails.
+    firstCa = await readFile(caFile, "utf8");
+    expect(await probeHealth(running.ordersGrpcAddr, "", 5000, grpc.credentials.createSsl(Buffer.from(firstCa)))).toBe("SERVING");
+    expect(await probeHealth(running.ordersGrpcAddr, "", 2000)).toMatch(/^error: UNAVAILABLE/);
 
     const { order } = await ordersClient(running.ordersWebUrl, await token("mesh-test")).createOrder({
       customerId: "mesh-test",
@@ -98,6 +106,8 @@ describe("npm start (services/mesh launcher)", () => {
     await stopLeftover();
     running = await startLauncher(env);
     expect(running.output()).not.toContain("initialising a new cluster");
+    // The same dev CA, so clients that trust it keep trusting the mesh.
+    expect(await readFile(join(dataDir, "tls", "ca.crt"), "utf8")).toBe(firstCa);
     // The dev issuer's key is kept with the data, so a token minted before the restart still verifies.
     const client = ordersClient(running.ordersWebUrl, firstToken);
     const { order } = await client.getOrder({ id: placed.id });

@@ -5,6 +5,7 @@ import { projectPath, redact } from "../platform/database.js";
 import type { MeshSummary } from "./banner.js";
 import { startChildService, type ServiceEndpoints } from "./child-service.js";
 import { ensureDevIssuer, defaultAudience, mintToken, type TokenSigner } from "./dev-issuer.js";
+import { ensureDevCertificates } from "./dev-certificates.js";
 import { startEmbeddedPostgres } from "./embedded-postgres.js";
 import type { LinePrinter } from "./log-output.js";
 import type { ManagedProcess, ProcessExit } from "./managed-process.js";
@@ -48,9 +49,13 @@ export class Mesh {
     // 0755 so the "postgres" OS user (when the launcher runs as root) can reach its folder inside.
     await mkdir(config.dataDir, { recursive: true, mode: 0o755 });
 
+    const tlsDir = join(config.dataDir, "tls");
+    const certs = await ensureDevCertificates(tlsDir, serviceNames);
     const { postgres, nats } = await this.startDependencies(config);
     const emailDir = process.env.EMAIL_DIR ?? join(config.dataDir, "emails");
-    const env: NodeJS.ProcessEnv = { ...process.env, NATS_URL: nats, EMAIL_DIR: emailDir };
+    // The web ports stay plaintext on loopback: a browser does not trust the dev CA, and the page's
+    // calls (fetch) fail silently on a certificate error instead of offering to trust it.
+    const env: NodeJS.ProcessEnv = { WEB_TLS: "off", ...process.env, NATS_URL: nats, EMAIL_DIR: emailDir, TLS_CA_FILE: certs.caFile };
     // The launcher is the dev issuer: services verify against its JWKS file, `npm run token` signs with its key.
     const issuer = await ensureDevIssuer(config.dataDir);
     delete env.AUTH_JWKS_URL;
@@ -61,7 +66,9 @@ export class Mesh {
 
     const services: Partial<Record<ServiceName, ServiceEndpoints>> = {};
     for (const name of serviceNames) {
-      const child = startChildService(name, env);
+      // Each service's own certificate: its server identity and, for orders, the client identity shipping checks.
+      const { certFile, keyFile } = certs.services[name]!;
+      const child = startChildService(name, { ...env, TLS_CERT_FILE: certFile, TLS_KEY_FILE: keyFile });
       this.add({ name, stop: child.stop, process: child.process, abandonSignal: "SIGTERM" });
       services[name] = await child.ready;
       this.checkNotStopping();
@@ -73,6 +80,7 @@ export class Mesh {
     return {
       host,
       services,
+      caFile: certs.caFile,
       postgres: postgres ? `${postgres} (embedded, data in ${join(config.dataDir, "postgres")})` : "given by *_DATABASE_URL / DATABASE_URL",
       nats: config.natsUrl ? `${redact(config.natsUrl)} (given by NATS_URL)` : `${nats} (local nats-server, JetStream store in ${join(config.dataDir, "nats")})`,
       emailDir,

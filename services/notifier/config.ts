@@ -1,4 +1,5 @@
 import { ConfigError, type Env, readPort, readPositiveInt, readString, readUrl } from "../platform/config.js";
+import { loadTlsConfig, type ReadFile, type TlsConfig } from "../platform/tls-config.js";
 
 /** Everything the notifier process reads from its environment. */
 export interface NotifierConfig {
@@ -28,12 +29,14 @@ export interface NotifierConfig {
   ackWaitMs: number;
   /** Deliveries of one event before it goes to the dead letter. */
   maxDeliver: number;
+  /** TLS of the health/reflection port. */
+  tls: TlsConfig;
   /** Events handled at once (each holds a database connection and an SMTP connection while it sends). */
   concurrency: number;
 }
 
 /** Reads and validates the notifier configuration; throws ConfigError naming the bad variable. */
-export function loadNotifierConfig(env: Env = process.env): NotifierConfig {
+export function loadNotifierConfig(env: Env = process.env, readFile?: ReadFile): NotifierConfig {
   const config: NotifierConfig = {
     bindHost: readString(env, "BIND_HOST", "127.0.0.1"),
     grpcPort: readPort(env, "NOTIFIER_PORT", 50053),
@@ -49,6 +52,7 @@ export function loadNotifierConfig(env: Env = process.env): NotifierConfig {
     ackWaitMs: readPositiveInt(env, "NOTIFIER_ACK_WAIT_MS", 30_000),
     // With backoff capped at a minute, 20 deliveries ride out an SMTP outage of roughly 15 minutes.
     maxDeliver: readPositiveInt(env, "NOTIFIER_MAX_DELIVER", 20),
+    tls: loadTlsConfig(env, readFile),
     concurrency: readPositiveInt(env, "NOTIFIER_CONCURRENCY", 8),
   };
   // Every event in flight keeps its claim transaction (one pooled connection) open during the send.

@@ -45,6 +45,7 @@ await runProcess(logger, async () => {
     host: config.bindHost,
     grpcPort: config.grpcPort,
     services: [],
+    tls: config.tls,
     healthChecks: [
       () => database.ping(),
       () => checkNats(nc),

@@ -1,4 +1,5 @@
 import { type AuthConfig, type Env, readAuthConfig, readHostPort, readOptionalPort, readPort, readPositiveInt, readString, readSwitch, readUrl } from "../platform/config.js";
+import { loadTlsConfig, type ReadFile, type TlsConfig } from "../platform/tls-config.js";
 
 /** Everything the orders process reads from its environment. */
 export interface OrdersConfig {
@@ -34,10 +35,12 @@ export interface OrdersConfig {
   auth: AuthConfig;
   /** Serve grpc.reflection (REFLECTION, default on). */
   reflection: boolean;
+  /** TLS of the listeners; its CA and certificate also secure and identify the calls to shipping. */
+  tls: TlsConfig;
 }
 
 /** Reads and validates the orders configuration; throws ConfigError naming the bad variable. */
-export function loadOrdersConfig(env: Env = process.env): OrdersConfig {
+export function loadOrdersConfig(env: Env = process.env, readFile?: ReadFile): OrdersConfig {
   return {
     bindHost: readString(env, "BIND_HOST", "127.0.0.1"),
     grpcPort: readPort(env, "ORDERS_PORT", 50051),
@@ -55,5 +58,6 @@ export function loadOrdersConfig(env: Env = process.env): OrdersConfig {
     outboxRetentionMs: readPositiveInt(env, "OUTBOX_RETENTION_MS", 60 * 60_000),
     auth: readAuthConfig(env),
     reflection: readSwitch(env, "REFLECTION", true),
+    tls: loadTlsConfig(env, readFile),
   };
 }

@@ -27,7 +27,7 @@ await runProcess(logger, async () => {
   const authenticator = await createCallerAuthenticator(config.auth);
   const database = await openOrdersDatabase(config.databaseUrl, config.databasePoolSize);
   const store = new OrderStore(database.db, database.sql);
-  const shipping = createShippingClient({ addr: config.shippingAddr, logger });
+  const shipping = createShippingClient({ addr: config.shippingAddr, logger, tls: config.tls });
   // Orders keep being accepted into the outbox while NATS is down, so health does not depend on it
   // and the event side starts whenever the first connection succeeds.
   const events = startEvents(config, database.sql, store, shipping);
@@ -40,6 +40,7 @@ await runProcess(logger, async () => {
     authenticator,
     reflection: config.reflection,
     healthChecks: [() => database.ping()],
+    tls: config.tls,
   });
   return [() => host.stop(), () => events.then((e) => e.stop()), async () => shipping.close(), () => database.close()];
 });

@@ -2,6 +2,7 @@ import { Code, createClient, type Client } from "@connectrpc/connect";
 import { ShippingService } from "../../gen/shipping/v1/shipping_pb.js";
 import { createGrpcJsTransport } from "../platform/grpc-js-transport.js";
 import type { Logger } from "../platform/logger.js";
+import type { TlsConfig } from "../platform/tls-config.js";
 import { createUpstreamBreaker, createUpstreamPolicy, type UpstreamPolicy } from "../platform/resilience.js";
 
 /** Tuning of the calls to shipping; defaults suit a LAN, tests shorten them. */
@@ -15,6 +16,8 @@ export interface ShippingClientOptions {
   dispatchAttemptTimeoutMs?: number;
   breakerThreshold?: number;
   halfOpenAfterMs?: number;
+  /** TLS_CA_FILE verifies shipping; orders' own certificate is its identity there (mTLS). Omitted: plaintext. */
+  tls?: TlsConfig;
 }
 
 /** The typed client of ShippingService with its resilience policies. */
@@ -33,7 +36,7 @@ export interface ShippingClient {
  * trips one breaker for reads and dispatch alike instead of being hammered from two sides.
  */
 export function createShippingClient(options: ShippingClientOptions): ShippingClient {
-  const transport = createGrpcJsTransport({ address: options.addr, maxReconnectBackoffMs: options.halfOpenAfterMs });
+  const transport = createGrpcJsTransport({ address: options.addr, maxReconnectBackoffMs: options.halfOpenAfterMs, tls: options.tls });
   const shared = {
     name: "shipping",
     logger: options.logger,

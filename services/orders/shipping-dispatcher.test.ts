@@ -111,6 +111,10 @@ describe("shipping dispatch", () => {
     await publish();
     const order = await shipmentRecorded(id);
     expect(order.status).toBe("shipment_requested");
+    // Shipping learns the owner, so it can answer that customer's reads of the shipment.
+    const [stored] = await shippingDatabase.sql`select customer_id from shipments where order_id = ${id}`;
+    expect(stored?.customer_id).toBe(order.customerId);
+    expect(order.customerId).not.toBe("");
     // A second copy under another message id gets past JetStream's de-duplication, like a redelivery.
     await publish(randomUUID());
     await dispatchIdle();

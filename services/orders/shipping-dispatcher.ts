@@ -60,6 +60,8 @@ export function startShippingDispatcher(options: ShippingDispatcherOptions): Pro
         shipping.client.createShipment(
           {
             orderId,
+            // Shipping answers this customer's reads of the shipment (and nobody else's).
+            customerId: order.customerId,
             address: order.shippingAddress,
             items: order.items.map((i) => ({ sku: i.sku, quantity: i.quantity })),
           },

@@ -5,9 +5,11 @@ import type { CallerAuthenticator } from "./jwt-auth.js";
 /**
  * Who may call a service, declared with its binding and enforced before any of its handlers runs:
  * "open" (anyone), "customer-token" (a verified bearer token; the caller is in ctx.values under
- * callerKey), or a custom check that throws to refuse and may set context values itself.
+ * callerKey), "customer-token-if-sent" (a token is verified when the call carries one, and a bad one
+ * is refused; calls without one reach the handlers, which decide by other identities such as mTLS),
+ * or a custom check that throws to refuse and may set context values itself.
  */
-export type AccessPolicy = "open" | "customer-token" | CustomAccessPolicy;
+export type AccessPolicy = "open" | "customer-token" | "customer-token-if-sent" | CustomAccessPolicy;
 
 /** A service's own admission rule (service identity, a mix of customers and services...). */
 export type CustomAccessPolicy = (ctx: HandlerContext, authenticator: CallerAuthenticator | undefined) => Promise<void>;
@@ -16,5 +18,6 @@ export type CustomAccessPolicy = (ctx: HandlerContext, authenticator: CallerAuth
 export async function admit(policy: AccessPolicy, ctx: HandlerContext, authenticator: CallerAuthenticator | undefined): Promise<void> {
   if (policy === "open") return;
   if (typeof policy === "function") return policy(ctx, authenticator);
+  if (policy === "customer-token-if-sent" && !(authenticator && ctx.requestHeader.has("authorization"))) return;
   ctx.values.set(callerKey, await authenticator!.authenticate(ctx.requestHeader));
 }

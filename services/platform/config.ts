@@ -98,6 +98,15 @@ export function readAuthConfig(env: Env): AuthConfig {
   return { disabled: false, jwksFile, jwksUrl, issuer, audience: readString(env, "AUTH_AUDIENCE", "ordermesh") };
 }
 
+/**
+ * The AUTH_* variables of a service for which customer tokens are optional (shipping, whose main callers
+ * prove themselves by mTLS): undefined when none is set, else read and checked like readAuthConfig.
+ */
+export function readOptionalAuthConfig(env: Env): AuthConfig | undefined {
+  const anySet = ["AUTH_DISABLED", "AUTH_JWKS_FILE", "AUTH_JWKS_URL", "AUTH_ISSUER"].some((name) => (env[name] ?? "") !== "");
+  return anySet ? readAuthConfig(env) : undefined;
+}
+
 /** Reads an on/off switch ("on"/"off", also "true"/"false") or returns the default when unset. */
 export function readSwitch(env: Env, name: string, fallback: boolean): boolean {
   const raw = readString(env, name, fallback ? "on" : "off");

@@ -4,6 +4,7 @@ import { anyPack } from "@bufbuild/protobuf/wkt";
 import { Code, ConnectError, createHandlerContext, type HandlerContext } from "@connectrpc/connect";
 import { StatusSchema } from "../../gen/google/rpc/status_pb.js";
 import { maxDeadlineMs } from "./deadline-limits.js";
+import { grpcPeerContextValues } from "./peer-identity.js";
 import type { ServiceBinding } from "./service-impl.js";
 import { undecodableRequest } from "./undecodable-requests.js";
 
@@ -57,6 +58,7 @@ function unaryHandler(binding: ServiceBinding, method: DescMethod & { output: De
       timeoutMs: remainingMs(call.getDeadline()),
       requestSignal: cancelled.signal,
       requestHeader: metadataToHeaders(call.metadata),
+      contextValues: grpcPeerContextValues(call),
     });
     call.once("cancelled", () => cancelled.abort(new ConnectError("cancelled by the client", Code.Canceled)));
     const request: Message | Undecodable = call.request;

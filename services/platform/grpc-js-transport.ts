@@ -3,6 +3,8 @@ import { create, fromBinary, toBinary, type DescMessage, type DescMethodUnary, t
 import { Code, ConnectError, type Transport } from "@connectrpc/connect";
 import type { UnaryResponse } from "@connectrpc/connect";
 import { StatusSchema } from "../../gen/google/rpc/status_pb.js";
+import type { TlsConfig } from "./tls-config.js";
+import { grpcChannelCredentials } from "./tls-credentials.js";
 
 type HeadersInit = ConstructorParameters<typeof Headers>[0];
 
@@ -14,6 +16,8 @@ export interface GrpcJsTransportOptions {
   keepaliveMs?: number;
   /** Upper bound of the reconnect backoff after the upstream went away. Default 2 s. */
   maxReconnectBackoffMs?: number;
+  /** With a CA: TLS verified against it, presenting the identity as client certificate. Default plaintext. */
+  tls?: TlsConfig | undefined;
 }
 
 /** A Connect transport that can also be closed. */
@@ -31,7 +35,7 @@ export interface ClosableTransport extends Transport {
  */
 export function createGrpcJsTransport(options: GrpcJsTransportOptions): ClosableTransport {
   const keepaliveMs = options.keepaliveMs ?? 10_000;
-  const client = new grpc.Client(options.address, grpc.credentials.createInsecure(), {
+  const client = new grpc.Client(options.address, grpcChannelCredentials(options.tls ?? { identity: undefined, ca: undefined }), {
     "grpc.keepalive_time_ms": keepaliveMs,
     "grpc.keepalive_timeout_ms": Math.min(keepaliveMs, 5_000),
     // grpc-js backs off up to 120 s by default: far too long for an upstream on the same LAN coming back.

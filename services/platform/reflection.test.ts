@@ -64,7 +64,7 @@ describe.each(["v1", "v1alpha"] as const)("grpc.reflection.%s", (version) => {
       // A registry only builds when every import is present: what grpcurl needs to describe and invoke.
       const byName = new Map(found.map((f) => [f.name, f]));
       const registry = createFileRegistry(shipping!, (name) => byName.get(name));
-      expect(registry.getMessage("shipping.v1.CreateShipmentRequest")?.fields.map((f) => f.name)).toEqual(["order_id", "address", "items"]);
+      expect(registry.getMessage("shipping.v1.CreateShipmentRequest")?.fields.map((f) => f.name)).toEqual(["order_id", "address", "items", "customer_id"]);
       expect(registry.getMessage("google.protobuf.Timestamp")).toBeDefined();
     },
   );

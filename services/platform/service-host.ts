@@ -6,6 +6,8 @@ import type { Logger } from "./logger.js";
 import type { CallerAuthenticator } from "./jwt-auth.js";
 import { addReflection } from "./reflection.js";
 import { instrumentService, type ServiceBinding } from "./service-impl.js";
+import { warnIfPlaintextExposed, type TlsConfig } from "./tls-config.js";
+import { grpcServerCredentials } from "./tls-credentials.js";
 import { startWebServer, type WebServer } from "./web-server.js";
 
 /** What one service process serves. */
@@ -26,6 +28,8 @@ export interface ServiceHostOptions {
   corsOrigins?: readonly string[];
   /** How long in-flight calls may take to finish on shutdown before they are cut. */
   shutdownGraceMs?: number;
+  /** TLS of both listeners (loadTlsConfig); omitted: plaintext. */
+  tls?: TlsConfig;
 }
 
 /** A running service process's servers. */
@@ -47,8 +51,10 @@ export async function startServiceHost(options: ServiceHostOptions): Promise<Ser
   health.addToServer(server);
   if (options.reflection ?? true) addReflection(server, services.map((s) => s.service));
 
+  const tls = options.tls ?? { identity: undefined, ca: undefined };
+  warnIfPlaintextExposed(options.logger, options.host, tls, options.webPort !== undefined);
   const grpcPort = await new Promise<number>((resolve, reject) =>
-    server.bindAsync(`${options.host}:${options.grpcPort}`, grpc.ServerCredentials.createInsecure(), (err, port) =>
+    server.bindAsync(`${options.host}:${options.grpcPort}`, grpcServerCredentials(tls), (err, port) =>
       err ? reject(err) : resolve(port),
     ),
   );
@@ -61,10 +67,11 @@ export async function startServiceHost(options: ServiceHostOptions): Promise<Ser
       services,
       corsOrigins: options.corsOrigins ?? ["*"],
       shutdownSignal: shutdown.signal,
+      tls: tls.webPlaintext ? undefined : tls,
     });
   }
   await health.watch(options.healthChecks, options.healthIntervalMs ?? 1000);
-  options.logger.info({ grpcPort, webPort: web?.port, serving: health.isServing }, "listening");
+  options.logger.info({ grpcPort, webPort: web?.port, serving: health.isServing, tls: tls.identity !== undefined, webTls: web?.tls ?? false }, "listening");
 
   const graceMs = options.shutdownGraceMs ?? 10_000;
   return {
@@ -73,9 +80,12 @@ export async function startServiceHost(options: ServiceHostOptions): Promise<Ser
     health,
     async stop() {
       health.shutdown();
+      let cut: NodeJS.Timeout | undefined;
+      // forceShutdown destroys HTTP/2 sessions, but a TLS client that never finished its handshake has
+      // none, and tryShutdown's callback waits for it; so once the grace is over, stop does not either.
+      const forced = new Promise<void>((resolve) => (cut = setTimeout(() => (server.forceShutdown(), resolve()), graceMs)));
       const drained = new Promise<void>((resolve) => server.tryShutdown(() => resolve()));
-      const cut = setTimeout(() => server.forceShutdown(), graceMs);
-      await Promise.all([drained, web?.close(graceMs)]);
+      await Promise.all([Promise.race([drained, forced]), web?.close(graceMs)]);
       clearTimeout(cut);
       shutdown.abort();
     },

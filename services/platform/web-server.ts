@@ -1,11 +1,15 @@
 import * as http from "node:http";
 import * as http2 from "node:http2";
 import * as net from "node:net";
+import * as tls from "node:tls";
 import { Duplex } from "node:stream";
 import { cors as connectCors } from "@connectrpc/connect";
 import { connectNodeAdapter } from "@connectrpc/connect-node";
 import { clampDeadlineHeaders } from "./deadline-limits.js";
+import { webPeerContextValues } from "./peer-identity.js";
 import type { ServiceBinding } from "./service-impl.js";
+import type { TlsConfig } from "./tls-config.js";
+import { webServerTlsOptions } from "./tls-credentials.js";
 import { answerUndecodableAsInvalidArgument } from "./undecodable-requests.js";
 
 /** Options of the browser-facing listener. */
@@ -17,11 +21,15 @@ export interface WebServerOptions {
   corsOrigins: readonly string[];
   /** Aborted when the process shuts down, so in-flight handlers see it. */
   shutdownSignal: AbortSignal;
+  /** TLS with ALPN instead of cleartext sniffing when it has an identity; omitted: plaintext. */
+  tls?: TlsConfig | undefined;
 }
 
 /** A running web listener. */
 export interface WebServer {
   port: number;
+  /** Whether the port speaks TLS. */
+  tls: boolean;
   close(graceMs: number): Promise<void>;
 }
 
@@ -39,6 +47,8 @@ export async function startWebServer(options: WebServerOptions): Promise<WebServ
       router.handlers.forEach((h, i) => (router.handlers[i] = answerUndecodableAsInvalidArgument(h)));
     },
     shutdownSignal: options.shutdownSignal,
+    // The verified mTLS peer (if any) reaches handlers the way grpc-adapter passes it on the gRPC port.
+    contextValues: webPeerContextValues,
   });
   let closing = false;
   // A request that arrives once the drain began is refused at once (503: UNAVAILABLE for Connect and
@@ -75,16 +85,36 @@ export async function startWebServer(options: WebServerOptions): Promise<WebServ
   const sockets = new Set<net.Socket>();
   const h1Sockets = new Set<net.Socket>();
   const h2Sockets = new Set<net.Socket>();
-  // Cleartext HTTP/2 has no ALPN to choose the protocol, so peek at the first bytes for the h2 preface.
-  // noDelay: http2 would set it on a socket it owns, but through the Duplex below it cannot, and Nagle's
-  // algorithm against delayed ACKs then adds ~40 ms to every h2c call.
-  const server = net.createServer({ noDelay: true }, (socket) => {
+  const track = (socket: net.Socket) => {
     sockets.add(socket);
     socket.once("close", () => {
       sockets.delete(socket);
       h1Sockets.delete(socket);
       h2Sockets.delete(socket);
     });
+  };
+  const tlsOptions = options.tls ? webServerTlsOptions(options.tls) : undefined;
+  // With TLS the client names its protocol in ALPN; a TLS socket goes to http2 or http as it is.
+  const secure = tlsOptions
+    ? tls.createServer({ ...tlsOptions, noDelay: true }, (socket) => {
+        track(socket);
+        const isH2 = socket.alpnProtocol === "h2";
+        (isH2 ? h2Sockets : h1Sockets).add(socket);
+        (isH2 ? h2 : h1).emit("connection", socket);
+      })
+    : undefined;
+  // TLS sockets are tracked once their handshake is done; a client stalled in the handshake is only
+  // its raw TCP socket, cut with the rest when the grace period ends so it cannot stretch shutdown.
+  const handshaking = new Set<net.Socket>();
+  secure?.on("connection", (raw: net.Socket) => {
+    handshaking.add(raw);
+    raw.once("close", () => handshaking.delete(raw));
+  });
+  // Cleartext HTTP/2 has no ALPN to choose the protocol, so peek at the first bytes for the h2 preface.
+  // noDelay: http2 would set it on a socket it owns, but through the Duplex below it cannot, and Nagle's
+  // algorithm against delayed ACKs then adds ~40 ms to every h2c call.
+  const server = secure ?? net.createServer({ noDelay: true }, (socket) => {
+    track(socket);
     socket.once("data", (chunk: Buffer) => {
       socket.pause();
       socket.unshift(chunk);
@@ -117,6 +147,7 @@ export async function startWebServer(options: WebServerOptions): Promise<WebServ
   };
   return {
     port: address.port,
+    tls: secure !== undefined,
     async close(graceMs) {
       closing = true;
       const closed = new Promise<void>((resolve) => server.close(() => resolve()));
@@ -125,7 +156,7 @@ export async function startWebServer(options: WebServerOptions): Promise<WebServ
       // HTTP/2 sessions get GOAWAY: running streams finish, the client opens no new ones here.
       for (const session of sessions) session.close();
       if (inFlight.size === 0) closeIdleConnections();
-      const deadline = setTimeout(() => sockets.forEach((s) => s.destroy()), graceMs);
+      const deadline = setTimeout(() => [...sockets, ...handshaking].forEach((s) => s.destroy()), graceMs);
       await closed;
       clearTimeout(deadline);
     },

@@ -4,13 +4,31 @@ import { loadShippingConfig } from "./config.js";
 
 describe("loadShippingConfig", () => {
   it("uses the documented defaults", () => {
-    expect(loadShippingConfig({})).toEqual({
+    expect(loadShippingConfig({ AUTH_DISABLED: "true" })).toEqual({
       bindHost: "127.0.0.1",
       grpcPort: 50052,
       webPort: 8082,
       databaseUrl: "postgres://postgres@127.0.0.1:5432/shipping",
       databasePoolSize: 10,
+      tls: { identity: undefined, ca: undefined, webPlaintext: false },
+      auth: { disabled: true },
+      authDisabled: true,
     });
+  });
+
+  it("verifies customers' tokens for reads when AUTH_* is set, and needs none of it otherwise", () => {
+    const tlsFiles = { TLS_CERT_FILE: "CERTIFICATE", TLS_KEY_FILE: "PRIVATE KEY", TLS_CA_FILE: "CERTIFICATE" };
+    // Each path names the PEM block its stand-in file holds.
+    const readFile = (path: string) => Buffer.from(`-----BEGIN ${path}-----`);
+    const auth = { AUTH_JWKS_FILE: "/etc/jwks.json", AUTH_ISSUER: "https://issuer.example" };
+    expect(loadShippingConfig({ ...tlsFiles, ...auth }, readFile).auth).toEqual({ disabled: false, jwksFile: "/etc/jwks.json", jwksUrl: undefined, issuer: "https://issuer.example", audience: "ordermesh" });
+    expect(loadShippingConfig(tlsFiles, readFile).auth).toBeUndefined();
+    expect(() => loadShippingConfig({ ...tlsFiles, AUTH_ISSUER: "https://issuer.example" }, readFile)).toThrow(/AUTH_JWKS_FILE or AUTH_JWKS_URL/);
+  });
+
+  it("refuses to start without the TLS files that identify orders, unless AUTH_DISABLED=true", () => {
+    expect(() => loadShippingConfig({})).toThrow(/TLS_CERT_FILE, TLS_KEY_FILE and TLS_CA_FILE .*AUTH_DISABLED=true/);
+    expect(() => loadShippingConfig({ AUTH_DISABLED: "yes" })).toThrow(/AUTH_DISABLED must be "on" or "off"/);
   });
 
   it("reads every variable", () => {
@@ -20,8 +38,9 @@ describe("loadShippingConfig", () => {
       SHIPPING_WEB_PORT: "off",
       SHIPPING_DATABASE_URL: "postgresql://u@db/ship",
       SHIPPING_DATABASE_POOL: "3",
+      AUTH_DISABLED: "true",
     });
-    expect(config).toEqual({ bindHost: "0.0.0.0", grpcPort: 0, webPort: undefined, databaseUrl: "postgresql://u@db/ship", databasePoolSize: 3 });
+    expect(config).toMatchObject({ bindHost: "0.0.0.0", grpcPort: 0, webPort: undefined, databaseUrl: "postgresql://u@db/ship", databasePoolSize: 3 });
   });
 
   it.each([
@@ -30,7 +49,7 @@ describe("loadShippingConfig", () => {
     ["SHIPPING_DATABASE_URL", "http://db/ship"],
     ["SHIPPING_DATABASE_POOL", "0"],
   ])("rejects a bad %s with a ConfigError naming it", (name, value) => {
-    expect(() => loadShippingConfig({ [name]: value })).toThrow(ConfigError);
-    expect(() => loadShippingConfig({ [name]: value })).toThrow(name);
+    expect(() => loadShippingConfig({ AUTH_DISABLED: "true", [name]: value })).toThrow(ConfigError);
+    expect(() => loadShippingConfig({ AUTH_DISABLED: "true", [name]: value })).toThrow(name);
   });
 });

@@ -1,4 +1,5 @@
-import { type Env, readOptionalPort, readPort, readPositiveInt, readString, readUrl } from "../platform/config.js";
+import { type AuthConfig, ConfigError, type Env, readOptionalAuthConfig, readOptionalPort, readPort, readPositiveInt, readString, readUrl } from "../platform/config.js";
+import { loadTlsConfig, type ReadFile, type TlsConfig } from "../platform/tls-config.js";
 
 /** Everything the shipping process reads from its environment. */
 export interface ShippingConfig {
@@ -12,15 +13,33 @@ export interface ShippingConfig {
   databaseUrl: string;
   /** Connections in the database pool. */
   databasePoolSize: number;
+  /** TLS of the listeners and the CA that verifies orders' client certificate. */
+  tls: TlsConfig;
+  /** How customers' bearer tokens for reads are verified (AUTH_*); undefined: no customer reads. */
+  auth: AuthConfig | undefined;
+  /** AUTH_DISABLED=true: any caller may create, cancel and read shipments (logged as a warning). */
+  authDisabled: boolean;
 }
 
 /** Reads and validates the shipping configuration; throws ConfigError naming the bad variable. */
-export function loadShippingConfig(env: Env = process.env): ShippingConfig {
-  return {
+export function loadShippingConfig(env: Env = process.env, readFile?: ReadFile): ShippingConfig {
+  const auth = readOptionalAuthConfig(env);
+  const config: ShippingConfig = {
     bindHost: readString(env, "BIND_HOST", "127.0.0.1"),
     grpcPort: readPort(env, "SHIPPING_PORT", 50052),
     webPort: readOptionalPort(env, "SHIPPING_WEB_PORT", 8082),
     databaseUrl: readUrl(env, "SHIPPING_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/shipping", ["postgres", "postgresql"]),
     databasePoolSize: readPositiveInt(env, "SHIPPING_DATABASE_POOL", 10),
+    tls: loadTlsConfig(env, readFile),
+    auth,
+    authDisabled: auth?.disabled ?? false,
   };
+  // Without a certificate and a CA to verify clients, no caller could ever prove it is orders:
+  // refusing to start beats a shipping that silently accepts nobody (or, worse, everybody).
+  if (!config.authDisabled && !(config.tls.identity && config.tls.ca)) {
+    throw new ConfigError(
+      "shipping verifies orders' client certificate: set TLS_CERT_FILE, TLS_KEY_FILE and TLS_CA_FILE (or AUTH_DISABLED=true to let any caller create and cancel shipments)",
+    );
+  }
+  return config;
 }

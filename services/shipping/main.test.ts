@@ -1,4 +1,10 @@
-import { Code, createClient } from "@connectrpc/connect";
+import { execFile } from "node:child_process";
+import { readFileSync } from "node:fs";
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { promisify } from "node:util";
+import { Code, ConnectError, createClient } from "@connectrpc/connect";
 import { createConnectTransport, Http2SessionManager } from "@connectrpc/connect-node";
 import postgres from "postgres";
 import { afterEach, beforeAll, afterAll, describe, expect, it } from "vitest";
@@ -7,6 +13,9 @@ import { checkHealth, newGrpcJsClient, newHealthClient, unaryCall, watchHealth }
 import { startServiceProcess, type ServiceProcess } from "../../tests/support/service-process.js";
 import { shipmentRequest } from "../../tests/support/shipping-harness.js";
 import { createTestDatabase, type TestDatabase } from "../../tests/support/test-database.js";
+import { projectPath } from "../platform/database.js";
+import { createGrpcJsTransport } from "../platform/grpc-js-transport.js";
+import { ensureDevCertificates } from "../mesh/dev-certificates.js";
 import { waitFor } from "../../tests/support/wait-for.js";
 
 // Layer 3: the compiled shipping process (`npm test` builds dist/ first), driven like an operator would.
@@ -33,6 +42,8 @@ describe("shipping process", () => {
       SHIPPING_WEB_PORT: "0",
       SHIPPING_DATABASE_URL: testDb.url,
       LOG_LEVEL: "info",
+      // Lifecycle only; identity over TLS has its own process test below.
+      AUTH_DISABLED: "true",
     });
     const listening = await proc.waitForLog((l) => l.msg === "listening", "the listening log line");
     expect(listening).toMatchObject({ serving: true, grpcPort: expect.any(Number), webPort: expect.any(Number) });
@@ -102,9 +113,50 @@ describe("shipping process", () => {
       SHIPPING_WEB_PORT: "off",
       // Port 1 on loopback refuses at once, so the failure is fast and certain.
       SHIPPING_DATABASE_URL: "postgres://postgres@127.0.0.1:1/shipping",
+      AUTH_DISABLED: "true",
     });
     const exit = await proc.exited;
     expect(exit.code, proc.output()).toBe(1);
     expect(proc.logs.find((l) => l.msg?.startsWith("failed to start"))?.msg).toMatch(/ECONNREFUSED|connect/i);
+  });
+
+  it("refuses to start without the TLS files that identify orders, naming them", async () => {
+    proc = startServiceProcess("services/shipping/main.js", { SHIPPING_PORT: "0", SHIPPING_WEB_PORT: "off", SHIPPING_DATABASE_URL: testDb.url });
+    const exit = await proc.exited;
+    expect(exit.code, proc.output()).toBe(1);
+    expect(proc.logs.find((l) => l.msg?.startsWith("failed to start"))?.msg).toMatch(/TLS_CERT_FILE, TLS_KEY_FILE and TLS_CA_FILE/);
+  });
+
+  it("with the dev CA's files serves TLS, takes CreateShipment from orders' certificate only, and the health probe CLI verifies it", async () => {
+    const dir = await mkdtemp(join(tmpdir(), "shipping-certs-"));
+    try {
+      const certs = await ensureDevCertificates(dir, ["shipping", "orders"]);
+      const tlsEnv = { TLS_CA_FILE: certs.caFile, TLS_CERT_FILE: certs.services.shipping!.certFile, TLS_KEY_FILE: certs.services.shipping!.keyFile };
+      proc = startServiceProcess("services/shipping/main.js", { SHIPPING_PORT: "0", SHIPPING_WEB_PORT: "off", SHIPPING_DATABASE_URL: testDb.url, ...tlsEnv });
+      const listening = await proc.waitForLog((l) => l.msg === "listening", "the listening log line");
+      expect(listening).toMatchObject({ tls: true });
+      const address = `127.0.0.1:${listening.grpcPort as number}`;
+      const ca = readFileSync(certs.caFile);
+      const asOrders = createGrpcJsTransport({ address, tls: { ca, identity: { cert: readFileSync(certs.services.orders!.certFile), key: readFileSync(certs.services.orders!.keyFile) } } });
+      const anonymous = createGrpcJsTransport({ address, tls: { ca, identity: undefined } });
+      try {
+        const req = shipmentRequest();
+        await expect(createClient(ShippingService, anonymous).createShipment(req)).rejects.toMatchObject({ code: Code.Unauthenticated });
+        expect((await createClient(ShippingService, asOrders).createShipment(req)).shipment?.orderId).toBe(req.orderId);
+      } finally {
+        asOrders.close();
+        anonymous.close();
+      }
+      // The compose healthcheck: the CLI reads the service's own TLS variables.
+      const probe = (env: Record<string, string>) =>
+        promisify(execFile)(process.execPath, [projectPath("dist/services/platform/health-probe.js"), address], { env: { ...process.env, HEALTH_PROBE_TIMEOUT_MS: "2000", ...env } }).then(
+          (r) => r.stdout,
+          (err: { stdout: string }) => err.stdout,
+        );
+      expect(await probe(tlsEnv)).toMatch(/: SERVING$/m);
+      expect(await probe({})).toContain("error: UNAVAILABLE");
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 });

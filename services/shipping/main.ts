@@ -1,5 +1,6 @@
 import { ShippingService } from "../../gen/shipping/v1/shipping_pb.js";
 import { redact } from "../platform/database.js";
+import { createCallerAuthenticator } from "../platform/jwt-auth.js";
 import { createLogger } from "../platform/logger.js";
 import { runProcess } from "../platform/process-lifecycle.js";
 import { startServiceHost } from "../platform/service-host.js";
@@ -7,6 +8,7 @@ import { bindService } from "../platform/service-impl.js";
 import { loadShippingConfig } from "./config.js";
 import * as schema from "./db/schema.js";
 import { ShipmentStore } from "./shipment-store.js";
+import { allowAnyCaller, serviceIdentityAccess } from "./shipping-access.js";
 import { createShippingService } from "./shipping-service.js";
 import { openShippingDatabase } from "./db/open-database.js";
 
@@ -15,14 +17,25 @@ const logger = createLogger("shipping");
 await runProcess(logger, async () => {
   const config = loadShippingConfig();
   logger.info({ database: redact(config.databaseUrl) }, "starting");
+  if (config.authDisabled) logger.warn("AUTH_DISABLED=true: any caller may create, cancel and read any shipment");
   const database = await openShippingDatabase(config.databaseUrl, config.databasePoolSize);
+  // Customers may read their own shipments with the same tokens OrderService takes, when AUTH_* is set.
+  const authenticator = config.auth && !config.auth.disabled ? await createCallerAuthenticator(config.auth) : undefined;
   const host = await startServiceHost({
     logger,
     host: config.bindHost,
     grpcPort: config.grpcPort,
     webPort: config.webPort,
-    services: [bindService(ShippingService, createShippingService(new ShipmentStore(database.db)))],
+    services: [
+      bindService(
+        ShippingService,
+        createShippingService(new ShipmentStore(database.db), config.authDisabled ? allowAnyCaller : serviceIdentityAccess()),
+        "customer-token-if-sent",
+      ),
+    ],
+    authenticator,
     healthChecks: [() => database.ping()],
+    tls: config.tls,
   });
   return [() => host.stop(), () => database.close()];
 });

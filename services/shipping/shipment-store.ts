@@ -7,6 +7,8 @@ import { shipments, type ShipmentRow, type StoredAddress, type StoredShipmentIte
 /** What CreateShipment stores. */
 export interface NewShipment {
   orderId: string;
+  /** Owner of the order; "" (the default) when the caller did not say. */
+  customerId?: string;
   address: StoredAddress;
   items: StoredShipmentItem[];
 }
@@ -26,6 +28,7 @@ export class ShipmentStore {
       .insert(shipments)
       .values({
         orderId: sql.placeholder("orderId"),
+        customerId: sql.placeholder("customerId"),
         carrier: sql.placeholder("carrier"),
         trackingNumber: sql.placeholder("trackingNumber"),
         address: sql.placeholder("address"),
@@ -48,6 +51,7 @@ export class ShipmentStore {
   async createOnce(input: NewShipment): Promise<{ row: ShipmentRow; created: boolean }> {
     const [inserted] = await this.insertOnce.execute({
       orderId: input.orderId,
+      customerId: input.customerId ?? "",
       carrier: "DHL",
       trackingNumber: trackingNumber(),
       address: input.address,

@@ -23,6 +23,7 @@ import { openShippingDatabase } from "./db/open-database.js";
 import { createTestDatabase, type TestDatabase } from "../../tests/support/test-database.js";
 import type * as schema from "./db/schema.js";
 import { ShipmentStore } from "./shipment-store.js";
+import { allowAnyCaller } from "./shipping-access.js";
 import { createShippingService } from "./shipping-service.js";
 
 // Layer 1: the handlers as a plain object over a real database, no network in between.
@@ -35,7 +36,8 @@ beforeAll(async () => {
   testDb = await createTestDatabase("shipping_handlers");
   database = await openShippingDatabase(testDb.url, 10);
   store = new ShipmentStore(database.db);
-  service = createShippingService(store);
+  // The access policy has its own tests (shipping-identity.test.ts); these are about the handlers' rules.
+  service = createShippingService(store, allowAnyCaller);
 });
 
 afterAll(async () => {

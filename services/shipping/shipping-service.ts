@@ -1,6 +1,6 @@
 import { create } from "@bufbuild/protobuf";
 import { timestampFromDate } from "@bufbuild/protobuf/wkt";
-import { Code, ConnectError, type ServiceImpl } from "@connectrpc/connect";
+import { Code, ConnectError, type HandlerContext, type ServiceImpl } from "@connectrpc/connect";
 import {
   type CreateShipmentRequest,
   type Shipment,
@@ -14,6 +14,7 @@ import { invalidArgument, type FieldViolation } from "../platform/rpc-errors.js"
 import { isUuid, requireUuid } from "../platform/validation.js";
 import type { ShipmentRow } from "./db/schema.js";
 import type { ShipmentStore } from "./shipment-store.js";
+import type { ShippingAccess } from "./shipping-access.js";
 
 const statusToProto: Record<ShipmentRow["status"], ShipmentStatus> = {
   pending: ShipmentStatus.PENDING,
@@ -22,28 +23,37 @@ const statusToProto: Record<ShipmentRow["status"], ShipmentStatus> = {
   cancelled: ShipmentStatus.CANCELLED,
 };
 
-/** The ShippingService handlers over a shipment store. */
-export function createShippingService(store: ShipmentStore): ServiceImpl<typeof ShippingService> {
+/** The ShippingService handlers over a shipment store; `access` decides who may call what. */
+export function createShippingService(store: ShipmentStore, access: ShippingAccess): ServiceImpl<typeof ShippingService> {
+  // A shipment the caller may not read is NOT_FOUND, the same answer as one that does not exist.
+  const readable = <T extends ShipmentRow>(ctx: HandlerContext, row: T | undefined): T | undefined =>
+    row && access.mayRead(ctx, row.customerId) ? row : undefined;
   return {
-    async createShipment(req) {
+    async createShipment(req, ctx) {
+      // Identity before validation: an unauthorised caller learns nothing from field errors either.
+      access.requireMutator(ctx, "CreateShipment");
       validateCreate(req);
       const address = req.address!;
       const { row } = await store.createOnce({
         orderId: req.orderId.toLowerCase(),
+        customerId: req.customerId,
         address: { name: address.name, line1: address.line1, line2: address.line2, city: address.city, postalCode: address.postalCode, country: address.country },
         items: req.items.map((i) => ({ sku: i.sku, quantity: i.quantity })),
       });
       return { shipment: toProto(row) };
     },
-    async getShipment(req) {
+    async getShipment(req, ctx) {
+      access.requireReader(ctx, "GetShipment");
       requireUuid("id", req.id);
-      return { shipment: toProto(found(await store.get(req.id), `shipment ${req.id}`)) };
+      return { shipment: toProto(found(readable(ctx, await store.get(req.id)), `shipment ${req.id}`)) };
     },
-    async getShipmentByOrder(req) {
+    async getShipmentByOrder(req, ctx) {
+      access.requireReader(ctx, "GetShipmentByOrder");
       requireUuid("order_id", req.orderId);
-      return { shipment: toProto(found(await store.getByOrder(req.orderId), `shipment of order ${req.orderId}`)) };
+      return { shipment: toProto(found(readable(ctx, await store.getByOrder(req.orderId)), `shipment of order ${req.orderId}`)) };
     },
-    async cancelShipment(req) {
+    async cancelShipment(req, ctx) {
+      access.requireMutator(ctx, "CancelShipment");
       requireUuid("id", req.id);
       const outcome = await store.cancel(req.id);
       if (outcome.kind === "not-found") throw new ConnectError(`shipment ${req.id} not found`, Code.NotFound);
@@ -59,6 +69,7 @@ export function createShippingService(store: ShipmentStore): ServiceImpl<typeof 
 function validateCreate(req: CreateShipmentRequest): void {
   const violations: FieldViolation[] = [];
   if (!isUuid(req.orderId)) violations.push({ field: "order_id", description: "must be a UUID" });
+  if (req.customerId.length > 128) violations.push({ field: "customer_id", description: "must be at most 128 characters" });
   validateAddress(violations, "address", req.address);
   validateItems(violations, req.items);
   if (violations.length > 0) throw invalidArgument(violations);

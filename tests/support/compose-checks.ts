@@ -3,6 +3,7 @@ import { envoyComposeProblems } from "./compose-envoy-checks.js";
 import { infrastructureProblems } from "./compose-infra-checks.js";
 import type { ComposeFile } from "./compose-model.js";
 import { imageProblems, startupOrderProblems, volumeProblems } from "./compose-service-checks.js";
+import { tlsComposeProblems } from "./compose-tls-checks.js";
 import type { Json } from "./envoy-config-model.js";
 
 /** What docker-compose.yml is checked against. */
@@ -27,5 +28,6 @@ export function composeProblems(compose: ComposeFile, context: ComposeContext): 
     ...loadProblems,
     ...appProblems(compose, apps, context.readInitScripts),
     ...envoyComposeProblems(compose, apps, context.envoyBootstrap, context.envoyYamlPath),
+    ...tlsComposeProblems(compose, apps, context.envoyBootstrap),
   ];
 }

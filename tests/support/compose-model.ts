@@ -15,6 +15,8 @@ export interface ComposeService {
   healthcheck: string[] | undefined;
   ports: { host: number; container: number }[];
   volumes: { source: string; target: string }[];
+  /** The restart policy; "no" marks a one-shot service (it runs, exits 0, and others wait for that). */
+  restart: string | undefined;
 }
 
 /** A parsed compose file: services by name and the named volumes it declares. */
@@ -46,6 +48,7 @@ export function readCompose(document: unknown): ComposeFile {
       healthcheck: healthcheck(service.healthcheck),
       ports: (Array.isArray(service.ports) ? service.ports : []).map(port),
       volumes: (Array.isArray(service.volumes) ? service.volumes : []).map(volume),
+      restart: typeof service.restart === "string" ? service.restart : undefined,
     });
   }
   return { services, volumes: Object.keys(record(root.volumes ?? {}, "volumes")) };

@@ -2,20 +2,32 @@ import type { ComposeFile, ComposeService } from "./compose-model.js";
 
 // Checks that hold for every service regardless of what it runs.
 
-/** Every service has a healthcheck and only waits for healthy dependencies that exist. */
+/**
+ * Every long-running service has a healthcheck and only waits for healthy dependencies that exist;
+ * a one-shot service (restart: "no") is waited for until it completed successfully.
+ */
 export function startupOrderProblems(compose: ComposeFile): string[] {
   const problems: string[] = [];
   for (const service of compose.services.values()) {
-    if (service.healthcheck === undefined) problems.push(`${service.name}: no healthcheck, so nothing can wait for it to be ready`);
+    if (service.healthcheck === undefined && !isOneShot(service)) problems.push(`${service.name}: no healthcheck, so nothing can wait for it to be ready`);
     for (const [target, condition] of Object.entries(service.dependsOn)) {
       const dependency = compose.services.get(target);
       if (dependency === undefined) problems.push(`${service.name}: depends_on "${target}", which is no service`);
-      if (condition !== "service_healthy") {
+      if (dependency !== undefined && isOneShot(dependency)) {
+        if (condition !== "service_completed_successfully") {
+          problems.push(`${service.name}: depends_on ${target} with ${condition}; ${target} is one-shot, use condition: service_completed_successfully`);
+        }
+      } else if (condition !== "service_healthy") {
         problems.push(`${service.name}: depends_on ${target} with ${condition}; use condition: service_healthy so it starts once ${target} is ready`);
       }
     }
   }
   return problems;
+}
+
+/** A service that runs once and exits (restart: "no"). */
+export function isOneShot(service: ComposeService): boolean {
+  return service.restart === "no";
 }
 
 /** Every image names a fixed version, and the built services share one image. */

@@ -11,6 +11,7 @@ import {
   text,
   typeUrl,
 } from "./envoy-config-model.js";
+import { edgeProblems } from "./envoy-edge-checks.js";
 import type { ProtoService } from "./envoy-proto-services.js";
 import { firstMatchingRoute, virtualHostFor } from "./envoy-route-match.js";
 
@@ -46,6 +47,9 @@ const requiredFilters: readonly [string, string][] = [
   ["envoy.filters.http.grpc_web", "envoy.extensions.filters.http.grpc_web.v3.GrpcWeb"],
   ["envoy.filters.http.connect_grpc_bridge", "envoy.extensions.filters.http.connect_grpc_bridge.v3.FilterConfig"],
   ["envoy.filters.http.cors", "envoy.extensions.filters.http.cors.v3.Cors"],
+  // After CORS (preflights carry no token), before the limit (unauthenticated calls spend no tokens).
+  ["envoy.filters.http.jwt_authn", "envoy.extensions.filters.http.jwt_authn.v3.JwtAuthentication"],
+  ["envoy.filters.http.local_ratelimit", "envoy.extensions.filters.http.local_ratelimit.v3.LocalRateLimit"],
   ["envoy.filters.http.router", "envoy.extensions.filters.http.router.v3.Router"],
 ];
 const corsPolicyType = typeUrl("envoy.extensions.filters.http.cors.v3.CorsPolicy");
@@ -71,6 +75,7 @@ export function meshProblems(bootstrap: Json, services: readonly ProtoService[])
     problems.push(...filterChainProblems(manager), ...routeProblems(manager, clusterNames), ...accessLogProblems(manager));
   }
   problems.push(...serviceRoutingProblems(gateway, services, clusterNames));
+  problems.push(...edgeProblems(gateway, { api: services, platform: platformServices }));
   return problems;
 }
 

@@ -1,3 +1,8 @@
+import { mkdtemp, rm } from "node:fs/promises";
+import { readFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { ensureDevCertificates } from "../../services/mesh/dev-certificates.js";
 import { freePort } from "../../services/mesh/ports.js";
 import { createClient, type Client } from "@connectrpc/connect";
 import { createGrpcTransport } from "@connectrpc/connect-node";
@@ -38,8 +43,24 @@ const scripts: Record<MeshService, string> = {
   notifier: "services/notifier/main.js",
 };
 
-/** Starts shipping, orders and notifier (compiled, from dist/) and waits until each listens. */
+/**
+ * Starts shipping, orders and notifier (compiled, from dist/) and waits until each listens. They speak
+ * TLS with a throwaway dev CA, as under `npm start`: orders calls shipping with its client certificate.
+ */
 export async function startMesh(options: MeshOptions): Promise<MeshUnderTest> {
+  const certDir = await mkdtemp(join(tmpdir(), "ordermesh-certs-"));
+  const certs = await ensureDevCertificates(certDir, ["orders", "shipping", "notifier"]);
+  const tlsEnv = (service: MeshService) => ({
+    TLS_CA_FILE: certs.caFile,
+    TLS_CERT_FILE: certs.services[service]!.certFile,
+    TLS_KEY_FILE: certs.services[service]!.keyFile,
+  });
+  // The tests call shipping the way orders does (with orders' certificate), to read and move shipments.
+  const nodeOptions = {
+    ca: readFileSync(certs.caFile),
+    cert: readFileSync(certs.services.orders!.certFile),
+    key: readFileSync(certs.services.orders!.keyFile),
+  };
   const databases = {
     orders: await createTestDatabase("mesh_orders"),
     shipping: await createTestDatabase("mesh_shipping"),
@@ -61,7 +82,7 @@ export async function startMesh(options: MeshOptions): Promise<MeshUnderTest> {
     },
     notifier: { NOTIFIER_PORT: String(ports.notifier), NOTIFIER_DATABASE_URL: databases.notifier.url, SMTP_URL: options.smtpUrl, ...events },
   };
-  for (const s of Object.keys(env) as MeshService[]) Object.assign(env[s], { LOG_LEVEL: "info" }, options.env?.[s]);
+  for (const s of Object.keys(env) as MeshService[]) Object.assign(env[s], { LOG_LEVEL: "info" }, tlsEnv(s), options.env?.[s]);
 
   const processes = {} as Record<MeshService, ServiceProcess>;
   const start = async (service: MeshService) => {
@@ -72,8 +93,8 @@ export async function startMesh(options: MeshOptions): Promise<MeshUnderTest> {
   const mesh: MeshUnderTest = {
     processes,
     databases,
-    orders: createClient(OrderService, createGrpcTransport({ baseUrl: `http://127.0.0.1:${ports.orders}` })),
-    shipping: createClient(ShippingService, createGrpcTransport({ baseUrl: `http://127.0.0.1:${ports.shipping}` })),
+    orders: createClient(OrderService, createGrpcTransport({ baseUrl: `https://127.0.0.1:${ports.orders}`, nodeOptions })),
+    shipping: createClient(ShippingService, createGrpcTransport({ baseUrl: `https://127.0.0.1:${ports.shipping}`, nodeOptions })),
     start,
     async stop(service, how) {
       const p = processes[service];
@@ -83,6 +104,7 @@ export async function startMesh(options: MeshOptions): Promise<MeshUnderTest> {
     async close() {
       await Promise.all((Object.keys(processes) as MeshService[]).map((s) => mesh.stop(s, "graceful")));
       await Promise.all(Object.values(databases).map((d) => d.drop()));
+      await rm(certDir, { recursive: true, force: true });
     },
   };
   try {

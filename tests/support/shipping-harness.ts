@@ -4,10 +4,13 @@ import { type ShipmentItemSchema, type ShippingAddressSchema, ShippingService } 
 import type { Database } from "../../services/platform/database.js";
 import { createLogger } from "../../services/platform/logger.js";
 import { startServiceHost, type ServiceHost } from "../../services/platform/service-host.js";
+import type { CallerAuthenticator } from "../../services/platform/jwt-auth.js";
 import { bindService } from "../../services/platform/service-impl.js";
 import * as schema from "../../services/shipping/db/schema.js";
 import { ShipmentStore } from "../../services/shipping/shipment-store.js";
+import { allowAnyCaller, type ShippingAccess } from "../../services/shipping/shipping-access.js";
 import { createShippingService } from "../../services/shipping/shipping-service.js";
+import type { TlsConfig } from "../../services/platform/tls-config.js";
 
 /** A logger that writes nothing, so test output stays readable; set TEST_LOG_LEVEL=debug to see it. */
 export const testLogger = createLogger("test", process.env.TEST_LOG_LEVEL ?? "silent");
@@ -24,19 +27,30 @@ export interface ShippingServers {
 /** Starts ShippingService with health, reflection and the web port on 127.0.0.1 ephemeral ports. */
 export async function startShippingServers(
   database: Database<typeof schema>,
-  options: { healthIntervalMs?: number; corsOrigins?: string[]; shutdownGraceMs?: number; grpcPort?: number } = {},
+  options: {
+    healthIntervalMs?: number;
+    corsOrigins?: string[];
+    shutdownGraceMs?: number;
+    grpcPort?: number;
+    tls?: TlsConfig;
+    access?: ShippingAccess;
+    /** Verifies customers' bearer tokens, as shipping's main does when AUTH_* is set. */
+    authenticator?: CallerAuthenticator;
+  } = {},
 ): Promise<ShippingServers> {
   const store = new ShipmentStore(database.db);
+  const { access = allowAnyCaller, ...hostOptions } = options;
   const host = await startServiceHost({
     logger: testLogger,
     host: "127.0.0.1",
     grpcPort: 0,
     webPort: 0,
-    services: [bindService(ShippingService, createShippingService(store))],
+    services: [bindService(ShippingService, createShippingService(store, access), "customer-token-if-sent")],
     healthChecks: [() => database.ping()],
-    ...options,
+    ...hostOptions,
   });
-  return { host, store, grpcAddress: `127.0.0.1:${host.grpcPort}`, webUrl: `http://127.0.0.1:${host.webPort}` };
+  const scheme = options.tls?.identity && !options.tls.webPlaintext ? "https" : "http";
+  return { host, store, grpcAddress: `127.0.0.1:${host.grpcPort}`, webUrl: `${scheme}://127.0.0.1:${host.webPort}` };
 }
 
 /** A CreateShipment request as plain fields (what every client library accepts). */

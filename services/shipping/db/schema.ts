@@ -23,6 +23,9 @@ export interface StoredAddress {
 export const shipments = pgTable("shipments", {
   id: uuid("id").primaryKey().defaultRandom(),
   orderId: uuid("order_id").notNull().unique(),
+  // The order's owner as orders' dispatch reported it; "" for shipments created before it was sent
+  // (only the orders service and admins may read those).
+  customerId: text("customer_id").notNull().default(""),
   status: shipmentStatus("status").notNull().default("pending"),
   carrier: text("carrier").notNull(),
   trackingNumber: text("tracking_number").notNull(),

@@ -1,0 +1,1 @@
+ALTER TABLE "shipments" ADD COLUMN "customer_id" text DEFAULT '' NOT NULL;
