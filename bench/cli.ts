@@ -1,5 +1,5 @@
 /** Scenarios that --only can select. */
-export const scenarioNames = ["getorder", "createorder", "flow", "soak"] as const;
+export const scenarioNames = ["getorder", "createorder", "auth", "flow", "soak"] as const;
 
 /** A scenario name. */
 export type ScenarioName = (typeof scenarioNames)[number];
@@ -24,7 +24,7 @@ export interface BenchArgs {
   rates: number[] | undefined;
 }
 
-export const usage = `usage: npm run bench -- [--quick] [--only getorder,createorder,flow,soak] [--rates 200,500] [--profile orders,shipping,notifier]
+export const usage = `usage: npm run bench -- [--quick] [--only getorder,createorder,auth,flow,soak] [--rates 200,500] [--profile orders,shipping,notifier]
   running mesh: --orders 127.0.0.1:50051 [--nats nats://127.0.0.1:4222 --stream ORDERS --subject-prefix orders
                 --shipping-db postgres://... --notifier-db postgres://... --pids orders=123,shipping=456,notifier=789]
   --postgres postgres://postgres@127.0.0.1:5432/postgres  (server for fresh databases and pgbench)`;

@@ -17,7 +17,7 @@ export class GrpcH2Client {
   constructor(private readonly baseUrl: string) {}
 
   /** Calls `path` (/package.Service/Method) with an already serialised request message. */
-  unary(path: string, request: Uint8Array, timeoutMs = 10_000): Promise<UnaryResult> {
+  unary(path: string, request: Uint8Array, timeoutMs = 10_000, headers: Record<string, string> = {}): Promise<UnaryResult> {
     return new Promise((resolve) => {
       const chunks: Buffer[] = [];
       let code: number | undefined;
@@ -30,6 +30,7 @@ export class GrpcH2Client {
       let stream: http2.ClientHttp2Stream;
       try {
         stream = this.connect().request({
+          ...headers,
           ":method": "POST",
           ":path": path,
           "content-type": "application/grpc",

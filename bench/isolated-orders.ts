@@ -14,7 +14,7 @@ export interface IsolatedOrders {
  * notifier work competes for the two cores. This is CreateOrder's own path — gRPC, validation, the one
  * CTE statement — i.e. exactly what pgbench's run of the same statement bounds.
  */
-export async function startIsolatedOrders(postgresUrl: string): Promise<IsolatedOrders> {
+export async function startIsolatedOrders(postgresUrl: string, authEnv: NodeJS.ProcessEnv = { AUTH_DISABLED: "true" }): Promise<IsolatedOrders> {
   const db = new URL(postgresUrl);
   db.pathname = `/bench_orders_alone_${Date.now().toString(36)}${randomBytes(3).toString("hex")}`;
   const port = await freePort();
@@ -26,8 +26,8 @@ export async function startIsolatedOrders(postgresUrl: string): Promise<Isolated
       ORDERS_PORT: String(port),
       ORDERS_WEB_PORT: "off",
       ORDERS_DATABASE_URL: db.toString(),
-      // The ceiling comparison is about the insert path; token verification is measured on its own.
-      AUTH_DISABLED: "true",
+      // The ceiling comparison is about the insert path; token verification is measured on its own (auth-cost).
+      ...authEnv,
       // Nothing listens on these freshly freed ports; only 127.0.0.1 is ever addressed.
       NATS_URL: `nats://127.0.0.1:${await freePort()}`,
       SHIPPING_ADDR: `127.0.0.1:${await freePort()}`,

@@ -19,7 +19,7 @@ type Call = () => Promise<UnaryResult>;
 /** Runs one spec against its target and measures it. */
 export async function runLoad(spec: LoadSpec): Promise<LoadResult> {
   const client = new GrpcH2Client(spec.target);
-  const call = callFor(client, spec.workload, spec.timeoutMs ?? 10_000);
+  const call = callFor(client, spec.workload, spec.timeoutMs ?? 10_000, spec.headers);
   const histogram = newHistogram();
   const errors: Record<string, number> = {};
   let ok = 0;
@@ -40,12 +40,12 @@ export async function runLoad(spec: LoadSpec): Promise<LoadResult> {
   return { calls, ok, errors, elapsedMs, throughput: (ok * 1000) / elapsedMs, histogram: encodeHistogram(histogram) };
 }
 
-function callFor(client: GrpcH2Client, workload: Workload, timeoutMs: number): Call {
+function callFor(client: GrpcH2Client, workload: Workload, timeoutMs: number, headers?: Record<string, string>): Call {
   if (workload.kind === "getOrder") {
     // Encoded once: the client's own cost per call stays out of the server's way.
     const requests = workload.ids.map((id) => toBinary(GetOrderRequestSchema, create(GetOrderRequestSchema, { id })));
     let i = 0;
-    return () => client.unary(getOrderPath, requests[i++ % requests.length]!, timeoutMs);
+    return () => client.unary(getOrderPath, requests[i++ % requests.length]!, timeoutMs, headers);
   }
   const { customerId } = workload;
   return () =>
@@ -66,6 +66,7 @@ function callFor(client: GrpcH2Client, workload: Workload, timeoutMs: number): C
         }),
       ),
       timeoutMs,
+      headers,
     );
 }
 

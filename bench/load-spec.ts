@@ -23,6 +23,8 @@ export interface LoadSpec {
   mode: LoadMode;
   /** Deadline of each call. */
   timeoutMs?: number;
+  /** Request headers of every call, e.g. authorization. */
+  headers?: Record<string, string>;
 }
 
 /** What one run measured. */

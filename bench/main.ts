@@ -14,6 +14,7 @@ import { forkLoadGenerator } from "./load-spec.js";
 import type { BenchContext, BenchPlan } from "./measure.js";
 import { startBenchMesh, type MeshService, type MeshUnderBench } from "./mesh.js";
 import { formatSoak, formatTable, writeReport, type BenchReport, type ResultRow } from "./report.js";
+import { runAuthCost } from "./scenarios/auth-cost.js";
 import { runCreateOrder } from "./scenarios/create-order.js";
 import { runEventFlow } from "./scenarios/event-flow.js";
 import { runGetOrder } from "./scenarios/get-order.js";
@@ -69,6 +70,7 @@ async function main(args: BenchArgs): Promise<void> {
     const ids = await seed(ctx);
     if (args.only.has("getorder")) rows.push(...(await runGetOrder(ctx, ids)));
     if (args.only.has("createorder")) rows.push(...(await runCreateOrder(ctx, args.postgresUrl)));
+    if (args.only.has("auth")) rows.push(...(await runAuthCost(ctx, args.postgresUrl)));
     if (args.only.has("flow")) rows.push(...(await runEventFlow(ctx)));
     if (args.only.has("soak")) {
       const result = await runSoak(ctx);
