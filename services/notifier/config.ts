@@ -1,4 +1,5 @@
-import { ConfigError, type Env, readPort, readPositiveInt, readString, readUrl } from "../platform/config.js";
+import { ConfigError, type Env, readPort, readPositiveInt, readServerLimits, readString, readUrl } from "../platform/config.js";
+import type { ServerLimits } from "../platform/server-limits.js";
 
 /** Everything the notifier process reads from its environment. */
 export interface NotifierConfig {
@@ -30,6 +31,8 @@ export interface NotifierConfig {
   maxDeliver: number;
   /** Events handled at once (each holds a database connection and an SMTP connection while it sends). */
   concurrency: number;
+  /** Request size, connection, stream, timeout and in-flight limits of its health/reflection port. */
+  limits: ServerLimits;
 }
 
 /** Reads and validates the notifier configuration; throws ConfigError naming the bad variable. */
@@ -50,6 +53,7 @@ export function loadNotifierConfig(env: Env = process.env): NotifierConfig {
     // With backoff capped at a minute, 20 deliveries ride out an SMTP outage of roughly 15 minutes.
     maxDeliver: readPositiveInt(env, "NOTIFIER_MAX_DELIVER", 20),
     concurrency: readPositiveInt(env, "NOTIFIER_CONCURRENCY", 8),
+    limits: readServerLimits(env),
   };
   // Every event in flight keeps its claim transaction (one pooled connection) open during the send.
   if (config.concurrency > config.databasePoolSize) {

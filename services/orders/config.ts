@@ -1,4 +1,5 @@
-import { type Env, readHostPort, readOptionalPort, readPort, readPositiveInt, readString, readUrl } from "../platform/config.js";
+import { type Env, readCorsOrigins, readHostPort, readOptionalPort, readPort, readPositiveInt, readSecretKey, readServerLimits, readString, readUrl } from "../platform/config.js";
+import type { ServerLimits } from "../platform/server-limits.js";
 
 /** Everything the orders process reads from its environment. */
 export interface OrdersConfig {
@@ -30,6 +31,12 @@ export interface OrdersConfig {
   dispatchConcurrency: number;
   /** How long published outbox rows are kept before pruning (must outlast the JetStream duplicate window). */
   outboxRetentionMs: number;
+  /** Request size, connection, stream, timeout and in-flight limits (MAX_REQUEST_BYTES, MAX_IN_FLIGHT_CALLS, ...). */
+  limits: ServerLimits;
+  /** Origins whose pages may call the web port (CORS_ORIGINS). */
+  corsOrigins: readonly string[];
+  /** HMAC-SHA256 key signing ListOrders page tokens (PAGE_TOKEN_KEY, base64, at least 32 bytes); undefined: one per process. */
+  pageTokenKey: Uint8Array | undefined;
 }
 
 /** Reads and validates the orders configuration; throws ConfigError naming the bad variable. */
@@ -49,5 +56,8 @@ export function loadOrdersConfig(env: Env = process.env): OrdersConfig {
     dispatchMaxBackoffMs: readPositiveInt(env, "DISPATCH_MAX_BACKOFF_MS", 30_000),
     dispatchConcurrency: readPositiveInt(env, "DISPATCH_CONCURRENCY", 16),
     outboxRetentionMs: readPositiveInt(env, "OUTBOX_RETENTION_MS", 60 * 60_000),
+    limits: readServerLimits(env),
+    corsOrigins: readCorsOrigins(env),
+    pageTokenKey: readSecretKey(env, "PAGE_TOKEN_KEY", 32),
   };
 }

@@ -178,7 +178,7 @@ describe("CORS on the web port", () => {
   });
 
   it("exposes the gRPC-Web and Connect response headers on actual requests", async () => {
-    const { webPort } = await start({ services: [slowShipping().binding] });
+    const { webPort } = await start({ services: [slowShipping().binding], corsOrigins: ["http://localhost:5173"] });
     const res = await httpRequest(`http://127.0.0.1:${webPort}/shipping.v1.ShippingService/CreateShipment`, {
       method: "POST",
       headers: { origin: "http://localhost:5173", "content-type": "application/json" },

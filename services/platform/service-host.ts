@@ -4,6 +4,8 @@ import { addGrpcService } from "./grpc-adapter.js";
 import { HealthReporter, type HealthCheck } from "./health.js";
 import type { Logger } from "./logger.js";
 import { addReflection } from "./reflection.js";
+import { createLoadShedder } from "./load-shedding.js";
+import { defaultCorsOrigins, defaultServerLimits, grpcServerOptions, type ServerLimits } from "./server-limits.js";
 import { instrumentService, type ServiceBinding } from "./service-impl.js";
 import { startWebServer, type WebServer } from "./web-server.js";
 
@@ -18,8 +20,11 @@ export interface ServiceHostOptions {
   /** Dependency checks behind grpc.health.v1 (database ping, NATS connection...). */
   healthChecks: readonly HealthCheck[];
   healthIntervalMs?: number;
+  /** Origins whose pages may call the web port (default: the `npm start` web page's). */
   corsOrigins?: readonly string[];
-  /** How long in-flight calls may take to finish on shutdown before they are cut. */
+  /** Sizes, connections, streams and timeouts; each unset one takes its default (server-limits.ts). */
+  limits?: Partial<ServerLimits>;
+  /** How long in-flight calls may take to finish on shutdown before they are cut (overrides limits.shutdownGraceMs). */
   shutdownGraceMs?: number;
 }
 
@@ -35,9 +40,12 @@ export interface ServiceHost {
 /** Starts the gRPC server (services, health, reflection) and, if asked, the web server for browsers. */
 export async function startServiceHost(options: ServiceHostOptions): Promise<ServiceHost> {
   clampGrpcJsServerDeadlines();
-  const services = options.services.map((s) => instrumentService(s, options.logger));
+  const limits: ServerLimits = { ...defaultServerLimits, ...options.limits };
+  // One shedder for every service of the process: the limit is on the process's work, not per service.
+  const shedder = createLoadShedder(limits.maxInFlightCalls);
+  const services = options.services.map((s) => instrumentService(s, options.logger, shedder));
   const health = new HealthReporter(services.map((s) => s.service.typeName), options.logger);
-  const server = new grpc.Server({ "grpc.max_receive_message_length": 4 * 1024 * 1024 });
+  const server = new grpc.Server(grpcServerOptions(limits));
   services.forEach((s) => addGrpcService(server, s));
   health.addToServer(server);
   addReflection(server, services.map((s) => s.service));
@@ -54,14 +62,15 @@ export async function startServiceHost(options: ServiceHostOptions): Promise<Ser
       host: options.host,
       port: options.webPort,
       services,
-      corsOrigins: options.corsOrigins ?? ["*"],
+      corsOrigins: options.corsOrigins ?? defaultCorsOrigins,
+      limits,
       shutdownSignal: shutdown.signal,
     });
   }
   await health.watch(options.healthChecks, options.healthIntervalMs ?? 1000);
   options.logger.info({ grpcPort, webPort: web?.port, serving: health.isServing }, "listening");
 
-  const graceMs = options.shutdownGraceMs ?? 10_000;
+  const graceMs = options.shutdownGraceMs ?? limits.shutdownGraceMs;
   return {
     grpcPort,
     webPort: web?.port,

@@ -20,6 +20,8 @@ await runProcess(logger, async () => {
     logger,
     host: config.bindHost,
     grpcPort: config.grpcPort,
+    limits: config.limits,
+    corsOrigins: config.corsOrigins,
     webPort: config.webPort,
     services: [bindService(ShippingService, createShippingService(new ShipmentStore(database.db)))],
     healthChecks: [() => database.ping()],
