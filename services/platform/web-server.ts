@@ -148,6 +148,9 @@ export async function startWebServer(options: WebServerOptions): Promise<WebServ
     server.listen(options.port, options.host, () => resolve());
   });
   const address = server.address() as net.AddressInfo;
+  // http.Server enforces headersTimeout and requestTimeout from a timer it starts on "listening"; h1 never
+  // listens itself (the shared listener hands it sockets), so it is told, or those timeouts never fire.
+  h1.emit("listening");
   // Ending a keep-alive connection the client considers idle races with the request it may be sending on
   // it (the client sees a reset, and cannot tell whether the server ran the call). So during the drain
   // idle HTTP/1.1 connections (and new ones that have not spoken yet) stay open, any request on them is
@@ -168,6 +171,7 @@ export async function startWebServer(options: WebServerOptions): Promise<WebServ
       const deadline = setTimeout(() => sockets.forEach((s) => s.destroy()), graceMs);
       await closed;
       clearTimeout(deadline);
+      h1.close(); // stops that timer; every connection is gone by now
     },
   };
 }
