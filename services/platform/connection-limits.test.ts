@@ -80,6 +80,14 @@ describe("idle connections", () => {
   });
 });
 
+describe("connections to the gRPC port that never send the HTTP/2 preface", () => {
+  it("are closed after HEADERS_TIMEOUT_MS", async () => {
+    const h = await start({ headersTimeoutMs: 300 });
+    const silent = await Promise.all(Array.from({ length: 50 }, () => connect(h.grpcPort)));
+    await waitFor(() => silent.every((c) => c.closed()), { what: "silent gRPC connections closed", timeoutMs: 5000 });
+  });
+});
+
 describe("HTTP/2 streams per connection", () => {
   it("are limited by MAX_CONCURRENT_STREAMS (default 100) on both ports", async () => {
     const h = await start({});

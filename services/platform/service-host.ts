@@ -1,6 +1,7 @@
 import * as grpc from "@grpc/grpc-js";
 import { clampGrpcJsServerDeadlines } from "./deadline-limits.js";
 import { addGrpcService } from "./grpc-adapter.js";
+import { watchGrpcJsConnections } from "./grpc-connections.js";
 import { HealthReporter, type HealthCheck } from "./health.js";
 import type { Logger } from "./logger.js";
 import { addReflection } from "./reflection.js";
@@ -55,6 +56,7 @@ export async function startServiceHost(options: ServiceHostOptions): Promise<Ser
       err ? reject(err) : resolve(port),
     ),
   );
+  const grpcConnections = watchGrpcJsConnections(server, limits);
   const shutdown = new AbortController();
   let web: WebServer | undefined;
   if (options.webPort !== undefined && services.length > 0) {
@@ -78,7 +80,10 @@ export async function startServiceHost(options: ServiceHostOptions): Promise<Ser
     async stop() {
       health.shutdown();
       const drained = new Promise<void>((resolve) => server.tryShutdown(() => resolve()));
-      const cut = setTimeout(() => server.forceShutdown(), graceMs);
+      const cut = setTimeout(() => {
+        server.forceShutdown();
+        grpcConnections.destroyAll();
+      }, graceMs);
       await Promise.all([drained, web?.close(graceMs)]);
       clearTimeout(cut);
       shutdown.abort();
