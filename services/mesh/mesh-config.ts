@@ -38,7 +38,8 @@ Environment (all optional):
   MESH_POSTGRES_PORT   port of the embedded PostgreSQL (default 54329)
   MESH_NATS_PORT       port of the local nats-server (default 4222, or a free port when 4222 is taken)
   MESH_NATS_SERVER     path of the nats-server binary (default: found on PATH)
-  WEB_PORT             port serving the web page (default 8090, "off" to disable)
+  WEB_PORT             port serving the web page (default 8090, "off" to disable); the services allow its origin (CORS_ORIGINS)
+  PAGE_TOKEN_KEY       key signing ListOrders page tokens (default: one kept in the data folder)
   ORDERS_PORT, ORDERS_WEB_PORT, SHIPPING_PORT, SHIPPING_WEB_PORT, NOTIFIER_PORT, ... as for each service`;
 
 /** Reads the launcher configuration; throws ConfigError naming the bad argument or variable. */

@@ -14,7 +14,7 @@ export async function localPageTokenKey(dataDir: string): Promise<string> {
     if ((err as NodeJS.ErrnoException).code !== "ENOENT") throw err;
   }
   const key = randomBytes(32).toString("base64");
-  // wx: two launchers starting at once must not overwrite each other's key; 0600: it signs tokens.
+  // wx: never overwrite a key another launcher just wrote; 0600: it signs tokens.
   await writeFile(file, `${key}\n`, { flag: "wx", mode: 0o600 }).catch(async (err: NodeJS.ErrnoException) => {
     if (err.code !== "EEXIST") throw err;
   });
