@@ -6,41 +6,24 @@ import fc from "fast-check";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { CreateOrderRequestSchema, OrderService } from "../../gen/orders/v1/orders_pb.js";
 import { checkHealth, newHealthClient } from "../../tests/support/grpc-js-clients.js";
-import { createOrdersDatabase, validCreateOrder, type OrdersDatabase } from "../../tests/support/orders-fixture.js";
-import { rpcPaths, type CallFailure, type RpcPath } from "../../tests/support/rpc-paths.js";
-import { testLogger } from "../../tests/support/shipping-harness.js";
-import { startServiceHost, type ServiceHost } from "../platform/service-host.js";
-import { bindService } from "../platform/service-impl.js";
-import { createOrderService } from "./order-service.js";
-import { createShippingClient } from "./shipping-client.js";
+import { serveOrders, validCreateOrder, type ServedOrders } from "../../tests/support/orders-fixture.js";
+import type { CallFailure, RpcPath } from "../../tests/support/rpc-paths.js";
+import type { ServiceHost } from "../platform/service-host.js";
 
 // Property-based fuzzing of OrderService through a real served host (PostgreSQL behind it): random
 // inputs on every client path, and random or broken bytes on every wire protocol. Whatever comes in, the
 // answer is a status that blames the caller (or success), never INTERNAL or UNKNOWN, and the server
 // keeps serving with bounded memory. Runs are bounded in count (seeded per run by fast-check).
-let db: OrdersDatabase;
+let served: ServedOrders;
 let host: ServiceHost;
 let paths: RpcPath[];
 
 beforeAll(async () => {
-  db = await createOrdersDatabase();
-  const shipping = createShippingClient({ addr: "127.0.0.1:9", logger: testLogger });
-  host = await startServiceHost({
-    logger: testLogger,
-    host: "127.0.0.1",
-    grpcPort: 0,
-    webPort: 0,
-    services: [bindService(OrderService, createOrderService({ store: db.store, shipping, logger: testLogger }))],
-    healthChecks: [],
-  });
-  paths = rpcPaths(host.grpcPort, host.webPort!);
+  served = await serveOrders();
+  ({ host, paths } = served);
 });
 
-afterAll(async () => {
-  paths?.forEach((p) => p.close());
-  await host?.stop();
-  await db?.close();
-});
+afterAll(async () => served?.close());
 
 /** Codes that say the server, not the caller, is at fault. */
 const serverFaults = new Set([Code.Internal, Code.Unknown, Code.DataLoss]);

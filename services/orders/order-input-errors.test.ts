@@ -3,42 +3,22 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { create } from "@bufbuild/protobuf";
 import { Code } from "@connectrpc/connect";
 import { CreateOrderRequestSchema, OrderService } from "../../gen/orders/v1/orders_pb.js";
-import { createOrdersDatabase, validCreateOrder, type OrdersDatabase } from "../../tests/support/orders-fixture.js";
-import { failure, rpcPaths, type RpcPath } from "../../tests/support/rpc-paths.js";
-import { testLogger } from "../../tests/support/shipping-harness.js";
-import { startServiceHost, type ServiceHost } from "../platform/service-host.js";
-import { bindService } from "../platform/service-impl.js";
-import { createOrderService } from "./order-service.js";
+import { serveOrders, validCreateOrder, type ServedOrders } from "../../tests/support/orders-fixture.js";
+import { failure, type RpcPath } from "../../tests/support/rpc-paths.js";
 import { sealPageToken } from "./page-token.js";
-import { createShippingClient } from "./shipping-client.js";
 
 // Inputs that used to reach PostgreSQL (or Date) and fail there as INTERNAL: over the network, on every
 // protocol, each must be INVALID_ARGUMENT naming the field, and nothing may be stored.
-let db: OrdersDatabase;
-let host: ServiceHost;
+let served: ServedOrders;
 let paths: RpcPath[];
 const pageTokenKey = randomBytes(32);
 
 beforeAll(async () => {
-  db = await createOrdersDatabase();
-  // Nothing listens on port 9 (discard); these calls never reach shipping.
-  const shipping = createShippingClient({ addr: "127.0.0.1:9", logger: testLogger });
-  host = await startServiceHost({
-    logger: testLogger,
-    host: "127.0.0.1",
-    grpcPort: 0,
-    webPort: 0,
-    services: [bindService(OrderService, createOrderService({ store: db.store, shipping, logger: testLogger, pageTokenKey }))],
-    healthChecks: [],
-  });
-  paths = rpcPaths(host.grpcPort, host.webPort!);
+  served = await serveOrders({ pageTokenKey });
+  ({ paths } = served);
 });
 
-afterAll(async () => {
-  paths?.forEach((p) => p.close());
-  await host?.stop();
-  await db?.close();
-});
+afterAll(async () => served?.close());
 
 const nul = "a\u0000b";
 const orderId = "5f0c6c1e-7c43-4c5e-9d7e-2f2a1c7f9b10";
@@ -63,7 +43,7 @@ describe("a NUL character in a string field", () => {
       expect(err.code, path.name).toBe(Code.InvalidArgument);
       expect(err.badRequestFields, path.name).toEqual([field]);
     }
-    expect(await db.database.sql`select count(*)::int as n from orders`).toEqual([{ n: 0 }]);
+    expect(await served.db.database.sql`select count(*)::int as n from orders`).toEqual([{ n: 0 }]);
   });
 
   it("of the other RPCs' fields is INVALID_ARGUMENT naming it, on every path", async () => {

@@ -7,6 +7,12 @@ import { OrderStore } from "../../services/orders/order-store.js";
 import { handlerContext } from "./handler-context.js";
 import { createTestDatabase, type TestDatabase } from "./test-database.js";
 import { openOrdersDatabase } from "../../services/orders/db/open-database.js";
+import { createOrderService } from "../../services/orders/order-service.js";
+import { createShippingClient } from "../../services/orders/shipping-client.js";
+import { startServiceHost, type ServiceHost } from "../../services/platform/service-host.js";
+import { bindService } from "../../services/platform/service-impl.js";
+import { rpcPaths, type RpcPath } from "./rpc-paths.js";
+import { testLogger } from "./shipping-harness.js";
 
 /** A migrated, uniquely named orders database with its store. */
 export interface OrdersDatabase {
@@ -49,4 +55,37 @@ export function validCreateOrder(overrides: MessageInitShape<typeof CreateOrderR
     shippingAddress: { name: "Ada Lovelace", line1: "1 Analytical St", city: "London", postalCode: "N1 9GU", country: "GB" },
   };
   return create(CreateOrderRequestSchema, { ...base, ...overrides } as MessageInitShape<typeof CreateOrderRequestSchema>);
+}
+
+/** OrderService on a fresh database, served on ephemeral ports, with a client on every path. */
+export interface ServedOrders {
+  db: OrdersDatabase;
+  host: ServiceHost;
+  paths: RpcPath[];
+  close(): Promise<void>;
+}
+
+/** Serves OrderService over a fresh orders database; shipping is unreachable (port 9, discard). */
+export async function serveOrders(options: { pageTokenKey?: Uint8Array } = {}): Promise<ServedOrders> {
+  const db = await createOrdersDatabase();
+  const shipping = createShippingClient({ addr: "127.0.0.1:9", logger: testLogger });
+  const host = await startServiceHost({
+    logger: testLogger,
+    host: "127.0.0.1",
+    grpcPort: 0,
+    webPort: 0,
+    services: [bindService(OrderService, createOrderService({ store: db.store, shipping, logger: testLogger, ...options }))],
+    healthChecks: [],
+  });
+  const paths = rpcPaths(host.grpcPort, host.webPort!);
+  return {
+    db,
+    host,
+    paths,
+    async close() {
+      paths.forEach((p) => p.close());
+      await host.stop();
+      await db.close();
+    },
+  };
 }
