@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { ConfigError } from "../platform/config.js";
+import { defaultCorsOrigins, defaultServerLimits } from "../platform/server-limits.js";
 import { loadShippingConfig } from "./config.js";
 
 describe("loadShippingConfig", () => {
@@ -10,6 +11,8 @@ describe("loadShippingConfig", () => {
       webPort: 8082,
       databaseUrl: "postgres://postgres@127.0.0.1:5432/shipping",
       databasePoolSize: 10,
+      limits: defaultServerLimits,
+      corsOrigins: defaultCorsOrigins,
     });
   });
 
@@ -20,8 +23,18 @@ describe("loadShippingConfig", () => {
       SHIPPING_WEB_PORT: "off",
       SHIPPING_DATABASE_URL: "postgresql://u@db/ship",
       SHIPPING_DATABASE_POOL: "3",
+      MAX_REQUEST_BYTES: "4096",
+      CORS_ORIGINS: "https://shop.example",
     });
-    expect(config).toEqual({ bindHost: "0.0.0.0", grpcPort: 0, webPort: undefined, databaseUrl: "postgresql://u@db/ship", databasePoolSize: 3 });
+    expect(config).toEqual({
+      bindHost: "0.0.0.0",
+      grpcPort: 0,
+      webPort: undefined,
+      databaseUrl: "postgresql://u@db/ship",
+      databasePoolSize: 3,
+      limits: { ...defaultServerLimits, maxRequestBytes: 4096 },
+      corsOrigins: ["https://shop.example"],
+    });
   });
 
   it.each([
@@ -29,6 +42,8 @@ describe("loadShippingConfig", () => {
     ["SHIPPING_WEB_PORT", "99999"],
     ["SHIPPING_DATABASE_URL", "http://db/ship"],
     ["SHIPPING_DATABASE_POOL", "0"],
+    ["CORS_ORIGINS", "*"],
+    ["MAX_IN_FLIGHT_CALLS", "-1"],
   ])("rejects a bad %s with a ConfigError naming it", (name, value) => {
     expect(() => loadShippingConfig({ [name]: value })).toThrow(ConfigError);
     expect(() => loadShippingConfig({ [name]: value })).toThrow(name);
