@@ -88,6 +88,25 @@ describe("connections to the gRPC port that never send the HTTP/2 preface", () =
   });
 });
 
+describe("HTTP/2 clients that ping in a loop", () => {
+  it("are sent GOAWAY ENHANCE_YOUR_CALM and cut, on both ports; one ping now and then is fine", async () => {
+    const h = await start({});
+    for (const port of [h.grpcPort, h.webPort!]) {
+      const session = http2.connect(`http://127.0.0.1:${port}`);
+      session.on("error", () => {});
+      let goaway: number | undefined;
+      session.once("goaway", (code) => (goaway = code));
+      await new Promise<void>((resolve) => session.once("remoteSettings", () => resolve()));
+      await new Promise<void>((resolve, reject) => session.ping((err) => (err ? reject(err) : resolve())));
+      expect(session.closed, `port ${port} after one ping`).toBe(false);
+      for (let i = 0; i < 5; i++) session.ping(() => {});
+      await waitFor(() => session.destroyed || session.closed, { what: `port ${port} cutting the pinger` });
+      expect(goaway, `port ${port}`).toBe(http2.constants.NGHTTP2_ENHANCE_YOUR_CALM);
+      session.destroy();
+    }
+  });
+});
+
 describe("HTTP/2 streams per connection", () => {
   it("are limited by MAX_CONCURRENT_STREAMS (default 100) on both ports", async () => {
     const h = await start({});

@@ -33,8 +33,7 @@ export const defaultServerLimits: ServerLimits = {
 /**
  * grpc-js server options for the limits. grpc-js checks a message's length prefix before buffering it
  * and bounds gzip/deflate output by the same maximum, so a compressed bomb is refused, not inflated.
- * grpc-js does not enforce a minimum ping interval on servers (grpc.http2.min_ping_interval_without_data_ms
- * is a client option there); nghttp2's flood protection and the idle timeout bound abusive pingers instead.
+ * grpc-js does not enforce a minimum ping interval on servers; ping-policy.ts does.
  */
 export function grpcServerOptions(limits: ServerLimits): Record<string, number> {
   return {

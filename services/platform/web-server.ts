@@ -5,6 +5,7 @@ import { Duplex } from "node:stream";
 import { cors as connectCors } from "@connectrpc/connect";
 import { connectNodeAdapter } from "@connectrpc/connect-node";
 import { clampDeadlineHeaders } from "./deadline-limits.js";
+import { enforcePingPolicy } from "./ping-policy.js";
 import type { ServerLimits } from "./server-limits.js";
 import type { ServiceBinding } from "./service-impl.js";
 import { answerUndecodableAsInvalidArgument } from "./undecodable-requests.js";
@@ -102,6 +103,7 @@ export async function startWebServer(options: WebServerOptions): Promise<WebServ
   h2.on("session", (session) => {
     sessions.add(session);
     session.once("close", () => sessions.delete(session));
+    enforcePingPolicy(session);
     // GOAWAY after a while without frames; streams still running finish first.
     session.setTimeout(limits.idleTimeoutMs, () => session.close());
     // A connection that spoke HTTP/2 only after the drain began gets its GOAWAY straight away.
