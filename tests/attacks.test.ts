@@ -15,10 +15,10 @@ import { createTestDatabase, type TestDatabase } from "./support/test-database.j
 // The attacks of issue #10, replayed against the compiled orders process (`npm test` builds dist/ first),
 // whose RSS is read from /proc. Bounds stated here are what the defaults must keep:
 // - 16 concurrent CreateOrders of 100,000 bad lines: each is INVALID_ARGUMENT with at most 21 violations,
-//   orders' RSS grows by less than 250 MB (measured 75-95 MB; ~1 GB before), and GetOrder's p99 during
-//   the attack stays under 4 s (measured 2-2.4 s; 4.1 s before with only two such calls). What is left of
-//   the latency is protobuf decoding (~130 ms of CPU per 100,000-line message, before any handler runs);
-//   a wire-level count check ahead of decoding would remove it.
+//   orders' RSS grows by less than 100 MB (measured 28-30 MB; ~1 GB before), and GetOrder's p99 during
+//   the attack stays under 1.5 s (measured 250-360 ms; 4.1 s before with only two such calls). Lists are
+//   cut to 1001 elements before decoding (platform/list-caps.ts); without that, decoding alone took the
+//   p99 to 2-2.4 s and RSS up by 75-95 MB.
 // - a 50 MB body and a gzip bomb on the web port: RESOURCE_EXHAUSTED, RSS grows by less than 30 MB.
 // - SIGTERM with slow clients connected: the process exits 0 within SHUTDOWN_GRACE_MS + 2 s.
 let db: TestDatabase;
@@ -91,12 +91,12 @@ describe("16 concurrent CreateOrders of 100,000 invalid lines", () => {
       for (const err of errors) {
         expect(err.code).toBe(Code.InvalidArgument);
         expect(err.message.length).toBeLessThan(2000);
-        expect(err.message).toContain("at most 1000 items, got 100000");
+        expect(err.message).toContain("at most 1000 items");
       }
-      expect(latencies.length).toBeGreaterThanOrEqual(3);
-      expect(p99(latencies)).toBeLessThan(4000);
+      expect(latencies.length).toBeGreaterThan(0);
+      expect(p99(latencies)).toBeLessThan(1500);
       console.log(`attack: orders RSS +${grown.toFixed(0)} MB, GetOrder p99 ${p99(latencies).toFixed(1)} ms over ${latencies.length} calls`);
-      expect(grown).toBeLessThan(250);
+      expect(grown).toBeLessThan(100);
       const logged = proc.logs.filter((l) => l.msg === "rpc" && l.code === "InvalidArgument");
       expect(logged.length).toBe(16);
       for (const line of logged) expect(JSON.stringify(line).length).toBeLessThan(2000);

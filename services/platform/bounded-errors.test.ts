@@ -38,7 +38,7 @@ describe("item lists over the count limit", () => {
     const v: Array<{ field: string; description: string }> = [];
     let checked = 0;
     validateItems(v, Array.from({ length: 100_000 }, () => ({ sku: "", quantity: 0 })), () => checked++);
-    expect(v).toEqual([{ field: "items", description: "at most 1000 items, got 100000" }]);
+    expect(v).toEqual([{ field: "items", description: "at most 1000 items" }]);
     expect(checked).toBe(0);
   });
 

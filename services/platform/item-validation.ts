@@ -22,7 +22,8 @@ export interface CountedItem {
 export function validateItems<T extends CountedItem>(v: FieldViolation[], items: readonly T[], check?: (item: T, path: string) => void): void {
   if (items.length === 0) v.push({ field: "items", description: "needs at least one item" });
   if (items.length > itemLimits.maxItems) {
-    v.push({ field: "items", description: `at most ${itemLimits.maxItems} items, got ${items.length}` });
+    // No count: lists are cut to maxItems + 1 before decoding (list-caps.ts), so the length is not the caller's.
+    v.push({ field: "items", description: `at most ${itemLimits.maxItems} items` });
     return;
   }
   items.forEach((item, i) => {

@@ -5,6 +5,7 @@ import { Duplex } from "node:stream";
 import { cors as connectCors } from "@connectrpc/connect";
 import { connectNodeAdapter } from "@connectrpc/connect-node";
 import { clampDeadlineHeaders } from "./deadline-limits.js";
+import { capListsOfRequests } from "./list-caps.js";
 import { enforcePingPolicy } from "./ping-policy.js";
 import type { ServerLimits } from "./server-limits.js";
 import type { ServiceBinding } from "./service-impl.js";
@@ -40,7 +41,7 @@ export async function startWebServer(options: WebServerOptions): Promise<WebServ
     routes: (router) => {
       options.services.forEach((s) => router.service(s.service, s.impl));
       // The adapter reads the router's handlers once this returns; each is replaced by its wrapped self.
-      router.handlers.forEach((h, i) => (router.handlers[i] = answerUndecodableAsInvalidArgument(h)));
+      router.handlers.forEach((h, i) => (router.handlers[i] = answerUndecodableAsInvalidArgument(capListsOfRequests(h, options.limits.maxRequestBytes))));
     },
     shutdownSignal: options.shutdownSignal,
     // Bounds the body and, for gzip, its inflated size; connect-es refuses a larger Content-Length or
