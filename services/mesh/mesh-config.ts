@@ -42,6 +42,8 @@ Environment (all optional):
   MESH_NATS_SERVER     path of the nats-server binary (default: found on PATH)
   WEB_PORT             port serving the web page (default 8090, "off" to disable)
   WEB_TLS              "on" serves the services' web ports with TLS too (default "off" under npm start)
+  WEB_PORT             port serving the web page (default 8090, "off" to disable); the services allow its origin (CORS_ORIGINS)
+  PAGE_TOKEN_KEY       key signing ListOrders page tokens (default: one kept in the data folder)
   ORDERS_PORT, ORDERS_WEB_PORT, SHIPPING_PORT, SHIPPING_WEB_PORT, NOTIFIER_PORT, ... as for each service`;
 
 /** Reads the launcher configuration; throws ConfigError naming the bad argument or variable. */

@@ -11,6 +11,7 @@ import type { LinePrinter } from "./log-output.js";
 import type { ManagedProcess, ProcessExit } from "./managed-process.js";
 import { serviceNames, withDatabase, type MeshConfig, type ServiceName } from "./mesh-config.js";
 import { startNatsServer } from "./nats-server.js";
+import { localPageTokenKey } from "./page-token-key.js";
 import { isPortFree, freePort } from "./ports.js";
 import { startWebPageServer } from "./web-page-server.js";
 
@@ -60,6 +61,10 @@ export class Mesh {
     const issuer = await ensureDevIssuer(config.dataDir);
     delete env.AUTH_JWKS_URL;
     Object.assign(env, { AUTH_JWKS_FILE: issuer.jwksFile, AUTH_ISSUER: issuer.issuer, AUTH_AUDIENCE: defaultAudience });
+    env.PAGE_TOKEN_KEY ??= await localPageTokenKey(config.dataDir);
+    // The services allow the web page's origin by CORS, so its port is known before they start.
+    const webPagePort = config.webPort === 0 ? await freePort(host) : config.webPort;
+    if (webPagePort !== undefined) env.CORS_ORIGINS ??= `http://${host}:${webPagePort},http://localhost:${webPagePort}`;
     for (const name of serviceNames) {
       env[`${name.toUpperCase()}_DATABASE_URL`] = config.databaseUrls[name] ?? withDatabase(postgres ?? "", name);
     }
@@ -76,7 +81,7 @@ export class Mesh {
       if (name === "shipping") env.SHIPPING_ADDR ??= `${host}:${services[name].grpcPort}`;
     }
 
-    const webPageUrl = await this.startWebPage(config, host, services.orders, issuer.signer);
+    const webPageUrl = await this.startWebPage(webPagePort, host, services.orders, issuer.signer);
     return {
       host,
       services,
@@ -143,8 +148,8 @@ export class Mesh {
     return nats.url;
   }
 
-  private async startWebPage(config: MeshConfig, host: string, orders: ServiceEndpoints | undefined, signer: TokenSigner): Promise<string | undefined> {
-    if (config.webPort === undefined) return undefined;
+  private async startWebPage(port: number | undefined, host: string, orders: ServiceEndpoints | undefined, signer: TokenSigner): Promise<string | undefined> {
+    if (port === undefined) return undefined;
     const root = projectPath("dist/web");
     if (!existsSync(join(root, "index.html"))) {
       this.print("the web page is not built (npm run build:web); serving no page");
@@ -152,7 +157,7 @@ export class Mesh {
     }
     const apiUrl = orders?.webPort === undefined ? undefined : `http://${host}:${orders.webPort}`;
     const devToken = (customerId: string) => mintToken(signer, { customerId });
-    const server = await startWebPageServer({ root, host, port: config.webPort, apiUrl, devToken });
+    const server = await startWebPageServer({ root, host, port, apiUrl, devToken });
     this.add({ name: "web page", stop: server.close });
     const query = apiUrl ? `?api=${apiUrl}` : "";
     return `http://${host}:${server.port}/${query}`;

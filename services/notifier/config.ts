@@ -1,4 +1,5 @@
-import { ConfigError, type Env, readPort, readPositiveInt, readString, readUrl } from "../platform/config.js";
+import { ConfigError, type Env, readPort, readPositiveInt, readServerLimits, readString, readUrl } from "../platform/config.js";
+import type { ServerLimits } from "../platform/server-limits.js";
 import { loadTlsConfig, type ReadFile, type TlsConfig } from "../platform/tls-config.js";
 
 /** Everything the notifier process reads from its environment. */
@@ -33,6 +34,8 @@ export interface NotifierConfig {
   tls: TlsConfig;
   /** Events handled at once (each holds a database connection and an SMTP connection while it sends). */
   concurrency: number;
+  /** Request size, connection, stream, timeout and in-flight limits of its health/reflection port. */
+  limits: ServerLimits;
 }
 
 /** Reads and validates the notifier configuration; throws ConfigError naming the bad variable. */
@@ -54,6 +57,7 @@ export function loadNotifierConfig(env: Env = process.env, readFile?: ReadFile):
     maxDeliver: readPositiveInt(env, "NOTIFIER_MAX_DELIVER", 20),
     tls: loadTlsConfig(env, readFile),
     concurrency: readPositiveInt(env, "NOTIFIER_CONCURRENCY", 8),
+    limits: readServerLimits(env),
   };
   // Every event in flight keeps its claim transaction (one pooled connection) open during the send.
   if (config.concurrency > config.databasePoolSize) {

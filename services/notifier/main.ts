@@ -44,6 +44,7 @@ await runProcess(logger, async () => {
     logger,
     host: config.bindHost,
     grpcPort: config.grpcPort,
+    limits: config.limits,
     services: [],
     tls: config.tls,
     healthChecks: [

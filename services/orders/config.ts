@@ -1,4 +1,19 @@
-import { type AuthConfig, type Env, readAuthConfig, readHostPort, readOptionalPort, readPort, readPositiveInt, readString, readSwitch, readUrl } from "../platform/config.js";
+import {
+  type AuthConfig,
+  type Env,
+  readAuthConfig,
+  readCorsOrigins,
+  readHostPort,
+  readOptionalPort,
+  readPort,
+  readPositiveInt,
+  readSecretKey,
+  readServerLimits,
+  readString,
+  readSwitch,
+  readUrl,
+} from "../platform/config.js";
+import type { ServerLimits } from "../platform/server-limits.js";
 import { loadTlsConfig, type ReadFile, type TlsConfig } from "../platform/tls-config.js";
 
 /** Everything the orders process reads from its environment. */
@@ -37,6 +52,12 @@ export interface OrdersConfig {
   reflection: boolean;
   /** TLS of the listeners; its CA and certificate also secure and identify the calls to shipping. */
   tls: TlsConfig;
+  /** Request size, connection, stream, timeout and in-flight limits (MAX_REQUEST_BYTES, MAX_IN_FLIGHT_CALLS, ...). */
+  limits: ServerLimits;
+  /** Origins whose pages may call the web port (CORS_ORIGINS). */
+  corsOrigins: readonly string[];
+  /** HMAC-SHA256 key signing ListOrders page tokens (PAGE_TOKEN_KEY, base64, at least 32 bytes); undefined: one per process. */
+  pageTokenKey: Uint8Array | undefined;
 }
 
 /** Reads and validates the orders configuration; throws ConfigError naming the bad variable. */
@@ -59,5 +80,8 @@ export function loadOrdersConfig(env: Env = process.env, readFile?: ReadFile): O
     auth: readAuthConfig(env),
     reflection: readSwitch(env, "REFLECTION", true),
     tls: loadTlsConfig(env, readFile),
+    limits: readServerLimits(env),
+    corsOrigins: readCorsOrigins(env),
+    pageTokenKey: readSecretKey(env, "PAGE_TOKEN_KEY", 32),
   };
 }

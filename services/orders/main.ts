@@ -1,3 +1,4 @@
+import { randomBytes } from "node:crypto";
 import { jetstream, jetstreamManager } from "@nats-io/jetstream";
 import { OrderService } from "../../gen/orders/v1/orders_pb.js";
 import { redact } from "../platform/database.js";
@@ -28,6 +29,8 @@ await runProcess(logger, async () => {
   const database = await openOrdersDatabase(config.databaseUrl, config.databasePoolSize);
   const store = new OrderStore(database.db, database.sql);
   const shipping = createShippingClient({ addr: config.shippingAddr, logger, tls: config.tls });
+  if (!config.pageTokenKey) logger.warn("PAGE_TOKEN_KEY is not set: page tokens are signed with a key of this process only and become invalid when it restarts");
+  const pageTokenKey = config.pageTokenKey ?? randomBytes(32);
   // Orders keep being accepted into the outbox while NATS is down, so health does not depend on it
   // and the event side starts whenever the first connection succeeds.
   const events = startEvents(config, database.sql, store, shipping);
@@ -35,8 +38,10 @@ await runProcess(logger, async () => {
     logger,
     host: config.bindHost,
     grpcPort: config.grpcPort,
+    limits: config.limits,
+    corsOrigins: config.corsOrigins,
     webPort: config.webPort,
-    services: [bindService(OrderService, createOrderService({ store, shipping, logger }), "customer-token")],
+    services: [bindService(OrderService, createOrderService({ store, shipping, logger, pageTokenKey }), "customer-token")],
     authenticator,
     reflection: config.reflection,
     healthChecks: [() => database.ping()],

@@ -1,33 +1,30 @@
+import { randomBytes } from "node:crypto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { create } from "@bufbuild/protobuf";
 import { Code } from "@connectrpc/connect";
 import { CreateOrderRequestSchema, OrderService } from "../../gen/orders/v1/orders_pb.js";
-import { createOrdersDatabase, startOrdersHost, validCreateOrder, type OrdersDatabase } from "../../tests/support/orders-fixture.js";
-import type { ServiceHost } from "../platform/service-host.js";
-import { failure, rpcPaths, type RpcPath } from "../../tests/support/rpc-paths.js";
+import { serveOrders, validCreateOrder, type ServedOrders } from "../../tests/support/orders-fixture.js";
+import { failure, type RpcPath } from "../../tests/support/rpc-paths.js";
+import { sealPageToken } from "./page-token.js";
 
 // Inputs that used to reach PostgreSQL (or Date) and fail there as INTERNAL: over the network, on every
 // protocol, each must be INVALID_ARGUMENT naming the field, and nothing may be stored.
-let db: OrdersDatabase;
-let host: ServiceHost;
+let served: ServedOrders;
 let paths: RpcPath[];
+const pageTokenKey = randomBytes(32);
 
 beforeAll(async () => {
-  db = await createOrdersDatabase();
-  // Auth is not what these tests are about: AUTH_DISABLED's stand-in admin is the caller.
-  host = await startOrdersHost(db.store);
-  paths = rpcPaths(host.grpcPort, host.webPort!);
+  served = await serveOrders({ pageTokenKey });
+  ({ paths } = served);
 });
 
-afterAll(async () => {
-  paths?.forEach((p) => p.close());
-  await host?.stop();
-  await db?.close();
-});
+afterAll(async () => served?.close());
 
 const nul = "a\u0000b";
 const orderId = "5f0c6c1e-7c43-4c5e-9d7e-2f2a1c7f9b10";
-const token = (payload: unknown) => Buffer.from(JSON.stringify(payload)).toString("base64url");
+// Signed with the service's key, so each case reaches the checks behind the signature.
+const token = (payload: unknown) => sealPageToken(pageTokenKey, payload);
+const unsigned = (payload: unknown) => Buffer.from(JSON.stringify(payload)).toString("base64url");
 
 describe("a NUL character in a string field", () => {
   const base = validCreateOrder();
@@ -46,7 +43,7 @@ describe("a NUL character in a string field", () => {
       expect(err.code, path.name).toBe(Code.InvalidArgument);
       expect(err.badRequestFields, path.name).toEqual([field]);
     }
-    expect(await db.database.sql`select count(*)::int as n from orders`).toEqual([{ n: 0 }]);
+    expect(await served.db.database.sql`select count(*)::int as n from orders`).toEqual([{ n: 0 }]);
   });
 
   it("of the other RPCs' fields is INVALID_ARGUMENT naming it, on every path", async () => {
@@ -75,6 +72,9 @@ describe("a NUL character in a string field", () => {
 describe("a ListOrders page_token that is not ours", () => {
   it.each([
     ["garbage", "garbage!"],
+    ["an unsigned token (the format before signing)", unsigned({ v: 1, c: "c-1", t: 1700000000000, i: orderId })],
+    ["a token signed with another key", sealPageToken(randomBytes(32), { v: 1, c: "c-1", t: 1700000000000, i: orderId })],
+    ["a token far longer than any ListOrders makes", `${"a".repeat(100_000)}.${"b".repeat(43)}`],
     ["JSON null", token(null)],
     ["a JSON number", token(42)],
     ["an array", token([1, "c-1"])],
@@ -89,6 +89,20 @@ describe("a ListOrders page_token that is not ours", () => {
       const err = await failure(path.call(OrderService.method.listOrders, { customerId: "c-1", pageToken }));
       expect(err.code, path.name).toBe(Code.InvalidArgument);
       expect(err.badRequestFields, path.name).toEqual(["page_token"]);
+    }
+  });
+
+  it("is refused when one ListOrders returned is changed (another position, same signature)", async () => {
+    for (const requestId of ["tamper-1", "tamper-2"]) await paths[0]!.call(OrderService.method.createOrder, validCreateOrder({ customerId: "tamper", requestId }));
+    const first = await paths[0]!.call(OrderService.method.listOrders, { customerId: "tamper", pageSize: 1 });
+    const [payload, signature] = first.nextPageToken.split(".");
+    const position = JSON.parse(Buffer.from(payload!, "base64url").toString("utf8")) as { t: number };
+    const moved = Buffer.from(JSON.stringify({ ...position, t: position.t + 60_000 })).toString("base64url");
+    for (const path of paths) {
+      const err = await failure(path.call(OrderService.method.listOrders, { customerId: "tamper", pageSize: 1, pageToken: `${moved}.${signature}` }));
+      expect(err.code, path.name).toBe(Code.InvalidArgument);
+      expect(err.badRequestFields, path.name).toEqual(["page_token"]);
+      expect(err.message, path.name).toContain("signature");
     }
   });
 

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { create, fromBinary } from "@bufbuild/protobuf";
+import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
 import { Code, ConnectError, type ServiceImpl } from "@connectrpc/connect";
 import { BadRequestSchema } from "../../gen/google/rpc/error_details_pb.js";
 import { OrderCancelledSchema, OrderCreatedSchema } from "../../gen/orders/v1/events_pb.js";
@@ -192,6 +192,27 @@ describe("ListOrders", () => {
     await Promise.all(Array.from({ length: 51 }, () => createOrder(validCreateOrder({ customerId: "big" }))));
     expect((await list("big", 0)).orders).toHaveLength(50);
     expect((await list("big", 10_000)).orders).toHaveLength(51);
+  });
+
+  it("ends a page at 512 KiB of orders (at least one), with a next_page_token, and loses no order across pages", async () => {
+    // 1,000 lines with 64-character SKUs encode to ~75 KB; 500 such orders would be a ~38 MB page.
+    const items = Array.from({ length: 1000 }, (_, i) => ({ sku: `S${String(i).padStart(63, "0")}`, quantity: 1, unitPriceCents: 1n }));
+    const ids = new Set<string>();
+    for (let i = 0; i < 9; i++) ids.add((await createOrder(validCreateOrder({ customerId: "heavy", items }))).order!.id);
+    const seen: string[] = [];
+    let token = "";
+    let pages = 0;
+    do {
+      const page = await list("heavy", 500, token);
+      expect(toBinary(ListOrdersResponseSchema, page).byteLength).toBeLessThan(512 * 1024 + 100 * 1024);
+      expect(page.orders.length).toBeGreaterThan(0);
+      seen.push(...page.orders.map((o) => o.id));
+      token = page.nextPageToken;
+      pages++;
+    } while (token);
+    expect(pages).toBeGreaterThan(1);
+    expect(new Set(seen)).toEqual(ids);
+    expect(seen).toHaveLength(ids.size);
   });
 
   it("rejects a missing customer, a negative page_size and a foreign or forged token", async () => {

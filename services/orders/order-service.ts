@@ -1,9 +1,9 @@
-import { createHash, randomUUID } from "node:crypto";
+import { createHash, randomBytes, randomUUID } from "node:crypto";
 import { create, toBinary } from "@bufbuild/protobuf";
 import { timestampFromDate } from "@bufbuild/protobuf/wkt";
 import { Code, ConnectError, type HandlerContext, type ServiceImpl } from "@connectrpc/connect";
 import { OrderCancelledSchema, OrderCreatedSchema } from "../../gen/orders/v1/events_pb.js";
-import { type CreateOrderRequest, CreateOrderRequestSchema, OrderService, type ShipmentSummary, ShipmentSummarySchema } from "../../gen/orders/v1/orders_pb.js";
+import { type CreateOrderRequest, CreateOrderRequestSchema, type Order, OrderSchema, OrderService, type ShipmentSummary, ShipmentSummarySchema } from "../../gen/orders/v1/orders_pb.js";
 import { callerOf, mayActFor, type Caller } from "../platform/caller.js";
 import type { Logger } from "../platform/logger.js";
 import { invalidArgument } from "../platform/rpc-errors.js";
@@ -17,16 +17,21 @@ import type { ShippingClient } from "./shipping-client.js";
 
 const defaultPageSize = 50;
 const maxPageSize = 500;
+// 500 orders of 1,000 lines encode to ~40 MB, past every client's default receive limit (4 MiB) and
+// many proxies'; a page stops growing at this many bytes instead, stated on page_size in the proto.
+const maxPageBytes = 512 * 1024;
 
 /** What the OrderService handlers need. */
 export interface OrderServiceDeps {
   store: OrderStore;
   shipping: ShippingClient;
   logger: Logger;
+  /** Key signing ListOrders page tokens; a random one (tokens die with the process) when omitted. */
+  pageTokenKey?: Uint8Array;
 }
 
 /** The OrderService handlers. */
-export function createOrderService({ store, shipping, logger }: OrderServiceDeps): ServiceImpl<typeof OrderService> {
+export function createOrderService({ store, shipping, logger, pageTokenKey = randomBytes(32) }: OrderServiceDeps): ServiceImpl<typeof OrderService> {
   /** The order's shipment from shipping, or undefined when shipping cannot say in time: never fails GetOrder. */
   async function shipmentOf(order: StoredOrder, ctx: HandlerContext): Promise<ShipmentSummary | undefined> {
     if (!order.shipmentId) return undefined;
@@ -100,13 +105,13 @@ export function createOrderService({ store, shipping, logger }: OrderServiceDeps
       if (req.pageSize < 0) throw invalidArgument([{ field: "page_size", description: "must not be negative" }]);
       // AIP-158: a page_size above the maximum is lowered to it rather than refused.
       const pageSize = req.pageSize === 0 ? defaultPageSize : Math.min(req.pageSize, maxPageSize);
-      const after = req.pageToken === "" ? undefined : decodePageToken(req.customerId, req.pageToken);
+      const after = req.pageToken === "" ? undefined : decodePageToken(pageTokenKey, req.customerId, req.pageToken);
       const rows = await store.listByCustomer(req.customerId, pageSize + 1, after);
-      const page = rows.slice(0, pageSize);
-      const last = page.at(-1);
+      const page = pageWithinBytes(rows.slice(0, pageSize).map((o) => orderToProto(o)), maxPageBytes);
+      const last = rows[page.length - 1];
       return {
-        orders: page.map((o) => orderToProto(o)),
-        nextPageToken: rows.length > pageSize && last ? encodePageToken(req.customerId, last) : "",
+        orders: page,
+        nextPageToken: rows.length > page.length && last ? encodePageToken(pageTokenKey, req.customerId, last) : "",
       };
     },
 
@@ -154,6 +159,17 @@ function asCaller(caller: Caller, req: CreateOrderRequest): CreateOrderRequest {
     throw new ConnectError("customer_email must be empty or the email of your token", Code.PermissionDenied);
   }
   return { ...req, customerId: caller.customerId, customerEmail: caller.email || req.customerEmail };
+}
+
+/** The leading orders whose encoding fits in maxBytes; always at least one, so every page makes progress. */
+function pageWithinBytes(orders: Order[], maxBytes: number): Order[] {
+  let bytes = 0;
+  for (const [i, order] of orders.entries()) {
+    // Each order is a length-delimited field 1 of the response: tag, length varint (at most 5 bytes), body.
+    bytes += toBinary(OrderSchema, order).byteLength + 6;
+    if (bytes > maxBytes && i > 0) return orders.slice(0, i);
+  }
+  return orders;
 }
 
 function addressOf(req: CreateOrderRequest) {

@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
-import { ConfigError, readAuthConfig, readHostPort, readOptionalPort, readPort, readPositiveInt, readString, readUrl } from "./config.js";
+import { ConfigError, readAuthConfig, readCorsOrigins, readHostPort, readOptionalPort, readPort, readPositiveInt, readSecretKey, readServerLimits, readString, readUrl } from "./config.js";
+import { defaultServerLimits } from "./server-limits.js";
 
 /** Asserts that reading throws a ConfigError naming the variable and quoting the bad value. */
 function expectConfigError(read: () => unknown, variable: string, value: string): void {
@@ -121,5 +122,57 @@ describe("readAuthConfig", () => {
 
   it("refuses both a JWKS file and a URL", () => {
     expect(() => readAuthConfig({ ...jwks, AUTH_JWKS_URL: "https://id.example.com/jwks" })).toThrow(/not both/);
+  });
+});
+
+describe("readCorsOrigins (CORS_ORIGINS)", () => {
+  it("defaults to the origins of the npm start web page", () => {
+    expect(readCorsOrigins({})).toEqual(["http://127.0.0.1:8090", "http://localhost:8090"]);
+  });
+
+  it("reads a comma-separated list of exact origins", () => {
+    expect(readCorsOrigins({ CORS_ORIGINS: "https://shop.example.com, http://localhost:5173" })).toEqual(["https://shop.example.com", "http://localhost:5173"]);
+  });
+
+  it.each(["*", "null", "https://shop.example.com/path", "shop.example.com", "ftp://x.example", "https://a.example,*"])("refuses %s, naming CORS_ORIGINS", (value) => {
+    expect(() => readCorsOrigins({ CORS_ORIGINS: value })).toThrow(ConfigError);
+    expect(() => readCorsOrigins({ CORS_ORIGINS: value })).toThrow(/CORS_ORIGINS/);
+  });
+
+  it("says why any origin is refused", () => {
+    expect(() => readCorsOrigins({ CORS_ORIGINS: "*" })).toThrow(/"\*" \(any origin\) is not allowed/);
+  });
+});
+
+describe("readServerLimits", () => {
+  it("defaults to 1 MiB requests, 256 calls in flight, 100 streams, 1000 connections", () => {
+    expect(readServerLimits({})).toEqual(defaultServerLimits);
+    expect(defaultServerLimits).toMatchObject({ maxRequestBytes: 1_048_576, maxInFlightCalls: 256, maxConcurrentStreams: 100, maxConnections: 1000 });
+  });
+
+  it("reads each variable and names a bad one", () => {
+    expect(readServerLimits({ MAX_REQUEST_BYTES: "2048", MAX_IN_FLIGHT_CALLS: "8", CONNECTION_IDLE_TIMEOUT_MS: "500" })).toMatchObject({ maxRequestBytes: 2048, maxInFlightCalls: 8, idleTimeoutMs: 500 });
+    expectConfigError(() => readServerLimits({ MAX_IN_FLIGHT_CALLS: "0" }), "MAX_IN_FLIGHT_CALLS", "0");
+    expectConfigError(() => readServerLimits({ MAX_REQUEST_BYTES: "1MB" }), "MAX_REQUEST_BYTES", "1MB");
+  });
+});
+
+describe("readSecretKey", () => {
+  const key32 = Buffer.alloc(32, 7).toString("base64");
+  it("reads base64 of at least the given length; undefined when unset", () => {
+    expect(readSecretKey({}, "K", 32)).toBeUndefined();
+    expect(Buffer.from(readSecretKey({ K: key32 }, "K", 32)!)).toEqual(Buffer.alloc(32, 7));
+  });
+
+  it.each([Buffer.alloc(16, 1).toString("base64"), "not base64 at all!", "short"])("refuses %s, naming the variable, never echoing it", (value) => {
+    let message = "";
+    try {
+      readSecretKey({ K: value }, "K", 32);
+    } catch (err) {
+      expect(err).toBeInstanceOf(ConfigError);
+      message = (err as Error).message;
+    }
+    expect(message).toContain("K must be at least 32 bytes");
+    expect(message).not.toContain(value);
   });
 });

@@ -1,3 +1,5 @@
+import { defaultCorsOrigins, defaultServerLimits, type ServerLimits } from "./server-limits.js";
+
 /** Thrown when the environment does not describe a runnable service; the message names the variable. */
 export class ConfigError extends Error {
   override name = "ConfigError";
@@ -113,4 +115,58 @@ export function readSwitch(env: Env, name: string, fallback: boolean): boolean {
   if (raw === "on" || raw === "true") return true;
   if (raw === "off" || raw === "false") return false;
   throw new ConfigError(`${name} must be "on" or "off", got "${raw}"`);
+}
+
+/** Reads the request, connection and time limits every service process applies (see server-limits.ts). */
+export function readServerLimits(env: Env): ServerLimits {
+  const d = defaultServerLimits;
+  return {
+    maxRequestBytes: readPositiveInt(env, "MAX_REQUEST_BYTES", d.maxRequestBytes),
+    maxInFlightCalls: readPositiveInt(env, "MAX_IN_FLIGHT_CALLS", d.maxInFlightCalls),
+    maxConcurrentStreams: readPositiveInt(env, "MAX_CONCURRENT_STREAMS", d.maxConcurrentStreams),
+    maxConnections: readPositiveInt(env, "MAX_CONNECTIONS", d.maxConnections),
+    idleTimeoutMs: readPositiveInt(env, "CONNECTION_IDLE_TIMEOUT_MS", d.idleTimeoutMs),
+    headersTimeoutMs: readPositiveInt(env, "HEADERS_TIMEOUT_MS", d.headersTimeoutMs),
+    requestTimeoutMs: readPositiveInt(env, "REQUEST_TIMEOUT_MS", d.requestTimeoutMs),
+    shutdownGraceMs: readPositiveInt(env, "SHUTDOWN_GRACE_MS", d.shutdownGraceMs),
+  };
+}
+
+/**
+ * Reads CORS_ORIGINS, a comma-separated list of origins such as "https://shop.example.com", or returns
+ * the default when unset. "*" and "null" are refused: with either, any page (a sandboxed iframe or a
+ * file:// page sends "null") could call the API from a visitor's browser.
+ */
+export function readCorsOrigins(env: Env, fallback: readonly string[] = defaultCorsOrigins): readonly string[] {
+  const raw = env.CORS_ORIGINS;
+  if (raw === undefined || raw.trim() === "") return fallback;
+  return raw.split(",").map((entry) => {
+    const origin = entry.trim();
+    if (origin === "*") throw new ConfigError('CORS_ORIGINS must list origins; "*" (any origin) is not allowed');
+    if (origin === "null") throw new ConfigError('CORS_ORIGINS must list origins; "null" is not allowed (any sandboxed or file:// page sends it)');
+    let url: URL | undefined;
+    try {
+      url = new URL(origin);
+    } catch {
+      url = undefined;
+    }
+    if (!url || !["http:", "https:"].includes(url.protocol) || url.origin !== origin) {
+      throw new ConfigError(`CORS_ORIGINS must be comma-separated origins like https://shop.example.com (scheme, host, optional port, no path), got "${origin}"`);
+    }
+    return origin;
+  });
+}
+
+/** Reads a base64 secret key of at least minBytes bytes; undefined when unset (the caller decides what that means). */
+export function readSecretKey(env: Env, name: string, minBytes: number): Uint8Array | undefined {
+  const raw = env[name];
+  if (raw === undefined || raw === "") return undefined;
+  const trimmed = raw.trim();
+  const key = Buffer.from(trimmed, "base64");
+  // Buffer.from skips characters outside the alphabet silently, so a round trip tells real base64 from noise.
+  const canonical = key.toString("base64").replace(/=+$/, "") === trimmed.replace(/=+$/, "").replace(/-/g, "+").replace(/_/g, "/");
+  if (!canonical || key.length < minBytes) {
+    throw new ConfigError(`${name} must be at least ${minBytes} bytes in base64 (e.g. \`openssl rand -base64 32\`), got ${canonical ? `${key.length} bytes` : "something that is not base64"}`);
+  }
+  return key;
 }

@@ -5,6 +5,7 @@ import { Code, ConnectError, createHandlerContext, type HandlerContext } from "@
 import { StatusSchema } from "../../gen/google/rpc/status_pb.js";
 import { maxDeadlineMs } from "./deadline-limits.js";
 import { grpcPeerContextValues } from "./peer-identity.js";
+import { capRepeatedFields } from "./list-caps.js";
 import type { ServiceBinding } from "./service-impl.js";
 import { undecodableRequest } from "./undecodable-requests.js";
 
@@ -32,7 +33,7 @@ export function addGrpcService(server: grpc.Server, binding: ServiceBinding): vo
       // grpc-js answers a throwing deserializer with INTERNAL; the handler answers INVALID_ARGUMENT instead.
       requestDeserialize: (buf: Buffer) => {
         try {
-          return fromBinary(method.input, buf);
+          return fromBinary(method.input, capRepeatedFields(method.input, buf));
         } catch (err) {
           return new Undecodable(err) as unknown as Message;
         }

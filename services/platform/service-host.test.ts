@@ -177,8 +177,18 @@ describe("CORS on the web port", () => {
     expect(res.headers["access-control-allow-origin"]).toBeUndefined();
   });
 
-  it("exposes the gRPC-Web and Connect response headers on actual requests", async () => {
+  it("by default allows only the npm start web page, never the null origin, and caches preflights 10 minutes", async () => {
     const { webPort } = await start({ services: [slowShipping().binding] });
+    const page = await preflight(webPort!, "http://127.0.0.1:8090");
+    expect(page.headers["access-control-allow-origin"]).toBe("http://127.0.0.1:8090");
+    expect(page.headers["access-control-max-age"]).toBe("600");
+    for (const origin of ["null", "https://evil.example", "http://127.0.0.1:8091"]) {
+      expect((await preflight(webPort!, origin)).headers["access-control-allow-origin"], origin).toBeUndefined();
+    }
+  });
+
+  it("exposes the gRPC-Web and Connect response headers on actual requests", async () => {
+    const { webPort } = await start({ services: [slowShipping().binding], corsOrigins: ["http://localhost:5173"] });
     const res = await httpRequest(`http://127.0.0.1:${webPort}/shipping.v1.ShippingService/CreateShipment`, {
       method: "POST",
       headers: { origin: "http://localhost:5173", "content-type": "application/json" },

@@ -1,10 +1,13 @@
 import * as grpc from "@grpc/grpc-js";
 import { clampGrpcJsServerDeadlines } from "./deadline-limits.js";
 import { addGrpcService } from "./grpc-adapter.js";
+import { watchGrpcJsConnections } from "./grpc-connections.js";
 import { HealthReporter, type HealthCheck } from "./health.js";
 import type { Logger } from "./logger.js";
 import type { CallerAuthenticator } from "./jwt-auth.js";
 import { addReflection } from "./reflection.js";
+import { createLoadShedder } from "./load-shedding.js";
+import { defaultCorsOrigins, defaultServerLimits, grpcServerOptions, type ServerLimits } from "./server-limits.js";
 import { instrumentService, type ServiceBinding } from "./service-impl.js";
 import { warnIfPlaintextExposed, type TlsConfig } from "./tls-config.js";
 import { grpcServerCredentials } from "./tls-credentials.js";
@@ -25,8 +28,11 @@ export interface ServiceHostOptions {
   /** Dependency checks behind grpc.health.v1 (database ping, NATS connection...). */
   healthChecks: readonly HealthCheck[];
   healthIntervalMs?: number;
+  /** Origins whose pages may call the web port (default: the `npm start` web page's). */
   corsOrigins?: readonly string[];
-  /** How long in-flight calls may take to finish on shutdown before they are cut. */
+  /** Sizes, connections, streams and timeouts; each unset one takes its default (server-limits.ts). */
+  limits?: Partial<ServerLimits>;
+  /** How long in-flight calls may take to finish on shutdown before they are cut (overrides limits.shutdownGraceMs). */
   shutdownGraceMs?: number;
   /** TLS of both listeners (loadTlsConfig); omitted: plaintext. */
   tls?: TlsConfig;
@@ -44,9 +50,12 @@ export interface ServiceHost {
 /** Starts the gRPC server (services, health, reflection) and, if asked, the web server for browsers. */
 export async function startServiceHost(options: ServiceHostOptions): Promise<ServiceHost> {
   clampGrpcJsServerDeadlines();
-  const services = options.services.map((s) => instrumentService(s, options.logger, options.authenticator));
+  const limits: ServerLimits = { ...defaultServerLimits, ...options.limits };
+  // One shedder for every service of the process: the limit is on the process's work, not per service.
+  const shedder = createLoadShedder(limits.maxInFlightCalls);
+  const services = options.services.map((s) => instrumentService(s, options.logger, shedder, options.authenticator));
   const health = new HealthReporter(services.map((s) => s.service.typeName), options.logger);
-  const server = new grpc.Server({ "grpc.max_receive_message_length": 4 * 1024 * 1024 });
+  const server = new grpc.Server(grpcServerOptions(limits));
   services.forEach((s) => addGrpcService(server, s));
   health.addToServer(server);
   if (options.reflection ?? true) addReflection(server, services.map((s) => s.service));
@@ -58,6 +67,7 @@ export async function startServiceHost(options: ServiceHostOptions): Promise<Ser
       err ? reject(err) : resolve(port),
     ),
   );
+  const grpcConnections = watchGrpcJsConnections(server, limits);
   const shutdown = new AbortController();
   let web: WebServer | undefined;
   if (options.webPort !== undefined && services.length > 0) {
@@ -65,7 +75,8 @@ export async function startServiceHost(options: ServiceHostOptions): Promise<Ser
       host: options.host,
       port: options.webPort,
       services,
-      corsOrigins: options.corsOrigins ?? ["*"],
+      corsOrigins: options.corsOrigins ?? defaultCorsOrigins,
+      limits,
       shutdownSignal: shutdown.signal,
       tls: tls.webPlaintext ? undefined : tls,
     });
@@ -73,7 +84,7 @@ export async function startServiceHost(options: ServiceHostOptions): Promise<Ser
   await health.watch(options.healthChecks, options.healthIntervalMs ?? 1000);
   options.logger.info({ grpcPort, webPort: web?.port, serving: health.isServing, tls: tls.identity !== undefined, webTls: web?.tls ?? false }, "listening");
 
-  const graceMs = options.shutdownGraceMs ?? 10_000;
+  const graceMs = options.shutdownGraceMs ?? limits.shutdownGraceMs;
   return {
     grpcPort,
     webPort: web?.port,
@@ -81,9 +92,16 @@ export async function startServiceHost(options: ServiceHostOptions): Promise<Ser
     async stop() {
       health.shutdown();
       let cut: NodeJS.Timeout | undefined;
-      // forceShutdown destroys HTTP/2 sessions, but a TLS client that never finished its handshake has
-      // none, and tryShutdown's callback waits for it; so once the grace is over, stop does not either.
-      const forced = new Promise<void>((resolve) => (cut = setTimeout(() => (server.forceShutdown(), resolve()), graceMs)));
+      // Once the grace is over, forceShutdown destroys the HTTP/2 sessions; connections that have none (a
+      // TLS handshake or HTTP/2 preface never finished) are destroyed too, and stop waits for neither.
+      const forced = new Promise<void>(
+        (resolve) =>
+          (cut = setTimeout(() => {
+            server.forceShutdown();
+            grpcConnections.destroyAll();
+            resolve();
+          }, graceMs)),
+      );
       const drained = new Promise<void>((resolve) => server.tryShutdown(() => resolve()));
       await Promise.all([Promise.race([drained, forced]), web?.close(graceMs)]);
       clearTimeout(cut);

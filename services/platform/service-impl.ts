@@ -2,8 +2,10 @@ import type { DescService, Message } from "@bufbuild/protobuf";
 import { Code, ConnectError, type HandlerContext, type ServiceImpl } from "@connectrpc/connect";
 import { admit, type AccessPolicy } from "./access-policy.js";
 import type { CallerAuthenticator } from "./jwt-auth.js";
+import { createLoadShedder, type LoadShedder } from "./load-shedding.js";
 import type { Logger } from "./logger.js";
 import { nulCharacterViolations } from "./nul-characters.js";
+import { defaultServerLimits } from "./server-limits.js";
 import { invalidArgument } from "./rpc-errors.js";
 import { traceparentOf } from "./trace-context.js";
 
@@ -26,11 +28,17 @@ export function bindService<S extends DescService>(service: S, impl: ServiceImpl
 type UnaryFn = (req: unknown, ctx: HandlerContext) => unknown;
 
 /**
- * Wraps every unary handler once for all transports: admits the caller by the binding's access policy,
- * refuses strings with NUL characters, logs method, code and duration, and turns unexpected exceptions
- * into INTERNAL so no stack trace or SQL text reaches a client.
+ * Wraps every unary handler once for all transports: sheds calls beyond the process's in-flight limit,
+ * admits the caller by the binding's access policy, refuses strings with NUL characters, logs method,
+ * code and duration, and turns unexpected exceptions into INTERNAL so no stack trace or SQL text
+ * reaches a client.
  */
-export function instrumentService(binding: ServiceBinding, logger: Logger, authenticator?: CallerAuthenticator): ServiceBinding {
+export function instrumentService(
+  binding: ServiceBinding,
+  logger: Logger,
+  shedder: LoadShedder = createLoadShedder(defaultServerLimits.maxInFlightCalls),
+  authenticator?: CallerAuthenticator,
+): ServiceBinding {
   if (binding.access === "customer-token" && !authenticator) {
     throw new Error(`${binding.service.typeName} requires a customer token, but no authenticator was configured`);
   }
@@ -43,16 +51,19 @@ export function instrumentService(binding: ServiceBinding, logger: Logger, authe
     wrapped[method.localName] = async (req, ctx) => {
       const started = performance.now();
       try {
-        // Before decoding checks: an unauthenticated caller learns nothing about the request's validity.
-        await admit(binding.access, ctx, authenticator);
-        const nul = nulCharacterViolations(method.input, req as Message);
-        if (nul.length > 0) throw invalidArgument(nul);
-        const res = await handler(req, ctx);
+        // Shed first, so an overload costs no token verification; admit before the request's checks, so
+        // an unauthenticated caller learns nothing about the request's validity.
+        const res = await shedder.run(async () => {
+          await admit(binding.access, ctx, authenticator);
+          const nul = nulCharacterViolations(method.input, req as Message);
+          if (nul.length > 0) throw invalidArgument(nul);
+          return handler(req, ctx);
+        });
         logger.info({ rpc, code: "OK", durationMs: elapsed(started), protocol: ctx.protocolName, traceparent: traceparentOf(ctx.requestHeader) }, "rpc");
         return res;
       } catch (err) {
         const error = toClientError(err, ctx, logger, rpc);
-        logger.info({ rpc, code: Code[error.code], durationMs: elapsed(started), protocol: ctx.protocolName, traceparent: traceparentOf(ctx.requestHeader), error: error.rawMessage }, "rpc");
+        logger.info({ rpc, code: Code[error.code], durationMs: elapsed(started), protocol: ctx.protocolName, traceparent: traceparentOf(ctx.requestHeader), error: boundedLogText(error.rawMessage) }, "rpc");
         throw error;
       }
     };
@@ -83,6 +94,14 @@ function isConnectionError(err: unknown): boolean {
     if (typeof code === "string" && (connectionErrorCodes.has(code) || code.startsWith("08"))) return true;
   }
   return false;
+}
+
+// A log line is read by people and shipped by collectors with their own line limits; a client's error
+// message is already bounded (rpc-errors.ts), this also bounds whatever else a handler put in one.
+const maxLoggedErrorChars = 1000;
+
+function boundedLogText(text: string): string {
+  return text.length <= maxLoggedErrorChars ? text : `${text.slice(0, maxLoggedErrorChars)}… (${text.length - maxLoggedErrorChars} more characters)`;
 }
 
 function elapsed(started: number): number {

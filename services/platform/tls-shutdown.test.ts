@@ -3,6 +3,7 @@ import { beforeAll, describe, expect, it } from "vitest";
 import { createTestCertificates, type TestCertificates } from "../../tests/support/test-certificates.js";
 import { ShippingService } from "../../gen/shipping/v1/shipping_pb.js";
 import { testLogger } from "../../tests/support/shipping-harness.js";
+import { defaultServerLimits } from "./server-limits.js";
 import { startServiceHost } from "./service-host.js";
 import { bindService } from "./service-impl.js";
 import { startWebServer } from "./web-server.js";
@@ -19,6 +20,7 @@ describe("shutdown with TLS listeners", () => {
       port: 0,
       services: [bindService(ShippingService, {} as never)],
       corsOrigins: [],
+      limits: defaultServerLimits,
       shutdownSignal: new AbortController().signal,
       tls: certs.tlsOf("shipping"),
     });

@@ -18,9 +18,14 @@ export function undecodableRequest(input: DescMessage, cause: unknown): ConnectE
 // connect-es wraps every protobuf binary decoding failure of a request as INTERNAL "parse binary: ...".
 const connectParsePrefix = "parse binary: ";
 
+// And an envelope flagged compressed without a grpc-encoding the server knows (found by fuzzing).
+const connectUnknownCompression = "received compressed envelope, but do not know how to decompress";
+
 function asUndecodable(error: ConnectError | undefined, input: DescMessage): ConnectError | undefined {
-  if (error?.code !== Code.Internal || !error.rawMessage.startsWith(connectParsePrefix)) return undefined;
-  return undecodableRequest(input, error.rawMessage.slice(connectParsePrefix.length));
+  if (error?.code !== Code.Internal) return undefined;
+  if (error.rawMessage.startsWith(connectParsePrefix)) return undecodableRequest(input, error.rawMessage.slice(connectParsePrefix.length));
+  if (error.rawMessage === connectUnknownCompression) return undecodableRequest(input, "its message is flagged compressed, but the request names no grpc-encoding");
+  return undefined;
 }
 
 /**

@@ -7,6 +7,9 @@ import { cors as connectCors } from "@connectrpc/connect";
 import { connectNodeAdapter } from "@connectrpc/connect-node";
 import { clampDeadlineHeaders } from "./deadline-limits.js";
 import { webPeerContextValues } from "./peer-identity.js";
+import { capListsOfRequests } from "./list-caps.js";
+import { enforcePingPolicy } from "./ping-policy.js";
+import type { ServerLimits } from "./server-limits.js";
 import type { ServiceBinding } from "./service-impl.js";
 import type { TlsConfig } from "./tls-config.js";
 import { webServerTlsOptions } from "./tls-credentials.js";
@@ -17,8 +20,10 @@ export interface WebServerOptions {
   host: string;
   port: number;
   services: readonly ServiceBinding[];
-  /** Origins allowed by CORS; "*" allows any (local development). */
+  /** Origins allowed by CORS (exact matches; config refuses "*" and "null"). */
   corsOrigins: readonly string[];
+  /** Request size, connection cap, streams per connection and timeouts. */
+  limits: ServerLimits;
   /** Aborted when the process shuts down, so in-flight handlers see it. */
   shutdownSignal: AbortSignal;
   /** TLS with ALPN instead of cleartext sniffing when it has an identity; omitted: plaintext. */
@@ -44,12 +49,16 @@ export async function startWebServer(options: WebServerOptions): Promise<WebServ
     routes: (router) => {
       options.services.forEach((s) => router.service(s.service, s.impl));
       // The adapter reads the router's handlers once this returns; each is replaced by its wrapped self.
-      router.handlers.forEach((h, i) => (router.handlers[i] = answerUndecodableAsInvalidArgument(h)));
+      router.handlers.forEach((h, i) => (router.handlers[i] = answerUndecodableAsInvalidArgument(capListsOfRequests(h, options.limits.maxRequestBytes))));
     },
     shutdownSignal: options.shutdownSignal,
     // The verified mTLS peer (if any) reaches handlers the way grpc-adapter passes it on the gRPC port.
     contextValues: webPeerContextValues,
+    // Bounds the body and, for gzip, its inflated size; connect-es refuses a larger Content-Length or
+    // envelope length prefix before reading the body, so a 50 MB upload is never buffered.
+    readMaxBytes: options.limits.maxRequestBytes,
   });
+  const { limits } = options;
   let closing = false;
   // A request that arrives once the drain began is refused at once (503: UNAVAILABLE for Connect and
   // gRPC-Web clients) rather than run: its work could outlive the grace period and be cut unanswered.
@@ -61,7 +70,15 @@ export async function startWebServer(options: WebServerOptions): Promise<WebServ
   // HTTP/1.1 keep-alive connections with a response in progress, and those responses.
   const busy = new Map<net.Socket, number>();
   const inFlight = new Set<http.ServerResponse>();
-  const h1 = http.createServer((req, res) => {
+  const h1 = http.createServer(
+    {
+      headersTimeout: limits.headersTimeoutMs,
+      requestTimeout: limits.requestTimeoutMs,
+      keepAliveTimeout: limits.idleTimeoutMs,
+      // How often Node looks for requests past their timeouts (default 30 s, longer than the timeouts).
+      connectionsCheckingInterval: Math.min(1000, limits.headersTimeoutMs),
+    },
+    (req, res) => {
     const socket = req.socket;
     busy.set(socket, (busy.get(socket) ?? 0) + 1);
     inFlight.add(res);
@@ -72,13 +89,34 @@ export async function startWebServer(options: WebServerOptions): Promise<WebServ
       else busy.delete(socket);
       if (closing && inFlight.size === 0) closeIdleConnections();
     });
+    // An answer sent before the body was read (too large, say) closes the connection: connect-node stops
+    // reading mid-body, and a keep-alive client's next request would wait behind the unread rest forever.
+    // The rest is still read and discarded, up to the limit, so the client is not reset before it has read
+    // its answer; a client that keeps sending (a 50 MB upload) is cut off there.
+    const writeHead = res.writeHead;
+    res.writeHead = function (this: http.ServerResponse, ...args: Parameters<typeof writeHead>) {
+      if (!req.complete) this.shouldKeepAlive = false;
+      return writeHead.apply(this, args);
+    } as typeof writeHead;
+    res.once("finish", () => {
+      if (req.complete) return;
+      let discarded = 0;
+      socket.on("data", (chunk: Buffer) => {
+        discarded += chunk.length;
+        if (discarded > limits.maxRequestBytes) socket.destroy();
+      });
+      socket.resume();
+    });
     withCors(req, res);
   });
-  const h2 = http2.createServer(withCors);
+  const h2 = http2.createServer({ settings: { maxConcurrentStreams: limits.maxConcurrentStreams } }, withCors);
   const sessions = new Set<http2.ServerHttp2Session>();
   h2.on("session", (session) => {
     sessions.add(session);
     session.once("close", () => sessions.delete(session));
+    enforcePingPolicy(session);
+    // GOAWAY after a while without frames; streams still running finish first.
+    session.setTimeout(limits.idleTimeoutMs, () => session.close());
     // A connection that spoke HTTP/2 only after the drain began gets its GOAWAY straight away.
     if (closing) session.close();
   });
@@ -87,6 +125,8 @@ export async function startWebServer(options: WebServerOptions): Promise<WebServ
   const h2Sockets = new Set<net.Socket>();
   const track = (socket: net.Socket) => {
     sockets.add(socket);
+    // A connection that never says anything would otherwise wait here forever, before either protocol's timeouts.
+    socket.setTimeout(limits.headersTimeoutMs, () => socket.destroy());
     socket.once("close", () => {
       sockets.delete(socket);
       h1Sockets.delete(socket);
@@ -98,6 +138,8 @@ export async function startWebServer(options: WebServerOptions): Promise<WebServ
   const secure = tlsOptions
     ? tls.createServer({ ...tlsOptions, noDelay: true }, (socket) => {
         track(socket);
+        // The handshake is done, so the protocol is known and its own timeouts (headers, idle) take over.
+        socket.setTimeout(0);
         const isH2 = socket.alpnProtocol === "h2";
         (isH2 ? h2Sockets : h1Sockets).add(socket);
         (isH2 ? h2 : h1).emit("connection", socket);
@@ -116,6 +158,7 @@ export async function startWebServer(options: WebServerOptions): Promise<WebServ
   const server = secure ?? net.createServer({ noDelay: true }, (socket) => {
     track(socket);
     socket.once("data", (chunk: Buffer) => {
+      socket.setTimeout(0);
       socket.pause();
       socket.unshift(chunk);
       const isH2 = chunk.subarray(0, h2Preface.length).equals(h2Preface.subarray(0, Math.min(chunk.length, h2Preface.length)));
@@ -133,11 +176,16 @@ export async function startWebServer(options: WebServerOptions): Promise<WebServ
       socket.resume();
     });
   });
+  // Beyond this many open connections new ones are closed on accept, before they cost a parser or a session.
+  server.maxConnections = limits.maxConnections;
   await new Promise<void>((resolve, reject) => {
     server.once("error", reject);
     server.listen(options.port, options.host, () => resolve());
   });
   const address = server.address() as net.AddressInfo;
+  // http.Server enforces headersTimeout and requestTimeout from a timer it starts on "listening"; h1 never
+  // listens itself (the shared listener hands it sockets), so it is told, or those timeouts never fire.
+  h1.emit("listening");
   // Ending a keep-alive connection the client considers idle races with the request it may be sending on
   // it (the client sees a reset, and cannot tell whether the server ran the call). So during the drain
   // idle HTTP/1.1 connections (and new ones that have not spoken yet) stay open, any request on them is
@@ -159,6 +207,7 @@ export async function startWebServer(options: WebServerOptions): Promise<WebServ
       const deadline = setTimeout(() => [...sockets, ...handshaking].forEach((s) => s.destroy()), graceMs);
       await closed;
       clearTimeout(deadline);
+      h1.close(); // stops that timer; every connection is gone by now
     },
   };
 }
@@ -173,11 +222,15 @@ function refuseWhileClosing(res: http.ServerResponse | http2.Http2ServerResponse
   res.end(body);
 }
 
+// Browsers cache a preflight this long; short, so that removing an origin from CORS_ORIGINS takes effect soon.
+const preflightMaxAgeSeconds = 600;
+
+/** Answers CORS preflights and adds CORS headers for the allowed origins only (exact match, no wildcard). */
 function corsHandler(origins: readonly string[], next: (req: http.IncomingMessage | http2.Http2ServerRequest, res: http.ServerResponse | http2.Http2ServerResponse) => void) {
-  const anyOrigin = origins.includes("*");
+  const allowed = new Set(origins);
   return (req: http.IncomingMessage | http2.Http2ServerRequest, res: http.ServerResponse | http2.Http2ServerResponse) => {
     const origin = req.headers.origin;
-    if (origin && (anyOrigin || origins.includes(origin))) {
+    if (origin && allowed.has(origin)) {
       res.setHeader("access-control-allow-origin", origin);
       res.setHeader("vary", "origin");
       res.setHeader("access-control-expose-headers", connectCors.exposedHeaders.join(", "));
@@ -185,7 +238,7 @@ function corsHandler(origins: readonly string[], next: (req: http.IncomingMessag
         res.setHeader("access-control-allow-methods", connectCors.allowedMethods.join(", "));
         // authorization: the page sends its customer's bearer token, which a preflight must allow.
         res.setHeader("access-control-allow-headers", [...connectCors.allowedHeaders, "Authorization"].join(", "));
-        res.setHeader("access-control-max-age", "7200");
+        res.setHeader("access-control-max-age", String(preflightMaxAgeSeconds));
         res.statusCode = 204;
         res.end();
         return;

@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { ConfigError } from "../platform/config.js";
+import { defaultCorsOrigins, defaultServerLimits } from "../platform/server-limits.js";
 import { loadShippingConfig } from "./config.js";
 
 describe("loadShippingConfig", () => {
@@ -13,6 +14,8 @@ describe("loadShippingConfig", () => {
       tls: { identity: undefined, ca: undefined, webPlaintext: false },
       auth: { disabled: true },
       authDisabled: true,
+      limits: defaultServerLimits,
+      corsOrigins: defaultCorsOrigins,
     });
   });
 
@@ -39,8 +42,18 @@ describe("loadShippingConfig", () => {
       SHIPPING_DATABASE_URL: "postgresql://u@db/ship",
       SHIPPING_DATABASE_POOL: "3",
       AUTH_DISABLED: "true",
+      MAX_REQUEST_BYTES: "4096",
+      CORS_ORIGINS: "https://shop.example",
     });
-    expect(config).toMatchObject({ bindHost: "0.0.0.0", grpcPort: 0, webPort: undefined, databaseUrl: "postgresql://u@db/ship", databasePoolSize: 3 });
+    expect(config).toMatchObject({
+      bindHost: "0.0.0.0",
+      grpcPort: 0,
+      webPort: undefined,
+      databaseUrl: "postgresql://u@db/ship",
+      databasePoolSize: 3,
+      limits: { ...defaultServerLimits, maxRequestBytes: 4096 },
+      corsOrigins: ["https://shop.example"],
+    });
   });
 
   it.each([
@@ -48,6 +61,8 @@ describe("loadShippingConfig", () => {
     ["SHIPPING_WEB_PORT", "99999"],
     ["SHIPPING_DATABASE_URL", "http://db/ship"],
     ["SHIPPING_DATABASE_POOL", "0"],
+    ["CORS_ORIGINS", "*"],
+    ["MAX_IN_FLIGHT_CALLS", "-1"],
   ])("rejects a bad %s with a ConfigError naming it", (name, value) => {
     expect(() => loadShippingConfig({ AUTH_DISABLED: "true", [name]: value })).toThrow(ConfigError);
     expect(() => loadShippingConfig({ AUTH_DISABLED: "true", [name]: value })).toThrow(name);

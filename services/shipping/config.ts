@@ -1,4 +1,17 @@
-import { type AuthConfig, ConfigError, type Env, readOptionalAuthConfig, readOptionalPort, readPort, readPositiveInt, readString, readUrl } from "../platform/config.js";
+import {
+  type AuthConfig,
+  ConfigError,
+  type Env,
+  readCorsOrigins,
+  readOptionalAuthConfig,
+  readOptionalPort,
+  readPort,
+  readPositiveInt,
+  readServerLimits,
+  readString,
+  readUrl,
+} from "../platform/config.js";
+import type { ServerLimits } from "../platform/server-limits.js";
 import { loadTlsConfig, type ReadFile, type TlsConfig } from "../platform/tls-config.js";
 
 /** Everything the shipping process reads from its environment. */
@@ -19,6 +32,10 @@ export interface ShippingConfig {
   auth: AuthConfig | undefined;
   /** AUTH_DISABLED=true: any caller may create, cancel and read shipments (logged as a warning). */
   authDisabled: boolean;
+  /** Request size, connection, stream, timeout and in-flight limits (MAX_REQUEST_BYTES, MAX_IN_FLIGHT_CALLS, ...). */
+  limits: ServerLimits;
+  /** Origins whose pages may call the web port (CORS_ORIGINS). */
+  corsOrigins: readonly string[];
 }
 
 /** Reads and validates the shipping configuration; throws ConfigError naming the bad variable. */
@@ -33,6 +50,8 @@ export function loadShippingConfig(env: Env = process.env, readFile?: ReadFile):
     tls: loadTlsConfig(env, readFile),
     auth,
     authDisabled: auth?.disabled ?? false,
+    limits: readServerLimits(env),
+    corsOrigins: readCorsOrigins(env),
   };
   // Without a certificate and a CA to verify clients, no caller could ever prove it is orders:
   // refusing to start beats a shipping that silently accepts nobody (or, worse, everybody).

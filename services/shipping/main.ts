@@ -25,6 +25,8 @@ await runProcess(logger, async () => {
     logger,
     host: config.bindHost,
     grpcPort: config.grpcPort,
+    limits: config.limits,
+    corsOrigins: config.corsOrigins,
     webPort: config.webPort,
     services: [
       bindService(

@@ -14,6 +14,7 @@ import { testLogger } from "./shipping-harness.js";
 import { handlerContext } from "./handler-context.js";
 import { createTestDatabase, type TestDatabase } from "./test-database.js";
 import { openOrdersDatabase } from "../../services/orders/db/open-database.js";
+import { rpcPaths, type RpcPath } from "./rpc-paths.js";
 
 /** A migrated, uniquely named orders database with its store. */
 export interface OrdersDatabase {
@@ -67,7 +68,7 @@ export function validCreateOrder(overrides: MessageInitShape<typeof CreateOrderR
  */
 export async function startOrdersHost(
   store: OrderStore,
-  options: { authenticator?: CallerAuthenticator; shipping?: ShippingClient; webPort?: number | undefined; reflection?: boolean } = {},
+  options: { authenticator?: CallerAuthenticator; shipping?: ShippingClient; webPort?: number | undefined; reflection?: boolean; pageTokenKey?: Uint8Array } = {},
 ): Promise<ServiceHost> {
   // Port 9 is discard: a GetOrder's shipment lookup fails fast and the order comes back without it.
   const shipping = options.shipping ?? createShippingClient({ addr: "127.0.0.1:9", logger: testLogger });
@@ -76,9 +77,34 @@ export async function startOrdersHost(
     host: "127.0.0.1",
     grpcPort: 0,
     webPort: "webPort" in options ? options.webPort : 0,
-    services: [bindService(OrderService, createOrderService({ store, shipping, logger: testLogger }), "customer-token")],
+    services: [bindService(OrderService, createOrderService({ store, shipping, logger: testLogger, pageTokenKey: options.pageTokenKey }), "customer-token")],
     authenticator: options.authenticator ?? (await createCallerAuthenticator({ disabled: true })),
     reflection: options.reflection,
     healthChecks: [],
   });
+}
+
+/** OrderService on a fresh database, served on ephemeral ports, with a client on every path. */
+export interface ServedOrders {
+  db: OrdersDatabase;
+  host: ServiceHost;
+  paths: RpcPath[];
+  close(): Promise<void>;
+}
+
+/** Serves OrderService over a fresh orders database (AUTH_DISABLED's admin as caller; shipping unreachable). */
+export async function serveOrders(options: { pageTokenKey?: Uint8Array } = {}): Promise<ServedOrders> {
+  const db = await createOrdersDatabase();
+  const host = await startOrdersHost(db.store, options);
+  const paths = rpcPaths(host.grpcPort, host.webPort!);
+  return {
+    db,
+    host,
+    paths,
+    async close() {
+      paths.forEach((p) => p.close());
+      await host.stop();
+      await db.close();
+    },
+  };
 }

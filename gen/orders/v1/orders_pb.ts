@@ -398,14 +398,17 @@ export type ListOrdersRequest = Message<"orders.v1.ListOrdersRequest"> & {
   customerId: string;
 
   /**
-   * Maximum orders to return: 0 means 50; at most 500.
+   * Maximum orders to return: 0 means 50; at most 500. A page also stops growing once its orders
+   * encode to more than 512 KiB (at least one order is always returned), so a page may hold fewer
+   * orders than asked for while next_page_token is set: read until next_page_token is empty.
    *
    * @generated from field: int32 page_size = 2;
    */
   pageSize: number;
 
   /**
-   * next_page_token of the previous page; empty for the first page.
+   * next_page_token of the previous page; empty for the first page. Tokens are signed by the
+   * deployment: a changed or made-up token is INVALID_ARGUMENT naming page_token.
    *
    * @generated from field: string page_token = 3;
    */
