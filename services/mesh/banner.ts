@@ -34,7 +34,6 @@ export function readyBanner(summary: MeshSummary): string[] {
     // TLS; grpcurl verifies them with the dev CA and needs no client certificate.
     const tls = summary.caFile ? `-cacert ${summary.caFile}` : "-plaintext";
     const create = JSON.stringify({
-      customer_email: "ada@example.com",
       items: [{ sku: "BOOK-1", quantity: 2, unit_price_cents: 1250 }],
       currency: "EUR",
       shipping_address: { name: "Ada Lovelace", line1: "1 Main St", city: "Berlin", postal_code: "10115", country: "DE" },

@@ -7,6 +7,7 @@ import { join } from "node:path";
 import { Code, ConnectError, createClient, type Interceptor } from "@connectrpc/connect";
 import { createConnectTransport } from "@connectrpc/connect-node";
 import * as grpc from "@grpc/grpc-js";
+import { decodeJwt } from "jose";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { OrderService, OrderStatus, type Order } from "../../gen/orders/v1/orders_pb.js";
 import { ephemeralServicePorts, isolatedEnv, startLauncher, stillRunning, type LauncherProcess } from "../../tests/support/mesh-launcher.js";
@@ -69,7 +70,7 @@ describe("npm start (services/mesh launcher)", () => {
     expect(await probeHealth(running.ordersGrpcAddr, "", 5000, grpc.credentials.createSsl(Buffer.from(firstCa)))).toBe("SERVING");
     expect(await probeHealth(running.ordersGrpcAddr, "", 2000)).toMatch(/^error: UNAVAILABLE/);
 
-    const { order } = await ordersClient(running.ordersWebUrl, await token("mesh-test")).createOrder({
+    const { order } = await ordersClient(running.ordersWebUrl, await token("mesh-test", "--email", "mesh@example.com")).createOrder({
       customerId: "mesh-test",
       customerEmail: "mesh@example.com",
       items: [{ sku: "MESH-1", quantity: 3, unitPriceCents: 250n }],
@@ -81,6 +82,8 @@ describe("npm start (services/mesh launcher)", () => {
     expect(order?.status).not.toBe(OrderStatus.UNSPECIFIED);
     placed = order!;
     firstToken = await token("mesh-test");
+    // Without --email a dev token vouches for <customer>@example.com, the address its orders confirm to.
+    expect(decodeJwt(firstToken)).toMatchObject({ sub: "mesh-test", email: "mesh-test@example.com" });
   }, 90_000);
 
   it("stops every process it started on SIGINT and exits 0", async () => {

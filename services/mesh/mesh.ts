@@ -4,7 +4,7 @@ import { join, sep } from "node:path";
 import { projectPath, redact } from "../platform/database.js";
 import type { MeshSummary } from "./banner.js";
 import { startChildService, type ServiceEndpoints } from "./child-service.js";
-import { ensureDevIssuer, defaultAudience, mintToken, type TokenSigner } from "./dev-issuer.js";
+import { defaultAudience, devEmail, ensureDevIssuer, mintToken, type TokenSigner } from "./dev-issuer.js";
 import { ensureDevCertificates } from "./dev-certificates.js";
 import { startEmbeddedPostgres } from "./embedded-postgres.js";
 import type { LinePrinter } from "./log-output.js";
@@ -156,7 +156,7 @@ export class Mesh {
       return undefined;
     }
     const apiUrl = orders?.webPort === undefined ? undefined : `http://${host}:${orders.webPort}`;
-    const devToken = (customerId: string) => mintToken(signer, { customerId });
+    const devToken = (customerId: string) => mintToken(signer, { customerId, email: devEmail(customerId) });
     const server = await startWebPageServer({ root, host, port, apiUrl, devToken });
     this.add({ name: "web page", stop: server.close });
     const query = apiUrl ? `?api=${apiUrl}` : "";

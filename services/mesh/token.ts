@@ -1,12 +1,12 @@
 import { parseArgs } from "node:util";
 import { ConfigError } from "../platform/config.js";
 import { projectPath } from "../platform/database.js";
-import { loadDevSigner, mintToken } from "./dev-issuer.js";
+import { devEmail, loadDevSigner, mintToken } from "./dev-issuer.js";
 import { loadMeshConfig } from "./mesh-config.js";
 
 // `npm run token -- <customer-id> [--admin] [--ttl 1h] [--email x]`: a token from the dev issuer of the
 // mesh `npm start` runs, printed alone on stdout so `$(npm run -s token -- c-42)` can be pasted into a header.
-const usage = "usage: npm run token -- <customer-id> [--admin] [--ttl 1h] [--email ada@example.com]";
+const usage = "usage: npm run token -- <customer-id> [--admin] [--ttl 1h] [--email <customer-id>@example.com]";
 
 try {
   const { values, positionals } = parseArgs({
@@ -23,7 +23,7 @@ try {
     throw err.code === "ENOENT" ? new ConfigError(`no dev issuer key in ${dataDir}: run npm start first (MESH_DATA_DIR chooses the data folder)`) : err;
   });
   const customerId = positionals[0]!;
-  console.log(await mintToken(signer, { customerId, email: values.email, admin: values.admin, ttlSeconds: parseDuration(values.ttl) }));
+  console.log(await mintToken(signer, { customerId, email: values.email ?? devEmail(customerId), admin: values.admin, ttlSeconds: parseDuration(values.ttl) }));
 } catch (err) {
   console.error(err instanceof Error ? err.message : String(err));
   process.exit(2);

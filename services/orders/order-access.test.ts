@@ -121,6 +121,12 @@ describe("OrderService with valid tokens", () => {
       expect({ path: path.name, code: impostor.code }).toEqual({ path: path.name, code: Code.PermissionDenied });
       const otherEmail = await failure(path.call(OrderService.method.createOrder, validCreateOrder({ customerId: "", customerEmail: "bob@example.com" }), alice));
       expect({ path: path.name, code: otherEmail.code }).toEqual({ path: path.name, code: Code.PermissionDenied });
+      // A token without an email claim cannot name an address for the notifier to mail.
+      const noEmail = { headers: await issuer.header("dave", { email: "" }) };
+      for (const customerEmail of ["", "victim@example.com"]) {
+        const refused = await failure(path.call(OrderService.method.createOrder, validCreateOrder({ customerId: "", customerEmail }), noEmail));
+        expect({ path: path.name, code: refused.code, message: refused.message }).toEqual({ path: path.name, code: Code.PermissionDenied, message: expect.stringContaining("no email claim") });
+      }
     }
   });
 

@@ -148,17 +148,22 @@ export function createOrderService({ store, shipping, logger, pageTokenKey = ran
 
 /**
  * The request as its caller may place it: a customer orders for themself (customer_id and customer_email
- * empty or the token's own), an admin for anyone.
+ * empty or the token's own), an admin for anyone. A customer's confirmation goes only to the address the
+ * issuer vouches for: were the request's email taken when the token has none, anyone with a token could
+ * make the notifier mail any address.
  */
 function asCaller(caller: Caller, req: CreateOrderRequest): CreateOrderRequest {
   if (caller.admin) return req;
   if (req.customerId !== "" && req.customerId !== caller.customerId) {
     throw new ConnectError("customer_id must be empty or your own customer id (the token's subject)", Code.PermissionDenied);
   }
-  if (req.customerEmail !== "" && caller.email !== "" && req.customerEmail !== caller.email) {
+  if (caller.email === "") {
+    throw new ConnectError("your token carries no email claim: a customer's orders are confirmed to the token's email", Code.PermissionDenied);
+  }
+  if (req.customerEmail !== "" && req.customerEmail !== caller.email) {
     throw new ConnectError("customer_email must be empty or the email of your token", Code.PermissionDenied);
   }
-  return { ...req, customerId: caller.customerId, customerEmail: caller.email || req.customerEmail };
+  return { ...req, customerId: caller.customerId, customerEmail: caller.email };
 }
 
 /** The leading orders whose encoding fits in maxBytes; always at least one, so every page makes progress. */

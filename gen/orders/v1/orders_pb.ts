@@ -277,8 +277,8 @@ export type CreateOrderRequest = Message<"orders.v1.CreateOrderRequest"> & {
   customerId: string;
 
   /**
-   * Customer's email address for confirmations: empty (the token's `email`) or equal to it; free
-   * when the token has no email, and for admins.
+   * Customer's email address for confirmations: empty (the token's `email`) or equal to it; a
+   * customer's token without an email claim is PERMISSION_DENIED. Admins may set any address.
    *
    * @generated from field: string customer_email = 2;
    */
@@ -562,7 +562,8 @@ export const OrderService: GenService<{
    * idempotent: repeating it returns the same order; reusing the request_id with a different payload
    * fails with ALREADY_EXISTS. request_ids are scoped per customer: two customers' keys never
    * collide. The customer is the caller: customer_id and customer_email must be empty (taken from the
-   * token) or equal to the token's, else PERMISSION_DENIED; admins may set them.
+   * token) or equal to the token's, else PERMISSION_DENIED (also when the token has no email); admins
+   * may set them.
    *
    * @generated from rpc orders.v1.OrderService.CreateOrder
    */
