@@ -2,6 +2,7 @@ import { readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { describe, expect, it } from "vitest";
+import { parse as parseYaml } from "yaml";
 import { loadNotifierConfig } from "../services/notifier/config.js";
 import { loadOrdersConfig } from "../services/orders/config.js";
 import { loadShippingConfig } from "../services/shipping/config.js";
@@ -9,6 +10,7 @@ import type { AppLoader } from "./support/compose-app-checks.js";
 import { type ComposeContext, composeProblems } from "./support/compose-checks.js";
 import { dockerfileProblems } from "./support/compose-dockerfile.js";
 import { parseComposeYaml, readCompose } from "./support/compose-model.js";
+import type { CustomerLimit } from "./support/compose-ratelimit-checks.js";
 import { isPlainObject } from "./support/envoy-json-scalars.js";
 import { protoServices } from "./support/envoy-proto-services.js";
 import { parseEnvoyYaml, validateEnvoyConfig } from "./support/envoy-validator.js";
@@ -21,6 +23,16 @@ const repoPath = (path: string) => fileURLToPath(new URL(`../${path}`, import.me
 const composeYaml = readFileSync(repoPath("docker-compose.yml"), "utf8");
 const envoyYamlPath = "envoy/envoy.yaml";
 const envoy = validateEnvoyConfig(parseEnvoyYaml(readFileSync(repoPath(envoyYamlPath), "utf8")), protoServices(repoPath("proto")));
+const ratelimitConfigPath = "envoy/ratelimit/config.yaml";
+const ratelimitYaml = readFileSync(repoPath(ratelimitConfigPath), "utf8");
+
+/** The per-customer limit the README's "Gateway" section promises ("N calls/s per customer"). */
+function statedCustomerLimit(readme: string): CustomerLimit {
+  const gateway = readme.slice(readme.indexOf("## Gateway"), readme.indexOf("\n## ", readme.indexOf("## Gateway") + 1));
+  const stated = /(\d+) calls\/s per customer/.exec(gateway);
+  if (stated === null) throw new Error('README "Gateway" states no "<n> calls/s per customer"');
+  return { unit: "second", requestsPerUnit: Number(stated[1]) };
+}
 
 // The TLS files exist only inside the containers (the identity service writes them); the loaders read
 // these stand-ins, and compose-tls-checks.ts checks the paths themselves.
@@ -71,7 +83,13 @@ const context: ComposeContext = {
     readdirSync(repoPath(hostDir))
       .filter((file) => file.endsWith(".sql"))
       .map((file) => readFileSync(join(repoPath(hostDir), file), "utf8")),
+  ratelimit: { configPath: ratelimitConfigPath, config: parseYaml(ratelimitYaml), statedLimit: statedCustomerLimit(readFileSync(repoPath("README.md"), "utf8")) },
 };
+
+/** Problems of docker-compose.yml with envoy/ratelimit/config.yaml (or the README's limit) replaced. */
+function problemsWithRatelimit(ratelimit: Partial<ComposeContext["ratelimit"]>): string[] {
+  return composeProblems(readCompose(parseComposeYaml(composeYaml)), { ...context, ratelimit: { ...context.ratelimit, ...ratelimit } });
+}
 
 /** Problems of docker-compose.yml with one piece of text replaced (which must exist). */
 function problemsWithText(from: string, to: string): string[] {
@@ -91,7 +109,7 @@ describe("docker-compose.yml", () => {
   it("agrees with the services' config loaders, the postgres init script and envoy.yaml", () => {
     expect(envoy.problems).toEqual([]);
     const compose = readCompose(parseComposeYaml(composeYaml));
-    expect([...compose.services.keys()].sort()).toEqual(["envoy", "identity", "mailpit", "nats", "notifier", "orders", "postgres", "shipping"]);
+    expect([...compose.services.keys()].sort()).toEqual(["envoy", "identity", "mailpit", "nats", "notifier", "orders", "postgres", "ratelimit", "redis", "shipping"]);
     expect(composeProblems(compose, context)).toEqual([]);
   });
 
@@ -213,6 +231,88 @@ describe("compose TLS check (issue #10) rejects a broken copy", () => {
       services.envoy!.volumes = ["./envoy/envoy.yaml:/etc/envoy/envoy.yaml:ro"];
     });
     expect(problems).toContain("envoy: does not mount volume identity at /etc/ordermesh/identity (the CA and JWKS envoy.yaml reads)");
+  });
+});
+
+describe("compose rate limit check (issue #10) rejects a broken copy", () => {
+  const bootstrapWith = (from: string, to: string) => {
+    const source = readFileSync(repoPath(envoyYamlPath), "utf8");
+    expect(source).toContain(from);
+    return validateEnvoyConfig(parseEnvoyYaml(source.replace(from, to)), protoServices(repoPath("proto"))).bootstrap;
+  };
+  const withBootstrap = (envoyBootstrap: Record<string, unknown>) =>
+    composeProblems(readCompose(parseComposeYaml(composeYaml)), { ...context, envoyBootstrap });
+
+  it("when the config file has no customer descriptor, or one with a fixed value", () => {
+    const withoutCustomer = problemsWithRatelimit({ config: parseYaml(ratelimitYaml.replace("key: customer", "key: client")) });
+    expect(withoutCustomer).toContain(
+      "envoy/ratelimit/config.yaml: no descriptor with key customer and no value, so customers are not limited (the service allows any descriptor it has no limit for)",
+    );
+    const oneCustomer = problemsWithRatelimit({ config: parseYaml(ratelimitYaml.replace("key: customer\n", "key: customer\n    value: c-42\n")) });
+    expect(oneCustomer).toContainEqual(expect.stringMatching(/no descriptor with key customer and no value/));
+  });
+
+  it("when the config file's domain is not the filter's", () => {
+    expect(problemsWithRatelimit({ config: parseYaml(ratelimitYaml.replace("domain: ordermesh", "domain: orders")) })).toContain(
+      "envoy/ratelimit/config.yaml: domain is orders, but envoy.yaml's envoy.filters.http.ratelimit asks about domain ordermesh",
+    );
+    expect(withBootstrap(bootstrapWith("domain: ordermesh", "domain: gateway"))).toContain(
+      "envoy/ratelimit/config.yaml: domain is ordermesh, but envoy.yaml's envoy.filters.http.ratelimit asks about domain gateway",
+    );
+  });
+
+  it("when the config file's limit is not the one the README states", () => {
+    expect(problemsWithRatelimit({ config: parseYaml(ratelimitYaml.replace("requests_per_unit: 20", "requests_per_unit: 200")) })).toContain(
+      "envoy/ratelimit/config.yaml: customer limit is 200 per second, but the README states 20 per second",
+    );
+    expect(problemsWithRatelimit({ statedLimit: { unit: "second", requestsPerUnit: 10 } })).toContainEqual(expect.stringMatching(/but the README states 10 per second/));
+    expect(() => statedCustomerLimit("## Gateway\n20 calls/s per connection\n## Tests\n")).toThrow(/states no/);
+  });
+
+  it("when the ratelimit cluster does not point at the compose service and its GRPC_PORT", () => {
+    expect(problemsWithText('GRPC_PORT: "8081"', 'GRPC_PORT: "8091"')).toContain("envoy cluster ratelimit -> ratelimit:8081: ratelimit serves gRPC on 8091 (GRPC_PORT)");
+    const otherHost = withBootstrap(bootstrapWith("address: ratelimit, port_value: 8081", "address: limiter, port_value: 8081"));
+    expect(otherHost).toContain("envoy cluster ratelimit -> limiter:8081: the rate limit service is compose service ratelimit");
+    // A cluster reaching a host that is no rate limit service is again an unknown upstream for the app checks.
+    expect(otherHost).toContain("envoy cluster ratelimit -> limiter:8081: limiter is no ordermesh service in docker-compose.yml");
+  });
+
+  it("when ratelimit is missing, or reaches no Redis", () => {
+    const missing = problemsWithEdit((services) => {
+      delete services.ratelimit;
+      delete (services.envoy!.depends_on as Record<string, unknown>).ratelimit;
+    });
+    expect(missing).toContain("no service runs the envoyproxy/ratelimit image, but envoy.yaml's envoy.filters.http.ratelimit asks one");
+    expect(problemsWithText("REDIS_URL: redis:6379", "REDIS_URL: localhost:6379")).toContain(
+      'ratelimit: REDIS_URL=localhost:6379 points at host "localhost", which is no compose service',
+    );
+    expect(problemsWithText("REDIS_SOCKET_TYPE: tcp", "REDIS_SOCKET_TYPE: unix")).toContainEqual(expect.stringMatching(/^ratelimit: REDIS_SOCKET_TYPE is unix, must be tcp/));
+  });
+
+  it("when ratelimit or redis has no healthcheck, or is not waited for", () => {
+    const problems = problemsWithEdit((services) => {
+      delete services.redis!.healthcheck;
+      delete services.ratelimit!.healthcheck;
+      delete (services.envoy!.depends_on as Record<string, unknown>).ratelimit;
+      services.ratelimit!.depends_on = { identity: { condition: "service_completed_successfully" }, redis: { condition: "service_started" } };
+    });
+    expect(problems).toContain("redis: no healthcheck, so nothing can wait for it to be ready");
+    expect(problems).toContain("ratelimit: no healthcheck, so nothing can wait for it to be ready");
+    expect(problems).toContain("ratelimit: depends_on redis with service_started; use condition: service_healthy so it starts once redis is ready");
+    expect(problems).toContain("envoy: does not depend_on ratelimit, so the first calls go unlimited");
+  });
+
+  it("when the config folder is not mounted where the service reads it", () => {
+    expect(problemsWithText("./envoy/ratelimit:/data/ratelimit/config:ro", "./envoy/ratelimit:/data/config:ro")).toContain(
+      "ratelimit: must mount ./envoy/ratelimit at /data/ratelimit/config (RUNTIME_ROOT/RUNTIME_SUBDIRECTORY/config), where it reads envoy/ratelimit/config.yaml",
+    );
+  });
+
+  it("when its gRPC port is plaintext or shows another service's certificate", () => {
+    expect(problemsWithText('GRPC_SERVER_USE_TLS: "true"', 'GRPC_SERVER_USE_TLS: "false"')).toContain(
+      "ratelimit: GRPC_SERVER_USE_TLS is not true, but envoy.yaml reaches it over TLS",
+    );
+    expect(problemsWithText('"notifier", "ratelimit"]', '"notifier"]')).toContain("identity: makes no certificate for ratelimit");
   });
 });
 

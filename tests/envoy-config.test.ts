@@ -261,6 +261,61 @@ describe("edge check (issue #10) rejects a broken copy", () => {
     );
   });
 
+  it("when an API route lacks the customer descriptor action", () => {
+    const problems = problemsWithEdit((config) => {
+      delete at(route(config, "shipping-api"), "route").rate_limits;
+    });
+    expect(problems).toContain(
+      "/shipping.v1.ShippingService/CreateShipment: not rate limited per customer (its route's rate_limits lack request_headers { header_name: x-ordermesh-customer, descriptor_key: customer })",
+    );
+    expect(problems.filter((p) => p.startsWith("/orders.v1."))).toEqual([]);
+    const otherKey = problemsWithText("descriptor_key: customer", "descriptor_key: client");
+    expect(otherKey).toContainEqual(expect.stringMatching(/^\/orders\.v1\.OrderService\/CreateOrder: not rate limited per customer/));
+  });
+
+  it("when health or reflection carries a descriptor (per route or from the virtual host)", () => {
+    const perRoute = problemsWithEdit((config) => {
+      at(route(config, "platform-default"), "route").rate_limits = at(route(config, "orders-api"), "route").rate_limits;
+    });
+    expect(perRoute).toContain("/grpc.health.v1.Health/Check: has rate_limits descriptors, but health checks and reflection must never be throttled");
+    const onHost = problemsWithEdit((config) => {
+      at(hcm(config), "route_config", "virtual_hosts", 0).rate_limits = at(route(config, "orders-api"), "route").rate_limits;
+    });
+    // No platform route has rate_limits of its own, so each takes the virtual host's.
+    expect(onHost).toContain("/grpc.reflection.v1.ServerReflection/ServerReflectionInfo: has rate_limits descriptors, but health checks and reflection must never be throttled");
+  });
+
+  it("when the rate limit service cluster is missing or the filter is misconfigured", () => {
+    const missing = problemsWithText("envoy_grpc: { cluster_name: ratelimit }", "envoy_grpc: { cluster_name: rate-limit }");
+    expect(missing).toContain('listener ingress envoy.filters.http.ratelimit: rate_limit_service names cluster "rate-limit", which is not defined');
+    const failClosed = problemsWithText("failure_mode_deny: false", "failure_mode_deny: true");
+    expect(failClosed).toContain("listener ingress envoy.filters.http.ratelimit: failure_mode_deny is true, so a rate limit service outage takes the whole API down");
+    const unavailable = problemsWithEdit((config) => {
+      delete filterConfig(config, "envoy.filters.http.ratelimit").rate_limited_as_resource_exhausted;
+    });
+    expect(unavailable).toContainEqual(expect.stringMatching(/rate_limited_as_resource_exhausted is off/));
+    expect(problemsWithText("transport_api_version: V3", "transport_api_version: V2")).toContainEqual(expect.stringMatching(/transport_api_version must be V3/));
+  });
+
+  it("when the global filter is missing, or one of its fields is misspelled (its proto is part of the schema check)", () => {
+    const missing = problemsWithEdit((config) => {
+      filters(config).splice(filters(config).findIndex((f) => f.name === "envoy.filters.http.ratelimit"), 1);
+    });
+    expect(missing).toContain("listener ingress http_filters: envoy.filters.http.ratelimit is missing");
+    expect(problemsWithText("failure_mode_deny: false", "failure_mode_denied: false")).toContainEqual(
+      expect.stringMatching(/unknown field "failure_mode_denied" in envoy\.extensions\.filters\.http\.ratelimit\.v3\.RateLimit/),
+    );
+    expect(problemsWithText("descriptor_key: customer", "descriptor: customer")).toContainEqual(
+      expect.stringMatching(/unknown field "descriptor" in envoy\.config\.route\.v3\.RateLimit\.Action\.RequestHeaders/),
+    );
+  });
+
+  it("when no claim header carries the sub the descriptor is built from", () => {
+    expect(problemsWithText("claim_name: sub", "claim_name: email")).toContain(
+      "listener ingress envoy.filters.http.jwt_authn: no claim_to_headers copies the sub claim, so no header names the customer",
+    );
+  });
+
   it("when CORS allows any origin: a pattern, \"*\" or \"null\"", () => {
     const anyPattern = problemsWithText("- exact: http://localhost:8090", '- safe_regex: { regex: ".*" }');
     expect(anyPattern).toContainEqual(expect.stringMatching(/CORS allows origins by pattern \(safe_regex\)/));

@@ -2,6 +2,7 @@ import { type AppLoader, appProblems, loadApps, type ReadInitScripts } from "./c
 import { envoyComposeProblems } from "./compose-envoy-checks.js";
 import { infrastructureProblems } from "./compose-infra-checks.js";
 import type { ComposeFile } from "./compose-model.js";
+import { ratelimitComposeProblems, type RatelimitContext, ratelimitService } from "./compose-ratelimit-checks.js";
 import { imageProblems, startupOrderProblems, volumeProblems } from "./compose-service-checks.js";
 import { tlsComposeProblems } from "./compose-tls-checks.js";
 import type { Json } from "./envoy-config-model.js";
@@ -15,6 +16,8 @@ export interface ComposeContext {
   /** envoy.yaml's path relative to the compose file. */
   envoyYamlPath: string;
   readInitScripts: ReadInitScripts;
+  /** envoyproxy/ratelimit's config file and the per-customer limit the README states. */
+  ratelimit: RatelimitContext;
 }
 
 /** Every compose check; no problems means compose, envoy.yaml and the services' config.ts agree. */
@@ -27,7 +30,9 @@ export function composeProblems(compose: ComposeFile, context: ComposeContext): 
     ...infrastructureProblems(compose),
     ...loadProblems,
     ...appProblems(compose, apps, context.readInitScripts),
-    ...envoyComposeProblems(compose, apps, context.envoyBootstrap, context.envoyYamlPath),
+    // Its cluster is checked against the ratelimit service, not against an app's loader.
+    ...envoyComposeProblems(compose, apps, context.envoyBootstrap, context.envoyYamlPath, new Set([ratelimitService(compose)?.name ?? ""])),
+    ...ratelimitComposeProblems(compose, context.envoyBootstrap, context.ratelimit),
     ...tlsComposeProblems(compose, apps, context.envoyBootstrap),
   ];
 }

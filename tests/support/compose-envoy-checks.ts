@@ -5,8 +5,17 @@ import { child, clusters, connectionManagers, type Json, socketAddress } from ".
 
 const defaultConfigPath = "/etc/envoy/envoy.yaml";
 
-/** The envoy service runs this repository's envoy.yaml, publishes its listener, and its clusters reach the apps. */
-export function envoyComposeProblems(compose: ComposeFile, apps: readonly LoadedApp[], bootstrap: Json, envoyYamlPath: string): string[] {
+/**
+ * The envoy service runs this repository's envoy.yaml, publishes its listener, and its clusters reach the
+ * apps; clusters reaching one of `checkedElsewhere` (the rate limit service) are left to their own checks.
+ */
+export function envoyComposeProblems(
+  compose: ComposeFile,
+  apps: readonly LoadedApp[],
+  bootstrap: Json,
+  envoyYamlPath: string,
+  checkedElsewhere: ReadonlySet<string> = new Set(),
+): string[] {
   const envoy = serviceByImage(compose, "envoyproxy/envoy");
   if (envoy === undefined) return ["no service runs the envoyproxy/envoy image"];
   const problems: string[] = [];
@@ -29,6 +38,7 @@ export function envoyComposeProblems(compose: ComposeFile, apps: readonly Loaded
     for (const endpoint of cluster.endpoints) {
       const where = `envoy cluster ${cluster.name} -> ${endpoint.host}:${endpoint.port}`;
       const app = apps.find((candidate) => candidate.service.name === endpoint.host);
+      if (app === undefined && checkedElsewhere.has(endpoint.host)) continue;
       if (app === undefined) {
         problems.push(`${where}: ${endpoint.host} is no ordermesh service in docker-compose.yml`);
         continue;

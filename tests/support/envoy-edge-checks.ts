@@ -1,9 +1,10 @@
-import { child, children, type ConnectionManagerView, type Json, text } from "./envoy-config-model.js";
+import { child, children, type ClusterView, type ConnectionManagerView, type Json, text } from "./envoy-config-model.js";
+import { customerLimitProblems, type RoutedPath } from "./envoy-customer-limit-checks.js";
 import type { ProtoService } from "./envoy-proto-services.js";
 import { firstMatchingRoute, virtualHostFor, type RoutedRequest } from "./envoy-route-match.js";
 
-// The gateway as the edge of issue #10: who may call (jwt_authn), how often (local_ratelimit) and from
-// which pages (cors). Each message names the call path or the part of the config to fix.
+// The gateway as the edge of issue #10: who may call (jwt_authn), how often (local_ratelimit per
+// connection, ratelimit per customer: envoy-customer-limit-checks.ts) and from which pages (cors). Each message names the call path or the part of the config to fix.
 
 const jwtFilter = "envoy.filters.http.jwt_authn";
 const rateLimitFilter = "envoy.filters.http.local_ratelimit";
@@ -21,7 +22,7 @@ export interface EdgePaths {
 }
 
 /** Problems of the gateway's JWT, rate-limit and CORS configuration. */
-export function edgeProblems(gateway: ConnectionManagerView, paths: EdgePaths): string[] {
+export function edgeProblems(gateway: ConnectionManagerView, paths: EdgePaths, clusters: readonly ClusterView[]): string[] {
   const where = `listener ${gateway.listener}`;
   const filters = children(gateway.config, "http_filters");
   const filterConfig = (name: string) => child(filters.find((f) => text(f, "name") === name), "typed_config");
@@ -67,6 +68,12 @@ export function edgeProblems(gateway: ConnectionManagerView, paths: EdgePaths): 
       if (variants.some(limited)) problems.push(`${path}: rate limited, but health checks and reflection must never be throttled`);
     }
   }
+  const routed = (services: readonly ProtoService[]): RoutedPath[] =>
+    services.flatMap(requests).map(([path, variants]) => ({
+      path,
+      routes: variants.map((request) => ({ request, route: firstMatchingRoute(children(vhost, "routes"), request) })),
+    }));
+  problems.push(...customerLimitProblems(where, filters, vhost, clusters, routed(paths.api), routed(paths.platform)));
   problems.push(...corsOriginProblems(vhost));
   return problems;
 }

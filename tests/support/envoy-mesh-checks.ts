@@ -47,9 +47,12 @@ const requiredFilters: readonly [string, string][] = [
   ["envoy.filters.http.grpc_web", "envoy.extensions.filters.http.grpc_web.v3.GrpcWeb"],
   ["envoy.filters.http.connect_grpc_bridge", "envoy.extensions.filters.http.connect_grpc_bridge.v3.FilterConfig"],
   ["envoy.filters.http.cors", "envoy.extensions.filters.http.cors.v3.Cors"],
-  // After CORS (preflights carry no token), before the limit (unauthenticated calls spend no tokens).
+  // After CORS (preflights carry no token), before the limits (unauthenticated calls spend no tokens,
+  // and the per-customer limit needs the verified sub).
   ["envoy.filters.http.jwt_authn", "envoy.extensions.filters.http.jwt_authn.v3.JwtAuthentication"],
+  // The per-connection guard first: it sheds a flood without a call to the rate limit service.
   ["envoy.filters.http.local_ratelimit", "envoy.extensions.filters.http.local_ratelimit.v3.LocalRateLimit"],
+  ["envoy.filters.http.ratelimit", "envoy.extensions.filters.http.ratelimit.v3.RateLimit"],
   ["envoy.filters.http.router", "envoy.extensions.filters.http.router.v3.Router"],
 ];
 const corsPolicyType = typeUrl("envoy.extensions.filters.http.cors.v3.CorsPolicy");
@@ -75,7 +78,7 @@ export function meshProblems(bootstrap: Json, services: readonly ProtoService[])
     problems.push(...filterChainProblems(manager), ...routeProblems(manager, clusterNames), ...accessLogProblems(manager));
   }
   problems.push(...serviceRoutingProblems(gateway, services, clusterNames));
-  problems.push(...edgeProblems(gateway, { api: services, platform: platformServices }));
+  problems.push(...edgeProblems(gateway, { api: services, platform: platformServices }, upstreams));
   return problems;
 }
 
