@@ -14,8 +14,14 @@ describe("loadNotifierConfig", () => {
       sendTimeoutMs: 10_000,
       ackWaitMs: 30_000,
       maxDeliver: 20,
+      reflection: true,
     });
     expect(config.databaseUrl).toMatch(/\/notifier$/);
+  });
+
+  it("stops serving reflection with REFLECTION=off and names a bad value", () => {
+    expect(loadNotifierConfig({ REFLECTION: "off" }).reflection).toBe(false);
+    expect(() => loadNotifierConfig({ REFLECTION: "maybe" })).toThrow(/REFLECTION must be "on" or "off"/);
   });
 
   it("refuses an AckWait that a send could outlast", () => {

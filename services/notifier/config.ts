@@ -1,4 +1,4 @@
-import { ConfigError, type Env, readPort, readPositiveInt, readServerLimits, readString, readUrl } from "../platform/config.js";
+import { ConfigError, type Env, readPort, readPositiveInt, readServerLimits, readString, readSwitch, readUrl } from "../platform/config.js";
 import type { ServerLimits } from "../platform/server-limits.js";
 import { loadTlsConfig, type ReadFile, type TlsConfig } from "../platform/tls-config.js";
 
@@ -36,6 +36,8 @@ export interface NotifierConfig {
   concurrency: number;
   /** Request size, connection, stream, timeout and in-flight limits of its health/reflection port. */
   limits: ServerLimits;
+  /** Serve grpc.reflection (REFLECTION, default on). */
+  reflection: boolean;
 }
 
 /** Reads and validates the notifier configuration; throws ConfigError naming the bad variable. */
@@ -58,6 +60,7 @@ export function loadNotifierConfig(env: Env = process.env, readFile?: ReadFile):
     tls: loadTlsConfig(env, readFile),
     concurrency: readPositiveInt(env, "NOTIFIER_CONCURRENCY", 8),
     limits: readServerLimits(env),
+    reflection: readSwitch(env, "REFLECTION", true),
   };
   // Every event in flight keeps its claim transaction (one pooled connection) open during the send.
   if (config.concurrency > config.databasePoolSize) {

@@ -45,6 +45,7 @@ await runProcess(logger, async () => {
     host: config.bindHost,
     grpcPort: config.grpcPort,
     limits: config.limits,
+    reflection: config.reflection,
     services: [],
     tls: config.tls,
     healthChecks: [

@@ -16,6 +16,7 @@ describe("loadShippingConfig", () => {
       authDisabled: true,
       limits: defaultServerLimits,
       corsOrigins: defaultCorsOrigins,
+      reflection: true,
     });
   });
 
@@ -44,6 +45,7 @@ describe("loadShippingConfig", () => {
       AUTH_DISABLED: "true",
       MAX_REQUEST_BYTES: "4096",
       CORS_ORIGINS: "https://shop.example",
+      REFLECTION: "off",
     });
     expect(config).toMatchObject({
       bindHost: "0.0.0.0",
@@ -52,6 +54,7 @@ describe("loadShippingConfig", () => {
       databaseUrl: "postgresql://u@db/ship",
       databasePoolSize: 3,
       limits: { ...defaultServerLimits, maxRequestBytes: 4096 },
+      reflection: false,
       corsOrigins: ["https://shop.example"],
     });
   });

@@ -9,6 +9,7 @@ import {
   readPositiveInt,
   readServerLimits,
   readString,
+  readSwitch,
   readUrl,
 } from "../platform/config.js";
 import type { ServerLimits } from "../platform/server-limits.js";
@@ -36,6 +37,8 @@ export interface ShippingConfig {
   limits: ServerLimits;
   /** Origins whose pages may call the web port (CORS_ORIGINS). */
   corsOrigins: readonly string[];
+  /** Serve grpc.reflection (REFLECTION, default on). */
+  reflection: boolean;
 }
 
 /** Reads and validates the shipping configuration; throws ConfigError naming the bad variable. */
@@ -52,6 +55,7 @@ export function loadShippingConfig(env: Env = process.env, readFile?: ReadFile):
     authDisabled: auth?.disabled ?? false,
     limits: readServerLimits(env),
     corsOrigins: readCorsOrigins(env),
+    reflection: readSwitch(env, "REFLECTION", true),
   };
   // Without a certificate and a CA to verify clients, no caller could ever prove it is orders:
   // refusing to start beats a shipping that silently accepts nobody (or, worse, everybody).

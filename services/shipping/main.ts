@@ -36,6 +36,7 @@ await runProcess(logger, async () => {
       ),
     ],
     authenticator,
+    reflection: config.reflection,
     healthChecks: [() => database.ping()],
     tls: config.tls,
   });
