@@ -13,6 +13,7 @@ import { validCreateOrder } from "./support/orders-fixture.js";
 import { startServiceProcess, type ServiceProcess } from "./support/service-process.js";
 import { createTestDatabase, type TestDatabase } from "./support/test-database.js";
 import { createTestIssuer, type TestIssuer } from "./support/test-issuer.js";
+import { waitFor } from "./support/wait-for.js";
 
 // The attacks of issue #10, replayed against the compiled orders process (`npm test` builds dist/ first),
 // whose RSS is read from /proc. Bounds stated here are what the defaults must keep:
@@ -107,7 +108,10 @@ describe("16 concurrent CreateOrders of 100,000 invalid lines", () => {
       expect(p99(latencies)).toBeLessThan(1500);
       console.log(`attack: orders RSS +${grown.toFixed(0)} MB, GetOrder p99 ${p99(latencies).toFixed(1)} ms over ${latencies.length} calls`);
       expect(grown).toBeLessThan(100);
-      const logged = proc.logs.filter((l) => l.msg === "rpc" && l.code === "InvalidArgument");
+      // The answers can overtake the process's log lines on their way through its stdout pipe.
+      const refusals = () => proc.logs.filter((l) => l.msg === "rpc" && l.code === "InvalidArgument");
+      await waitFor(() => refusals().length >= 16, { what: "16 InvalidArgument rpc log lines" });
+      const logged = refusals();
       expect(logged.length).toBe(16);
       for (const line of logged) expect(JSON.stringify(line).length).toBeLessThan(2000);
     } finally {
