@@ -2,12 +2,12 @@ import type { CreateOrderRequest } from "../../gen/orders/v1/orders_pb.js";
 import { validateAddress } from "../platform/address-validation.js";
 import { itemLimits, validateItems } from "../platform/item-validation.js";
 import { invalidArgument, type FieldViolation } from "../platform/rpc-errors.js";
-import { requireText } from "../platform/validation.js";
+import { limitText, maxIdLength, requireText } from "../platform/validation.js";
 
 /** Limits of CreateOrder, documented on the proto fields (address limits: platform/address-validation.ts). */
 export const limits = {
   ...itemLimits,
-  maxIdLength: 128,
+  maxIdLength,
   maxEmailLength: 254,
   // 10^11 cents per unit keeps 1000 lines x 10000 units below int64's 9.2 x 10^18.
   maxUnitPriceCents: 100_000_000_000n,
@@ -34,8 +34,6 @@ export function validateCreateOrder(req: CreateOrderRequest): void {
     }
   });
   validateAddress(v, "shipping_address", req.shippingAddress);
-  if (req.requestId.length > limits.maxIdLength) {
-    v.push({ field: "request_id", description: `must be at most ${limits.maxIdLength} characters` });
-  }
+  limitText(v, "request_id", req.requestId, limits.maxIdLength);
   if (v.length > 0) throw invalidArgument(v);
 }

@@ -1,5 +1,8 @@
 import { invalidArgument, type FieldViolation } from "./rpc-errors.js";
 
+/** The longest customer id or client-chosen key (request_id) any service accepts. */
+export const maxIdLength = 128;
+
 const uuidPattern = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 /** Whether s is a canonical UUID (any version), the id format of every entity in ordermesh. */

@@ -11,7 +11,7 @@ import {
 import { validateAddress } from "../platform/address-validation.js";
 import { validateItems } from "../platform/item-validation.js";
 import { invalidArgument, type FieldViolation } from "../platform/rpc-errors.js";
-import { isUuid, requireUuid } from "../platform/validation.js";
+import { isUuid, limitText, maxIdLength, requireUuid } from "../platform/validation.js";
 import type { ShipmentRow } from "./db/schema.js";
 import type { ShipmentStore } from "./shipment-store.js";
 import type { ShippingAccess } from "./shipping-access.js";
@@ -69,7 +69,7 @@ export function createShippingService(store: ShipmentStore, access: ShippingAcce
 function validateCreate(req: CreateShipmentRequest): void {
   const violations: FieldViolation[] = [];
   if (!isUuid(req.orderId)) violations.push({ field: "order_id", description: "must be a UUID" });
-  if (req.customerId.length > 128) violations.push({ field: "customer_id", description: "must be at most 128 characters" });
+  limitText(violations, "customer_id", req.customerId, maxIdLength);
   validateAddress(violations, "address", req.address);
   validateItems(violations, req.items);
   if (violations.length > 0) throw invalidArgument(violations);
