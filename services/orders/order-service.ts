@@ -99,7 +99,7 @@ export function createOrderService({ store, shipping, logger, pageTokenKey = ran
       // Empty means the caller's own orders; naming someone else's is refused outright (no existence to hide).
       const req = request.customerId === "" ? { ...request, customerId: caller.customerId } : request;
       if (!mayActFor(caller, req.customerId)) {
-        throw new ConnectError("customer_id must be empty or your own customer id (the token's subject)", Code.PermissionDenied);
+        throw notYourCustomerId();
       }
       if (req.customerId.trim() === "") throw invalidArgument([{ field: "customer_id", description: "is required" }]);
       if (req.pageSize < 0) throw invalidArgument([{ field: "page_size", description: "must not be negative" }]);
@@ -155,7 +155,7 @@ export function createOrderService({ store, shipping, logger, pageTokenKey = ran
 function asCaller(caller: Caller, req: CreateOrderRequest): CreateOrderRequest {
   if (caller.admin) return req;
   if (req.customerId !== "" && req.customerId !== caller.customerId) {
-    throw new ConnectError("customer_id must be empty or your own customer id (the token's subject)", Code.PermissionDenied);
+    throw notYourCustomerId();
   }
   if (caller.email === "") {
     throw new ConnectError("your token carries no email claim: a customer's orders are confirmed to the token's email", Code.PermissionDenied);
@@ -164,6 +164,11 @@ function asCaller(caller: Caller, req: CreateOrderRequest): CreateOrderRequest {
     throw new ConnectError("customer_email must be empty or the email of your token", Code.PermissionDenied);
   }
   return { ...req, customerId: caller.customerId, customerEmail: caller.email };
+}
+
+/** A customer naming another customer's id (CreateOrder, ListOrders). */
+function notYourCustomerId(): ConnectError {
+  return new ConnectError("customer_id must be empty or your own customer id (the token's subject)", Code.PermissionDenied);
 }
 
 /** The leading orders whose encoding fits in maxBytes; always at least one, so every page makes progress. */
