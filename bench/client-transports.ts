@@ -1,7 +1,7 @@
 /**
  * `npm run bench:transports`: client CPU per unary call of the typed Connect client that orders uses for
  * shipping, on connect-node's gRPC transport and on the grpc-js transport
- * (services/platform/grpc-js-transport.ts), both under the same cockatiel read policy, against one
+ * (services/platform/rpc/grpc-js-transport.ts), both under the same cockatiel read policy, against one
  * canned hop of the services' own server stack in another process. Rounds alternate so that a noisy
  * neighbour hits both transports alike.
  */
@@ -10,9 +10,9 @@ import { timestampFromDate } from "@bufbuild/protobuf/wkt";
 import { Code, createClient, type Client } from "@connectrpc/connect";
 import { createGrpcTransport } from "@connectrpc/connect-node";
 import { GetOrderResponseSchema, OrderService, OrderStatus } from "../gen/orders/v1/orders_pb.js";
-import { createGrpcJsTransport } from "../services/platform/grpc-js-transport.js";
-import { createLogger } from "../services/platform/logger.js";
-import { createUpstreamPolicy } from "../services/platform/resilience.js";
+import { createGrpcJsTransport } from "../services/platform/rpc/index.js";
+import { createLogger } from "../services/platform/process/index.js";
+import { createUpstreamPolicy } from "../services/platform/rpc/index.js";
 import { cpuMicros } from "./cpu.js";
 import { startHttp2Ceiling } from "./http2-ceiling.js";
 

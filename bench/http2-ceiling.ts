@@ -12,9 +12,9 @@ import { fileURLToPath } from "node:url";
 import { fromBinary } from "@bufbuild/protobuf";
 import type { ServiceImpl } from "@connectrpc/connect";
 import { GetOrderResponseSchema, OrderService } from "../gen/orders/v1/orders_pb.js";
-import { createLogger } from "../services/platform/logger.js";
-import { startServiceHost } from "../services/platform/service-host.js";
-import { bindService } from "../services/platform/service-impl.js";
+import { createLogger } from "../services/platform/process/index.js";
+import { startServiceHost } from "../services/platform/rpc/index.js";
+import { bindService } from "../services/platform/rpc/index.js";
 import { frame } from "./grpc-h2-client.js";
 
 /** Which server answers: bare node:http2, or the services' grpc-js host with a canned handler. */

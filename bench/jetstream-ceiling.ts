@@ -6,8 +6,8 @@
 import { randomBytes, randomUUID } from "node:crypto";
 import { jetstream, jetstreamManager } from "@nats-io/jetstream";
 import { connect } from "@nats-io/transport-node";
-import { cloudEventHeaders } from "../services/platform/cloudevents.js";
-import { ensureEventStreams } from "../services/platform/event-stream.js";
+import { cloudEventHeaders } from "../services/platform/events/index.js";
+import { ensureEventStreams } from "../services/platform/events/index.js";
 import { deleteStreams } from "./mesh.js";
 
 /** What the broker ceiling measured. */

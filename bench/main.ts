@@ -7,7 +7,7 @@ import { cpus, loadavg } from "node:os";
 import { createClient } from "@connectrpc/connect";
 import { createGrpcTransport } from "@connectrpc/connect-node";
 import { OrderService } from "../gen/orders/v1/orders_pb.js";
-import { projectPath } from "../services/platform/database.js";
+import { projectPath } from "../services/platform/db/index.js";
 import { parseArgs, type BenchArgs } from "./cli.js";
 import { shipmentCount, waitForEventSide } from "./event-timings.js";
 import { forkLoadGenerator } from "./load-spec.js";

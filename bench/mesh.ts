@@ -5,8 +5,8 @@ import * as net from "node:net";
 import { jetstreamManager } from "@nats-io/jetstream";
 import { connect } from "@nats-io/transport-node";
 import postgres from "postgres";
-import { deadLetterStreamName } from "../services/platform/event-stream.js";
-import { projectPath } from "../services/platform/database.js";
+import { deadLetterStreamName } from "../services/platform/events/index.js";
+import { projectPath } from "../services/platform/db/index.js";
 import { GrpcH2Client } from "./grpc-h2-client.js";
 import { startSmtpReceiver, type SmtpReceiver } from "./smtp-receiver.js";
 

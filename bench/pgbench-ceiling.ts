@@ -11,7 +11,7 @@ import { join } from "node:path";
 import { promisify } from "node:util";
 import postgres from "postgres";
 import * as schema from "../services/orders/db/schema.js";
-import { openDatabase } from "../services/platform/database.js";
+import { openDatabase } from "../services/platform/db/index.js";
 
 const run = promisify(execFile);
 

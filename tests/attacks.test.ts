@@ -20,7 +20,7 @@ import { waitFor } from "./support/wait-for.js";
 // - 16 concurrent CreateOrders of 100,000 bad lines: each is INVALID_ARGUMENT with at most 21 violations,
 //   orders' RSS grows by less than 100 MB (measured 28-30 MB; ~1 GB before), and GetOrder's p99 during
 //   the attack stays under 1.5 s (measured 250-360 ms; 4.1 s before with only two such calls). Lists are
-//   cut to 1001 elements before decoding (platform/list-caps.ts); without that, decoding alone took the
+//   cut to 1001 elements before decoding (platform/rpc/list-caps.ts); without that, decoding alone took the
 //   p99 to 2-2.4 s and RSS up by 75-95 MB.
 // - a 50 MB body and a gzip bomb on the web port: RESOURCE_EXHAUSTED, RSS grows by less than 30 MB.
 // - SIGTERM with slow clients connected: the process exits 0 within SHUTDOWN_GRACE_MS + 2 s.

@@ -2,7 +2,7 @@ import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:f
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { projectPath } from "../services/platform/database.js";
+import { projectPath } from "../services/platform/db/index.js";
 import { runBuf } from "./support/buf-cli.js";
 import { treeDifferences } from "./support/file-tree.js";
 import { archiveCommittedContracts, generateInto } from "./support/proto-contracts.js";

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { formatMoney as sharedFormatMoney } from "../services/platform/money-format.js";
+import { formatMoney as sharedFormatMoney } from "../services/platform/validation/index.js";
 import { formatMoney } from "../web/src/format.js";
 
 // The page itself needs a browser (tests/browser.test.ts); its formatting is plain code, checked here.

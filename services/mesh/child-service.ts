@@ -1,4 +1,4 @@
-import { projectPath } from "../platform/database.js";
+import { projectPath } from "../platform/db/index.js";
 import { createPrinter } from "./log-output.js";
 import { ManagedProcess } from "./managed-process.js";
 import type { ServiceName } from "./mesh-config.js";

@@ -1,5 +1,5 @@
-import { ConfigError } from "../platform/config.js";
-import { projectPath } from "../platform/database.js";
+import { ConfigError } from "../platform/process/index.js";
+import { projectPath } from "../platform/db/index.js";
 import { readyBanner } from "./banner.js";
 import { createPrinter } from "./log-output.js";
 import { describeExit } from "./managed-process.js";

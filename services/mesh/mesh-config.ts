@@ -1,5 +1,5 @@
 import { resolve } from "node:path";
-import { ConfigError, type Env, readPort, readString, readUrl } from "../platform/config.js";
+import { ConfigError, type Env, readPort, readString, readUrl } from "../platform/process/index.js";
 
 /** The services of the mesh, in start order (orders needs shipping; notifier only needs NATS). */
 export const serviceNames = ["shipping", "orders", "notifier"] as const;

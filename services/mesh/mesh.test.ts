@@ -11,7 +11,7 @@ import { decodeJwt } from "jose";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { OrderService, OrderStatus, type Order } from "../../gen/orders/v1/orders_pb.js";
 import { ephemeralServicePorts, isolatedEnv, startLauncher, stillRunning, type LauncherProcess } from "../../tests/support/mesh-launcher.js";
-import { probeHealth } from "../platform/health-probe.js";
+import { probeHealth } from "../platform/rpc/index.js";
 import { freePort } from "./ports.js";
 
 // Layer 3: `npm start`'s launcher as a process with its own embedded PostgreSQL and nats-server, in a

@@ -1,7 +1,7 @@
 import { existsSync } from "node:fs";
 import { mkdir, rm } from "node:fs/promises";
 import { join, sep } from "node:path";
-import { projectPath, redact } from "../platform/database.js";
+import { projectPath, redact } from "../platform/db/index.js";
 import type { MeshSummary } from "./banner.js";
 import { startChildService, type ServiceEndpoints } from "./child-service.js";
 import { defaultAudience, devEmail, ensureDevIssuer, mintToken, type TokenSigner } from "./dev-issuer.js";

@@ -2,7 +2,7 @@ import { mkdtemp, rm, stat } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
-import { readSecretKey } from "../platform/config.js";
+import { readSecretKey } from "../platform/process/index.js";
 import { localPageTokenKey } from "./page-token-key.js";
 
 let dir: string | undefined;

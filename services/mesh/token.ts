@@ -1,6 +1,6 @@
 import { parseArgs } from "node:util";
-import { ConfigError } from "../platform/config.js";
-import { projectPath } from "../platform/database.js";
+import { ConfigError } from "../platform/process/index.js";
+import { projectPath } from "../platform/db/index.js";
 import { devEmail, loadDevSigner, mintToken } from "./dev-issuer.js";
 import { loadMeshConfig } from "./mesh-config.js";
 

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { ConfigError } from "../platform/config.js";
+import { ConfigError } from "../platform/process/index.js";
 import { loadNotifierConfig } from "./config.js";
 
 describe("loadNotifierConfig", () => {

@@ -1,6 +1,6 @@
-import { ConfigError, type Env, readPort, readPositiveInt, readServerLimits, readString, readSwitch, readUrl } from "../platform/config.js";
-import type { ServerLimits } from "../platform/server-limits.js";
-import { loadTlsConfig, type ReadFile, type TlsConfig } from "../platform/tls-config.js";
+import { ConfigError, type Env, readPort, readPositiveInt, readServerLimits, readString, readSwitch, readUrl } from "../platform/process/index.js";
+import type { ServerLimits } from "../platform/rpc/index.js";
+import { loadTlsConfig, type ReadFile, type TlsConfig } from "../platform/identity/index.js";
 
 /** Everything the notifier process reads from its environment. */
 export interface NotifierConfig {

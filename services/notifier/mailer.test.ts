@@ -3,7 +3,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startSmtpSink, type SmtpSink } from "../../tests/support/smtp-sink.js";
-import { createLogger } from "../platform/logger.js";
+import { createLogger } from "../platform/process/index.js";
 import { createMailer, eventMessageId } from "./mailer.js";
 
 const logger = createLogger("mailer-test", "silent");

@@ -1,7 +1,7 @@
 import { mkdir, rename, writeFile } from "node:fs/promises";
 import { join, resolve } from "node:path";
 import nodemailer, { type Transporter } from "nodemailer";
-import type { Logger } from "../platform/logger.js";
+import type { Logger } from "../platform/process/index.js";
 
 /** One email to send. */
 export interface MailMessage {

@@ -1,9 +1,9 @@
 import { jetstreamManager } from "@nats-io/jetstream";
-import { redact } from "../platform/database.js";
-import { createLogger } from "../platform/logger.js";
-import { checkNats, connectNats } from "../platform/nats-connection.js";
-import { runProcess } from "../platform/process-lifecycle.js";
-import { startServiceHost } from "../platform/service-host.js";
+import { redact } from "../platform/db/index.js";
+import { createLogger } from "../platform/process/index.js";
+import { checkNats, connectNats } from "../platform/events/index.js";
+import { runProcess } from "../platform/process/index.js";
+import { startServiceHost } from "../platform/rpc/index.js";
 import { loadNotifierConfig } from "./config.js";
 import * as schema from "./db/schema.js";
 import { createMailer } from "./mailer.js";

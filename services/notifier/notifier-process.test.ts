@@ -10,7 +10,7 @@ import { startSmtpSink, type SmtpSink } from "../../tests/support/smtp-sink.js";
 import { startServiceProcess, type ServiceProcess } from "../../tests/support/service-process.js";
 import { createTestDatabase, TEST_POSTGRES_URL, type TestDatabase } from "../../tests/support/test-database.js";
 import { waitFor } from "../../tests/support/wait-for.js";
-import { probeHealth } from "../platform/health-probe.js";
+import { probeHealth } from "../platform/rpc/index.js";
 import { eventMessageId } from "./mailer.js";
 
 // The notifier as a process, against its own nats-server (so the broker can be killed) and a fresh database.

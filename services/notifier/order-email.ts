@@ -1,5 +1,5 @@
 import type { Order } from "../../gen/orders/v1/orders_pb.js";
-import { moneyFormatter } from "../platform/money-format.js";
+import { moneyFormatter } from "../platform/validation/index.js";
 import type { NotificationKind } from "./db/schema.js";
 
 /** The content of one order email. */

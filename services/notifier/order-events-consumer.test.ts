@@ -7,7 +7,7 @@ import { createNotifierDatabase, type NotifierDatabase } from "../../tests/suppo
 import { publishOrderEvent, sampleEvent, sampleOrder, type SampleEvent } from "../../tests/support/order-events.js";
 import { startSmtpSink, type SmtpSink } from "../../tests/support/smtp-sink.js";
 import { uniqueName } from "../../tests/support/test-database.js";
-import type { DurableConsumer } from "../platform/durable-consumer.js";
+import type { DurableConsumer } from "../platform/events/index.js";
 import { createMailer, eventMessageId, type Mailer } from "./mailer.js";
 import { decodeOrderEvent, startOrderEventsConsumer } from "./order-events-consumer.js";
 

@@ -4,7 +4,7 @@ import { CircuitState } from "cockatiel";
 import { createGrpcTransport } from "@connectrpc/connect-node";
 import { ShipmentStatus } from "../../gen/shipping/v1/shipping_pb.js";
 import { OrderService } from "../../gen/orders/v1/orders_pb.js";
-import type { ServiceHost } from "../platform/service-host.js";
+import type { ServiceHost } from "../platform/rpc/index.js";
 import { createOrdersDatabase, startOrdersHost, validCreateOrder, type OrdersDatabase } from "../../tests/support/orders-fixture.js";
 import { startShippingServers, testLogger, type ShippingServers } from "../../tests/support/shipping-harness.js";
 import { openShippingDatabase } from "../shipping/db/open-database.js";

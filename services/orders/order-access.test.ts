@@ -4,9 +4,9 @@ import { base64url, exportSPKI, importJWK, SignJWT, type CryptoKey, type JWK, ty
 import { readFile } from "node:fs/promises";
 import { OrderService } from "../../gen/orders/v1/orders_pb.js";
 import { newSigningKey, type TokenSigner } from "../mesh/dev-issuer.js";
-import { readAuthConfig } from "../platform/config.js";
-import { createCallerAuthenticator } from "../platform/jwt-auth.js";
-import type { ServiceHost } from "../platform/service-host.js";
+import { readAuthConfig } from "../platform/process/index.js";
+import { createCallerAuthenticator } from "../platform/identity/index.js";
+import type { ServiceHost } from "../platform/rpc/index.js";
 import { checkHealth, newHealthClient, reflect } from "../../tests/support/grpc-js-clients.js";
 import { createOrdersDatabase, startOrdersHost, validCreateOrder, type OrdersDatabase } from "../../tests/support/orders-fixture.js";
 import { failure, rpcPaths, type RpcPath } from "../../tests/support/rpc-paths.js";

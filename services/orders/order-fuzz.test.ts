@@ -8,7 +8,7 @@ import { CreateOrderRequestSchema, OrderService } from "../../gen/orders/v1/orde
 import { checkHealth, newHealthClient } from "../../tests/support/grpc-js-clients.js";
 import { serveOrders, validCreateOrder, type ServedOrders } from "../../tests/support/orders-fixture.js";
 import type { CallFailure, RpcPath } from "../../tests/support/rpc-paths.js";
-import type { ServiceHost } from "../platform/service-host.js";
+import type { ServiceHost } from "../platform/rpc/index.js";
 
 // Property-based fuzzing of OrderService through a real served host (PostgreSQL behind it): random
 // inputs on every client path, and random or broken bytes on every wire protocol. Whatever comes in, the

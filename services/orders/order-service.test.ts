@@ -18,7 +18,7 @@ import {
   OrderService,
   OrderStatus,
 } from "../../gen/orders/v1/orders_pb.js";
-import { createLogger } from "../platform/logger.js";
+import { createLogger } from "../platform/process/index.js";
 import { createOrdersDatabase, orderContext, validCreateOrder, type OrdersDatabase } from "../../tests/support/orders-fixture.js";
 import { createOrderService } from "./order-service.js";
 import { createShippingClient } from "./shipping-client.js";

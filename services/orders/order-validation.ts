@@ -1,10 +1,10 @@
 import type { CreateOrderRequest } from "../../gen/orders/v1/orders_pb.js";
-import { validateAddress } from "../platform/address-validation.js";
-import { itemLimits, validateItems } from "../platform/item-validation.js";
-import { invalidArgument, type FieldViolation } from "../platform/rpc-errors.js";
-import { limitText, maxIdLength, requireText } from "../platform/validation.js";
+import { validateAddress } from "../platform/validation/index.js";
+import { itemLimits, validateItems } from "../platform/validation/index.js";
+import { invalidArgument, type FieldViolation } from "../platform/rpc/index.js";
+import { limitText, maxIdLength, requireText } from "../platform/validation/index.js";
 
-/** Limits of CreateOrder, documented on the proto fields (address limits: platform/address-validation.ts). */
+/** Limits of CreateOrder, documented on the proto fields (address limits: platform/validation/address-validation.ts). */
 export const limits = {
   ...itemLimits,
   maxIdLength,

@@ -2,7 +2,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { fromBinary } from "@bufbuild/protobuf";
 import type { JsMsg } from "@nats-io/jetstream";
 import { createContextValues, createHandlerContext } from "@connectrpc/connect";
-import { callerKey, unauthenticatedAdmin } from "../platform/caller.js";
+import { callerKey, unauthenticatedAdmin } from "../platform/identity/index.js";
 import { OrderCreatedSchema } from "../../gen/orders/v1/events_pb.js";
 import { createJetStreamFixture, type JetStreamFixture } from "../../tests/support/jetstream-fixture.js";
 import { createOrdersDatabase, orderContext, validCreateOrder, type OrdersDatabase } from "../../tests/support/orders-fixture.js";

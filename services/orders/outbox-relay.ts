@@ -1,7 +1,7 @@
 import type { JetStreamClient } from "@nats-io/jetstream";
 import type { Sql } from "postgres";
-import { publishEvent } from "../platform/cloudevents.js";
-import type { Logger } from "../platform/logger.js";
+import { publishEvent } from "../platform/events/index.js";
+import type { Logger } from "../platform/process/index.js";
 
 /** Tuning of the relay; defaults suit production, tests shorten them. */
 export interface OutboxRelayOptions {

@@ -1,6 +1,6 @@
 import { createHmac, timingSafeEqual } from "node:crypto";
-import { invalidArgument } from "../platform/rpc-errors.js";
-import { isUuid } from "../platform/validation.js";
+import { invalidArgument } from "../platform/rpc/index.js";
+import { isUuid } from "../platform/validation/index.js";
 import type { PageCursor } from "./order-store.js";
 
 /**

@@ -1,9 +1,9 @@
 import { Code, createClient, type Client } from "@connectrpc/connect";
 import { ShippingService } from "../../gen/shipping/v1/shipping_pb.js";
-import { createGrpcJsTransport } from "../platform/grpc-js-transport.js";
-import type { Logger } from "../platform/logger.js";
-import type { TlsConfig } from "../platform/tls-config.js";
-import { createUpstreamBreaker, createUpstreamPolicy, type UpstreamPolicy } from "../platform/resilience.js";
+import { createGrpcJsTransport } from "../platform/rpc/index.js";
+import type { Logger } from "../platform/process/index.js";
+import type { TlsConfig } from "../platform/identity/index.js";
+import { createUpstreamBreaker, createUpstreamPolicy, type UpstreamPolicy } from "../platform/rpc/index.js";
 
 /** Tuning of the calls to shipping; defaults suit a LAN, tests shorten them. */
 export interface ShippingClientOptions {

@@ -2,10 +2,10 @@ import { fromBinary } from "@bufbuild/protobuf";
 import { Code, ConnectError } from "@connectrpc/connect";
 import type { JetStreamClient, JetStreamManager, JsMsg } from "@nats-io/jetstream";
 import { OrderCreatedSchema, type OrderCreated } from "../../gen/orders/v1/events_pb.js";
-import { backoffMs, startDurableConsumer, type DurableConsumer, type HandleResult } from "../platform/durable-consumer.js";
-import { deadLetterSubject } from "../platform/event-stream.js";
-import type { Logger } from "../platform/logger.js";
-import { isRetryableCode } from "../platform/resilience.js";
+import { backoffMs, startDurableConsumer, type DurableConsumer, type HandleResult } from "../platform/events/index.js";
+import { deadLetterSubject } from "../platform/events/index.js";
+import type { Logger } from "../platform/process/index.js";
+import { isRetryableCode } from "../platform/rpc/index.js";
 import type { OrderStore } from "./order-store.js";
 import type { ShippingClient } from "./shipping-client.js";
 

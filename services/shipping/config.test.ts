@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
-import { ConfigError } from "../platform/config.js";
-import { defaultCorsOrigins, defaultServerLimits } from "../platform/server-limits.js";
+import { ConfigError } from "../platform/process/index.js";
+import { defaultCorsOrigins, defaultServerLimits } from "../platform/rpc/index.js";
 import { loadShippingConfig } from "./config.js";
 
 describe("loadShippingConfig", () => {

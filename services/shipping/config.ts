@@ -11,9 +11,9 @@ import {
   readString,
   readSwitch,
   readUrl,
-} from "../platform/config.js";
-import type { ServerLimits } from "../platform/server-limits.js";
-import { loadTlsConfig, type ReadFile, type TlsConfig } from "../platform/tls-config.js";
+} from "../platform/process/index.js";
+import type { ServerLimits } from "../platform/rpc/index.js";
+import { loadTlsConfig, type ReadFile, type TlsConfig } from "../platform/identity/index.js";
 
 /** Everything the shipping process reads from its environment. */
 export interface ShippingConfig {

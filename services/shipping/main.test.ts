@@ -13,8 +13,8 @@ import { checkHealth, newGrpcJsClient, newHealthClient, unaryCall, watchHealth }
 import { startServiceProcess, type ServiceProcess } from "../../tests/support/service-process.js";
 import { shipmentRequest } from "../../tests/support/shipping-harness.js";
 import { createTestDatabase, type TestDatabase } from "../../tests/support/test-database.js";
-import { projectPath } from "../platform/database.js";
-import { createGrpcJsTransport } from "../platform/grpc-js-transport.js";
+import { projectPath } from "../platform/db/index.js";
+import { createGrpcJsTransport } from "../platform/rpc/index.js";
 import { ensureDevCertificates } from "../mesh/dev-certificates.js";
 import { waitFor } from "../../tests/support/wait-for.js";
 
@@ -149,7 +149,7 @@ describe("shipping process", () => {
       }
       // The compose healthcheck: the CLI reads the service's own TLS variables.
       const probe = (env: Record<string, string>) =>
-        promisify(execFile)(process.execPath, [projectPath("dist/services/platform/health-probe.js"), address], { env: { ...process.env, HEALTH_PROBE_TIMEOUT_MS: "2000", ...env } }).then(
+        promisify(execFile)(process.execPath, [projectPath("dist/services/platform/rpc/health-probe.js"), address], { env: { ...process.env, HEALTH_PROBE_TIMEOUT_MS: "2000", ...env } }).then(
           (r) => r.stdout,
           (err: { stdout: string }) => err.stdout,
         );

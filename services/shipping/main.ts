@@ -1,10 +1,10 @@
 import { ShippingService } from "../../gen/shipping/v1/shipping_pb.js";
-import { redact } from "../platform/database.js";
-import { createCallerAuthenticator } from "../platform/jwt-auth.js";
-import { createLogger } from "../platform/logger.js";
-import { runProcess } from "../platform/process-lifecycle.js";
-import { startServiceHost } from "../platform/service-host.js";
-import { bindService } from "../platform/service-impl.js";
+import { redact } from "../platform/db/index.js";
+import { createCallerAuthenticator } from "../platform/identity/index.js";
+import { createLogger } from "../platform/process/index.js";
+import { runProcess } from "../platform/process/index.js";
+import { startServiceHost } from "../platform/rpc/index.js";
+import { bindService } from "../platform/rpc/index.js";
 import { loadShippingConfig } from "./config.js";
 import * as schema from "./db/schema.js";
 import { ShipmentStore } from "./shipment-store.js";

@@ -1,6 +1,6 @@
 import { Code, ConnectError, type HandlerContext } from "@connectrpc/connect";
-import { callerKey } from "../platform/caller.js";
-import { servicePeerOf, type ServicePeer } from "../platform/peer-identity.js";
+import { callerKey } from "../platform/identity/index.js";
+import { servicePeerOf, type ServicePeer } from "../platform/identity/index.js";
 
 /** A customer proven by a verified bearer token (the auth module's verified caller). */
 export interface CustomerCaller {

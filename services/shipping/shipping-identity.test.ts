@@ -2,14 +2,14 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { Code, ConnectError, createClient, type Client } from "@connectrpc/connect";
 import { createConnectTransport, createGrpcTransport } from "@connectrpc/connect-node";
 import { ShippingService } from "../../gen/shipping/v1/shipping_pb.js";
-import { createGrpcJsTransport, type ClosableTransport } from "../platform/grpc-js-transport.js";
-import type { KeyPair } from "../platform/tls-config.js";
+import { createGrpcJsTransport, type ClosableTransport } from "../platform/rpc/index.js";
+import type { KeyPair } from "../platform/identity/index.js";
 import { shipmentRequest, startShippingServers, type ShippingServers } from "../../tests/support/shipping-harness.js";
 import { createTestCertificates, type TestCertificates } from "../../tests/support/test-certificates.js";
 import { createTestDatabase, type TestDatabase } from "../../tests/support/test-database.js";
 import { openShippingDatabase } from "./db/open-database.js";
-import { readAuthConfig } from "../platform/config.js";
-import { createCallerAuthenticator } from "../platform/jwt-auth.js";
+import { readAuthConfig } from "../platform/process/index.js";
+import { createCallerAuthenticator } from "../platform/identity/index.js";
 import { createTestIssuer, type TestIssuer } from "../../tests/support/test-issuer.js";
 import { serviceIdentityAccess } from "./shipping-access.js";
 

@@ -4,7 +4,7 @@ import { Code } from "@connectrpc/connect";
 import type * as grpc from "@grpc/grpc-js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ShipmentSchema, ShipmentStatus, ShippingService } from "../../gen/shipping/v1/shipping_pb.js";
-import type { Database } from "../platform/database.js";
+import type { Database } from "../platform/db/index.js";
 import { grpcStatusDetails, newGrpcJsClient, unaryCall } from "../../tests/support/grpc-js-clients.js";
 import { failure, rpcPaths, type RpcPath } from "../../tests/support/rpc-paths.js";
 import { shipmentRequest, startShippingServers, type ShippingServers } from "../../tests/support/shipping-harness.js";

@@ -15,7 +15,7 @@ import {
   ShipmentStatus,
   ShippingService,
 } from "../../gen/shipping/v1/shipping_pb.js";
-import type { Database } from "../platform/database.js";
+import type { Database } from "../platform/db/index.js";
 import { handlerContext } from "../../tests/support/handler-context.js";
 import { expectCode, expectInvalidArgument } from "../../tests/support/rpc-assertions.js";
 import { shipmentRequest } from "../../tests/support/shipping-harness.js";

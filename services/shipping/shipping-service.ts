@@ -8,10 +8,10 @@ import {
   ShipmentStatus,
   ShippingService,
 } from "../../gen/shipping/v1/shipping_pb.js";
-import { validateAddress } from "../platform/address-validation.js";
-import { validateItems } from "../platform/item-validation.js";
-import { invalidArgument, type FieldViolation } from "../platform/rpc-errors.js";
-import { isUuid, limitText, maxIdLength, requireUuid } from "../platform/validation.js";
+import { validateAddress } from "../platform/validation/index.js";
+import { validateItems } from "../platform/validation/index.js";
+import { invalidArgument, type FieldViolation } from "../platform/rpc/index.js";
+import { isUuid, limitText, maxIdLength, requireUuid } from "../platform/validation/index.js";
 import type { ShipmentRow } from "./db/schema.js";
 import type { ShipmentStore } from "./shipment-store.js";
 import type { ShippingAccess } from "./shipping-access.js";

@@ -1,6 +1,6 @@
 import { execFile } from "node:child_process";
 import { delimiter } from "node:path";
-import { projectPath } from "../../services/platform/database.js";
+import { projectPath } from "../../services/platform/db/index.js";
 
 /** What a finished command printed and how it exited. */
 export interface CommandResult {

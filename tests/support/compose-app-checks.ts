@@ -34,7 +34,7 @@ export interface LoadedApp {
 /** Where the postgres init scripts live on the host, and how to read them. */
 export type ReadInitScripts = (hostDir: string) => string[];
 
-const healthProbe = "dist/services/platform/health-probe.js";
+const healthProbe = "dist/services/platform/rpc/health-probe.js";
 
 /** Loads every app's config from its compose service; reports apps missing or rejected. */
 export function loadApps(compose: ComposeFile, loaders: Readonly<Record<string, AppLoader>>): { apps: LoadedApp[]; problems: string[] } {

@@ -1,6 +1,6 @@
 import type { DescMethod, DescService } from "@bufbuild/protobuf";
 import { createContextValues, createHandlerContext, type HandlerContext } from "@connectrpc/connect";
-import { callerKey, type Caller } from "../../services/platform/caller.js";
+import { callerKey, type Caller } from "../../services/platform/identity/index.js";
 
 /**
  * A handler context for calling one method of a service's handlers directly, with no server in between;

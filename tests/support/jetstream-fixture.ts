@@ -1,7 +1,7 @@
 import { jetstreamManager, type JetStreamClient, type JetStreamManager, type StoredMsg } from "@nats-io/jetstream";
-import { createLogger, type Logger } from "../../services/platform/logger.js";
-import { connectNats, type NatsConnection } from "../../services/platform/nats-connection.js";
-import { deadLetterStreamName, ensureEventStreams } from "../../services/platform/event-stream.js";
+import { createLogger, type Logger } from "../../services/platform/process/index.js";
+import { connectNats, type NatsConnection } from "../../services/platform/events/index.js";
+import { deadLetterStreamName, ensureEventStreams } from "../../services/platform/events/index.js";
 import { uniqueName } from "./test-database.js";
 
 /** The machine's shared NATS; tests only create and delete their own streams on it. */

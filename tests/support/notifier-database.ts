@@ -1,4 +1,4 @@
-import type { Database } from "../../services/platform/database.js";
+import type { Database } from "../../services/platform/db/index.js";
 import * as schema from "../../services/notifier/db/schema.js";
 import { NotificationStore } from "../../services/notifier/notification-store.js";
 import { createTestDatabase, type TestDatabase } from "./test-database.js";

@@ -4,7 +4,7 @@ import { timestampNow } from "@bufbuild/protobuf/wkt";
 import type { JetStreamClient, PubAck } from "@nats-io/jetstream";
 import { OrderCancelledSchema, OrderCreatedSchema } from "../../gen/orders/v1/events_pb.js";
 import { OrderSchema, OrderStatus, type Order } from "../../gen/orders/v1/orders_pb.js";
-import { publishEvent } from "../../services/platform/cloudevents.js";
+import { publishEvent } from "../../services/platform/events/index.js";
 
 /** One order line of sampleOrder, in minor units of the order's currency. */
 export interface SampleLineItem {

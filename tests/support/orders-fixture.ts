@@ -1,13 +1,13 @@
 import { create, type MessageInitShape } from "@bufbuild/protobuf";
 import type { HandlerContext } from "@connectrpc/connect";
 import { type CreateOrderRequest, CreateOrderRequestSchema, OrderService } from "../../gen/orders/v1/orders_pb.js";
-import type { Database } from "../../services/platform/database.js";
+import type { Database } from "../../services/platform/db/index.js";
 import * as schema from "../../services/orders/db/schema.js";
 import { OrderStore } from "../../services/orders/order-store.js";
-import { unauthenticatedAdmin, type Caller } from "../../services/platform/caller.js";
-import { createCallerAuthenticator, type CallerAuthenticator } from "../../services/platform/jwt-auth.js";
-import { startServiceHost, type ServiceHost } from "../../services/platform/service-host.js";
-import { bindService } from "../../services/platform/service-impl.js";
+import { unauthenticatedAdmin, type Caller } from "../../services/platform/identity/index.js";
+import { createCallerAuthenticator, type CallerAuthenticator } from "../../services/platform/identity/index.js";
+import { startServiceHost, type ServiceHost } from "../../services/platform/rpc/index.js";
+import { bindService } from "../../services/platform/rpc/index.js";
 import { createOrderService } from "../../services/orders/order-service.js";
 import { createShippingClient, type ShippingClient } from "../../services/orders/shipping-client.js";
 import { testLogger } from "./shipping-harness.js";

@@ -1,7 +1,7 @@
 import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { parse, stringify } from "yaml";
-import { projectPath } from "../../services/platform/database.js";
+import { projectPath } from "../../services/platform/db/index.js";
 import { runBuf, runCommand } from "./buf-cli.js";
 
 interface BufGenTemplate {

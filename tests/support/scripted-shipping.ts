@@ -1,8 +1,8 @@
 import { randomUUID } from "node:crypto";
 import { Code, ConnectError, type ServiceImpl } from "@connectrpc/connect";
 import { ShipmentStatus, ShippingService } from "../../gen/shipping/v1/shipping_pb.js";
-import { startServiceHost, type ServiceHost } from "../../services/platform/service-host.js";
-import { bindService } from "../../services/platform/service-impl.js";
+import { startServiceHost, type ServiceHost } from "../../services/platform/rpc/index.js";
+import { bindService } from "../../services/platform/rpc/index.js";
 import { testLogger } from "./shipping-harness.js";
 
 /** What CreateShipment answers to one call: a shipment ("ok") or an error with this code. */

@@ -1,6 +1,6 @@
 import { spawn, type ChildProcess } from "node:child_process";
 import { existsSync } from "node:fs";
-import { projectPath } from "../../services/platform/database.js";
+import { projectPath } from "../../services/platform/db/index.js";
 import { waitFor } from "./wait-for.js";
 
 /** One JSON log line of a service process (pino). */

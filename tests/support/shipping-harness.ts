@@ -1,16 +1,16 @@
 import { randomUUID } from "node:crypto";
 import type { MessageInitShape } from "@bufbuild/protobuf";
 import { type ShipmentItemSchema, type ShippingAddressSchema, ShippingService } from "../../gen/shipping/v1/shipping_pb.js";
-import type { Database } from "../../services/platform/database.js";
-import { createLogger } from "../../services/platform/logger.js";
-import { startServiceHost, type ServiceHost } from "../../services/platform/service-host.js";
-import type { CallerAuthenticator } from "../../services/platform/jwt-auth.js";
-import { bindService } from "../../services/platform/service-impl.js";
+import type { Database } from "../../services/platform/db/index.js";
+import { createLogger } from "../../services/platform/process/index.js";
+import { startServiceHost, type ServiceHost } from "../../services/platform/rpc/index.js";
+import type { CallerAuthenticator } from "../../services/platform/identity/index.js";
+import { bindService } from "../../services/platform/rpc/index.js";
 import * as schema from "../../services/shipping/db/schema.js";
 import { ShipmentStore } from "../../services/shipping/shipment-store.js";
 import { allowAnyCaller, type ShippingAccess } from "../../services/shipping/shipping-access.js";
 import { createShippingService } from "../../services/shipping/shipping-service.js";
-import type { TlsConfig } from "../../services/platform/tls-config.js";
+import type { TlsConfig } from "../../services/platform/identity/index.js";
 
 /** A logger that writes nothing, so test output stays readable; set TEST_LOG_LEVEL=debug to see it. */
 export const testLogger = createLogger("test", process.env.TEST_LOG_LEVEL ?? "silent");

@@ -1,5 +1,5 @@
 import { createCertificateAuthority } from "../../services/mesh/dev-certificates.js";
-import type { KeyPair, TlsConfig } from "../../services/platform/tls-config.js";
+import type { KeyPair, TlsConfig } from "../../services/platform/identity/index.js";
 
 /** A throwaway mesh CA with certificates for orders, notifier and shipping, and one from a CA nobody trusts. */
 export interface TestCertificates {

@@ -29,7 +29,7 @@ export function orderStatusClass(status: OrderStatus): string {
 }
 
 /** Amount in minor units as money in the browser's locale, e.g. 2500n EUR -> "€25.00", 500n JPY -> "¥500". */
-export { formatMoney } from "../../services/platform/money-format.js";
+export { formatMoney } from "../../services/platform/validation/money-format.js";
 
 /** Local date and time of a timestamp, or "" when absent. */
 export function formatTime(ts: Timestamp | undefined): string {

@@ -1,4 +1,4 @@
-import { currencyMinorUnits } from "../../services/platform/money-format.js";
+import { currencyMinorUnits } from "../../services/platform/validation/money-format.js";
 
 /**
  * A typed price in minor units of the currency: "12.50" EUR -> 1250n, "500" JPY -> 500n, "1.234" BHD

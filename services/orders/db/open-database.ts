@@ -1,4 +1,4 @@
-import { openDatabase, type Database } from "../../platform/database.js";
+import { openDatabase, type Database } from "../../platform/db/index.js";
 import * as schema from "./schema.js";
 
 /** The orders database with its committed migrations applied (creating the database if missing). */

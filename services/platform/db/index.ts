@@ -1,0 +1,3 @@
+// Public surface of platform/db: PostgreSQL access: opening a service's database (pool, migrations, health ping).
+export { openDatabase, projectPath, redact } from "./database.js";
+export type { Database } from "./database.js";

@@ -1,0 +1,7 @@
+// Public surface of platform/events: Events on NATS JetStream: connections, streams, CloudEvents envelopes and durable consumers.
+export { cloudEventHeaders, publishEvent } from "./cloudevents.js";
+export { backoffMs, startDurableConsumer } from "./durable-consumer.js";
+export type { DurableConsumer, HandleResult } from "./durable-consumer.js";
+export { deadLetterStreamName, deadLetterSubject, ensureEventStreams } from "./event-stream.js";
+export { checkNats, connectNats } from "./nats-connection.js";
+export type { NatsConnection } from "./nats-connection.js";

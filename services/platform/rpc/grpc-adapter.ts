@@ -1,0 +1,129 @@
+import * as grpc from "@grpc/grpc-js";
+import { create, fromBinary, toBinary, type DescMessage, type DescMethod, type Message } from "@bufbuild/protobuf";
+import { anyPack } from "@bufbuild/protobuf/wkt";
+import { Code, ConnectError, createHandlerContext, type HandlerContext } from "@connectrpc/connect";
+import { StatusSchema } from "../../../gen/google/rpc/status_pb.js";
+import { maxDeadlineMs } from "./deadline-limits.js";
+import { grpcPeerContextValues } from "../identity/peer-identity.js";
+import { capRepeatedFields } from "./list-caps.js";
+import type { ServiceBinding } from "./service-impl.js";
+import { undecodableRequest } from "./undecodable-requests.js";
+
+type UnaryFn = (req: Message, ctx: HandlerContext) => Promise<unknown> | unknown;
+
+/**
+ * Serves handlers written against protobuf-es descriptors on @grpc/grpc-js: the service definition is
+ * built from the descriptors (toBinary/fromBinary), so no proto-loader and no second codegen is needed.
+ */
+export function addGrpcService(server: grpc.Server, binding: ServiceBinding): void {
+  const definition: Record<string, grpc.MethodDefinition<Message, Message>> = {};
+  const handlers: grpc.UntypedServiceImplementation = {};
+  const impl = binding.impl as unknown as Record<string, UnaryFn>;
+  for (const method of binding.service.methods) {
+    if (method.methodKind !== "unary") {
+      throw new Error(`${binding.service.typeName}.${method.name}: only unary methods are served by grpc-adapter`);
+    }
+    const handler = impl[method.localName];
+    if (!handler) continue;
+    definition[method.localName] = {
+      path: `/${binding.service.typeName}/${method.name}`,
+      requestStream: false,
+      responseStream: false,
+      requestSerialize: (msg: Message) => Buffer.from(toBinary(method.input, msg)),
+      // grpc-js answers a throwing deserializer with INTERNAL; the handler answers INVALID_ARGUMENT instead.
+      requestDeserialize: (buf: Buffer) => {
+        try {
+          return fromBinary(method.input, capRepeatedFields(method.input, buf));
+        } catch (err) {
+          return new Undecodable(err) as unknown as Message;
+        }
+      },
+      responseSerialize: (msg: Message) => Buffer.from(toBinary(method.output, msg)),
+      responseDeserialize: (buf: Buffer) => fromBinary(method.output, buf),
+      originalName: method.localName,
+    };
+    handlers[method.localName] = unaryHandler(binding, method, handler);
+  }
+  server.addService(definition, handlers);
+}
+
+function unaryHandler(binding: ServiceBinding, method: DescMethod & { output: DescMessage }, handler: UnaryFn) {
+  return (call: grpc.ServerUnaryCall<Message, Message>, callback: grpc.sendUnaryData<Message>) => {
+    const cancelled = new AbortController();
+    const ctx = createHandlerContext({
+      service: binding.service,
+      method,
+      protocolName: "grpc",
+      requestMethod: "POST",
+      url: call.getPath(),
+      timeoutMs: remainingMs(call.getDeadline()),
+      requestSignal: cancelled.signal,
+      requestHeader: metadataToHeaders(call.metadata),
+      contextValues: grpcPeerContextValues(call),
+    });
+    call.once("cancelled", () => cancelled.abort(new ConnectError("cancelled by the client", Code.Canceled)));
+    const request: Message | Undecodable = call.request;
+    Promise.resolve()
+      .then(() => {
+        if (request instanceof Undecodable) throw undecodableRequest(method.input, request.cause);
+        return handler(request, ctx);
+      })
+      .then(
+        (res) => {
+          const header = toMetadata(ctx.responseHeader);
+          if (header) call.sendMetadata(header);
+          callback(null, create(method.output, res as never), toMetadata(ctx.responseTrailer));
+        },
+        (err: unknown) => callback(toServiceError(err)),
+      )
+      // Releases the deadline timer and listeners; a shared reason spares a DOMException (and its stack) per call.
+      .finally(() => ctx.abort(callEnded));
+  };
+}
+
+const callEnded = new ConnectError("the call has ended", Code.Canceled);
+
+/** A request body that did not decode, handed from the deserializer to the handler. */
+class Undecodable {
+  constructor(readonly cause: unknown) {}
+}
+
+function remainingMs(deadline: grpc.Deadline): number | undefined {
+  const at = deadline instanceof Date ? deadline.getTime() : deadline;
+  return Number.isFinite(at) ? Math.min(maxDeadlineMs, Math.max(0, at - Date.now())) : undefined;
+}
+
+/** Headers a handler set for the client, as grpc-js metadata; undefined when there are none. */
+function toMetadata(headers: Headers): grpc.Metadata | undefined {
+  let metadata: grpc.Metadata | undefined;
+  headers.forEach((value, key) => (metadata ??= new grpc.Metadata()).set(key, value));
+  return metadata;
+}
+
+function metadataToHeaders(metadata: grpc.Metadata): Headers {
+  const headers = new Headers();
+  for (const [key, values] of Object.entries(metadata.getMap())) {
+    if (!key.endsWith("-bin")) headers.set(key, String(values));
+  }
+  return headers;
+}
+
+/** Maps a handler error to a gRPC status; error details travel as grpc-status-details-bin (google.rpc.Status). */
+export function toServiceError(err: unknown): Partial<grpc.StatusObject> {
+  const error = ConnectError.from(err);
+  const metadata = new grpc.Metadata();
+  if (error.details.length > 0) {
+    const status = create(StatusSchema, {
+      code: error.code,
+      message: error.rawMessage,
+      details: error.details.map((d) =>
+        "desc" in d
+          ? anyPack(d.desc, create(d.desc, d.value))
+          : { typeUrl: `type.googleapis.com/${d.type}`, value: d.value },
+      ),
+    });
+    metadata.set("grpc-status-details-bin", Buffer.from(toBinary(StatusSchema, status)));
+  }
+  // Connect's Code enum uses the gRPC status numbers, so the code carries over unchanged.
+  return { code: error.code as number as grpc.status, details: error.rawMessage, metadata };
+}

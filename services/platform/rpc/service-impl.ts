@@ -1,0 +1,109 @@
+import type { DescService, Message } from "@bufbuild/protobuf";
+import { Code, ConnectError, type HandlerContext, type ServiceImpl } from "@connectrpc/connect";
+import { admit, type AccessPolicy } from "../identity/access-policy.js";
+import type { CallerAuthenticator } from "../identity/jwt-auth.js";
+import { createLoadShedder, type LoadShedder } from "./load-shedding.js";
+import type { Logger } from "../process/logger.js";
+import { nulCharacterViolations } from "./nul-characters.js";
+import { defaultServerLimits } from "./server-limits.js";
+import { invalidArgument } from "./rpc-errors.js";
+import { traceparentOf } from "./trace-context.js";
+
+/** A service description paired with its handlers, ready to mount on any transport. */
+export interface ServiceBinding<S extends DescService = DescService> {
+  service: S;
+  impl: ServiceImpl<S>;
+  /** Who may call it; checked before every handler on every transport. */
+  access: AccessPolicy;
+}
+
+/**
+ * Pairs a service with its handlers and its access policy (default "open": health-like services and test
+ * stubs), keeping the handler types checked against the descriptor.
+ */
+export function bindService<S extends DescService>(service: S, impl: ServiceImpl<S>, access: AccessPolicy = "open"): ServiceBinding {
+  return { service, impl, access } as unknown as ServiceBinding;
+}
+
+type UnaryFn = (req: unknown, ctx: HandlerContext) => unknown;
+
+/**
+ * Wraps every unary handler once for all transports: sheds calls beyond the process's in-flight limit,
+ * admits the caller by the binding's access policy, refuses strings with NUL characters, logs method,
+ * code and duration, and turns unexpected exceptions into INTERNAL so no stack trace or SQL text
+ * reaches a client.
+ */
+export function instrumentService(
+  binding: ServiceBinding,
+  logger: Logger,
+  shedder: LoadShedder = createLoadShedder(defaultServerLimits.maxInFlightCalls),
+  authenticator?: CallerAuthenticator,
+): ServiceBinding {
+  if (binding.access === "customer-token" && !authenticator) {
+    throw new Error(`${binding.service.typeName} requires a customer token, but no authenticator was configured`);
+  }
+  const wrapped: Record<string, UnaryFn> = {};
+  const impl = binding.impl as unknown as Record<string, UnaryFn>;
+  for (const method of binding.service.methods) {
+    const handler = impl[method.localName];
+    if (!handler) continue;
+    const rpc = `/${binding.service.typeName}/${method.name}`;
+    wrapped[method.localName] = async (req, ctx) => {
+      const started = performance.now();
+      try {
+        // Shed first, so an overload costs no token verification; admit before the request's checks, so
+        // an unauthenticated caller learns nothing about the request's validity.
+        const res = await shedder.run(async () => {
+          await admit(binding.access, ctx, authenticator);
+          const nul = nulCharacterViolations(method.input, req as Message);
+          if (nul.length > 0) throw invalidArgument(nul);
+          return handler(req, ctx);
+        });
+        logger.info({ rpc, code: "OK", durationMs: elapsed(started), protocol: ctx.protocolName, traceparent: traceparentOf(ctx.requestHeader) }, "rpc");
+        return res;
+      } catch (err) {
+        const error = toClientError(err, ctx, logger, rpc);
+        logger.info({ rpc, code: Code[error.code], durationMs: elapsed(started), protocol: ctx.protocolName, traceparent: traceparentOf(ctx.requestHeader), error: boundedLogText(error.rawMessage) }, "rpc");
+        throw error;
+      }
+    };
+  }
+  return { service: binding.service, impl: wrapped as unknown as ServiceImpl<DescService>, access: binding.access };
+}
+
+function toClientError(err: unknown, ctx: HandlerContext, logger: Logger, rpc: string): ConnectError {
+  if (err instanceof ConnectError) return err;
+  // The caller's deadline or cancellation surfaces as an abort from postgres.js or a client call.
+  if (ctx.signal.aborted) return ConnectError.from(ctx.signal.reason, Code.Canceled);
+  // An unreachable database is a transient outage the caller may retry (UNAVAILABLE), not a bug (INTERNAL).
+  if (isConnectionError(err)) {
+    logger.warn({ rpc, err }, "database unavailable");
+    return new ConnectError("database unavailable", Code.Unavailable);
+  }
+  logger.error({ rpc, err }, "unhandled error in handler");
+  return new ConnectError("internal error", Code.Internal);
+}
+
+// postgres.js connection failures, socket errors, and SQLSTATE class 08 (connection exception) or
+// 57P01-57P03 (server shutting down / starting up); drizzle wraps them, so the cause chain is walked.
+const connectionErrorCodes = new Set(["CONNECTION_CLOSED", "CONNECTION_ENDED", "CONNECTION_DESTROYED", "CONNECT_TIMEOUT", "ECONNREFUSED", "ECONNRESET", "EPIPE", "ETIMEDOUT", "EHOSTUNREACH", "57P01", "57P02", "57P03"]);
+
+function isConnectionError(err: unknown): boolean {
+  for (let e = err, depth = 0; e instanceof Error && depth < 5; e = e.cause, depth++) {
+    const code = (e as { code?: unknown }).code;
+    if (typeof code === "string" && (connectionErrorCodes.has(code) || code.startsWith("08"))) return true;
+  }
+  return false;
+}
+
+// A log line is read by people and shipped by collectors with their own line limits; a client's error
+// message is already bounded (rpc-errors.ts), this also bounds whatever else a handler put in one.
+const maxLoggedErrorChars = 1000;
+
+function boundedLogText(text: string): string {
+  return text.length <= maxLoggedErrorChars ? text : `${text.slice(0, maxLoggedErrorChars)}… (${text.length - maxLoggedErrorChars} more characters)`;
+}
+
+function elapsed(started: number): number {
+  return Math.round((performance.now() - started) * 1000) / 1000;
+}
