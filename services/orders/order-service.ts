@@ -143,6 +143,11 @@ export function createOrderService({ store, shipping, logger, pageTokenKey = ran
       if (!order) throw notFound();
       return { order: orderToProto(order) };
     },
+
+    // eslint-disable-next-line require-yield -- placeholder until the watch hub lands (issue #11)
+    async *watchOrder() {
+      throw new ConnectError("WatchOrder is not served yet", Code.Unimplemented);
+    },
   };
 }
 

@@ -62,6 +62,12 @@ export function createShippingService(store: ShipmentStore, access: ShippingAcce
       }
       return { shipment: toProto(outcome.row) };
     },
+    createShipments() {
+      throw new ConnectError("CreateShipments is not served yet", Code.Unimplemented);
+    },
+    updateShipmentStatus() {
+      throw new ConnectError("UpdateShipmentStatus is not served yet", Code.Unimplemented);
+    },
   };
 }
 

@@ -34,6 +34,8 @@ export async function startScriptedShipping(): Promise<ScriptedShipping> {
     },
     getShipment: unimplemented,
     getShipmentByOrder: unimplemented,
+    createShipments: unimplemented,
+    updateShipmentStatus: unimplemented,
     cancelShipment: unimplemented,
   };
   const host = await startServiceHost({

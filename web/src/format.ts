@@ -8,11 +8,15 @@ const orderStatusLabels: Record<OrderStatus, string> = {
   [OrderStatus.SHIPMENT_REQUESTED]: "Shipment requested",
   [OrderStatus.CANCELLED]: "Cancelled",
   [OrderStatus.DISPATCH_FAILED]: "Dispatch failed",
+  [OrderStatus.CANCELLING]: "Cancelling",
+  [OrderStatus.SHIPPED]: "Shipped",
+  [OrderStatus.DELIVERED]: "Delivered",
 };
 
 const shipmentStatusLabels: Record<ShipmentStatus, string> = {
   [ShipmentStatus.UNSPECIFIED]: "unknown",
   [ShipmentStatus.PENDING]: "waiting for pick-up",
+  [ShipmentStatus.PICKED_UP]: "picked up",
   [ShipmentStatus.IN_TRANSIT]: "in transit",
   [ShipmentStatus.DELIVERED]: "delivered",
   [ShipmentStatus.CANCELLED]: "cancelled",

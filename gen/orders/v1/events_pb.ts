@@ -14,7 +14,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file orders/v1/events.proto.
  */
 export const file_orders_v1_events: GenFile = /*@__PURE__*/
-  fileDesc("ChZvcmRlcnMvdjEvZXZlbnRzLnByb3RvEglvcmRlcnMudjEicQoMT3JkZXJDcmVhdGVkEhAKCGV2ZW50X2lkGAEgASgJEh8KBW9yZGVyGAIgASgLMhAub3JkZXJzLnYxLk9yZGVyEi4KCm9jY3VyX3RpbWUYAyABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wIoMBCg5PcmRlckNhbmNlbGxlZBIQCghldmVudF9pZBgBIAEoCRIfCgVvcmRlchgCIAEoCzIQLm9yZGVycy52MS5PcmRlchIuCgpvY2N1cl90aW1lGAMgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIOCgZyZWFzb24YBCABKAliBnByb3RvMw", [file_google_protobuf_timestamp, file_orders_v1_orders]);
+  fileDesc("ChZvcmRlcnMvdjEvZXZlbnRzLnByb3RvEglvcmRlcnMudjEicQoMT3JkZXJDcmVhdGVkEhAKCGV2ZW50X2lkGAEgASgJEh8KBW9yZGVyGAIgASgLMhAub3JkZXJzLnYxLk9yZGVyEi4KCm9jY3VyX3RpbWUYAyABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wIoMBCg5PcmRlckNhbmNlbGxlZBIQCghldmVudF9pZBgBIAEoCRIfCgVvcmRlchgCIAEoCzIQLm9yZGVycy52MS5PcmRlchIuCgpvY2N1cl90aW1lGAMgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIOCgZyZWFzb24YBCABKAkijwEKGk9yZGVyQ2FuY2VsbGF0aW9uUmVxdWVzdGVkEhAKCGV2ZW50X2lkGAEgASgJEh8KBW9yZGVyGAIgASgLMhAub3JkZXJzLnYxLk9yZGVyEi4KCm9jY3VyX3RpbWUYAyABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEg4KBnJlYXNvbhgEIAEoCSJxCgxPcmRlclNoaXBwZWQSEAoIZXZlbnRfaWQYASABKAkSHwoFb3JkZXIYAiABKAsyEC5vcmRlcnMudjEuT3JkZXISLgoKb2NjdXJfdGltZRgDIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAicwoOT3JkZXJEZWxpdmVyZWQSEAoIZXZlbnRfaWQYASABKAkSHwoFb3JkZXIYAiABKAsyEC5vcmRlcnMudjEuT3JkZXISLgoKb2NjdXJfdGltZRgDIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAicQoMT3JkZXJVcGRhdGVkEhAKCGV2ZW50X2lkGAEgASgJEh8KBW9yZGVyGAIgASgLMhAub3JkZXJzLnYxLk9yZGVyEi4KCm9jY3VyX3RpbWUYAyABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wYgZwcm90bzM", [file_google_protobuf_timestamp, file_orders_v1_orders]);
 
 /**
  * OrderCreated is published on subject "orders.created" when an order is placed.
@@ -52,7 +52,7 @@ export const OrderCreatedSchema: GenMessage<OrderCreated> = /*@__PURE__*/
   messageDesc(file_orders_v1_events, 0);
 
 /**
- * OrderCancelled is published on subject "orders.cancelled" when an order is cancelled.
+ * OrderCancelled is published on subject "orders.cancelled" when an order becomes CANCELLED.
  *
  * @generated from message orders.v1.OrderCancelled
  */
@@ -92,4 +92,156 @@ export type OrderCancelled = Message<"orders.v1.OrderCancelled"> & {
  */
 export const OrderCancelledSchema: GenMessage<OrderCancelled> = /*@__PURE__*/
   messageDesc(file_orders_v1_events, 1);
+
+/**
+ * OrderCancellationRequested is published on subject "orders.cancellation_requested" when CancelOrder
+ * accepts the cancellation of an order handed to shipping (status CANCELLING). Orders' own consumer
+ * "shipment-cancel" asks shipping to cancel the shipment, retrying until shipping answers.
+ *
+ * @generated from message orders.v1.OrderCancellationRequested
+ */
+export type OrderCancellationRequested = Message<"orders.v1.OrderCancellationRequested"> & {
+  /**
+   * UUID of this event; also the Nats-Msg-Id and CloudEvents id. Consumers de-duplicate by it.
+   *
+   * @generated from field: string event_id = 1;
+   */
+  eventId: string;
+
+  /**
+   * The order as it was committed, with status ORDER_STATUS_CANCELLING.
+   *
+   * @generated from field: orders.v1.Order order = 2;
+   */
+  order?: Order | undefined;
+
+  /**
+   * When the cancellation was accepted.
+   *
+   * @generated from field: google.protobuf.Timestamp occur_time = 3;
+   */
+  occurTime?: Timestamp | undefined;
+
+  /**
+   * Why the order is cancelled.
+   *
+   * @generated from field: string reason = 4;
+   */
+  reason: string;
+};
+
+/**
+ * Describes the message orders.v1.OrderCancellationRequested.
+ * Use `create(OrderCancellationRequestedSchema)` to create a new message.
+ */
+export const OrderCancellationRequestedSchema: GenMessage<OrderCancellationRequested> = /*@__PURE__*/
+  messageDesc(file_orders_v1_events, 2);
+
+/**
+ * OrderShipped is published on subject "orders.shipped" when the carrier picked the parcel up.
+ *
+ * @generated from message orders.v1.OrderShipped
+ */
+export type OrderShipped = Message<"orders.v1.OrderShipped"> & {
+  /**
+   * UUID of this event; also the Nats-Msg-Id and CloudEvents id. Consumers de-duplicate by it.
+   *
+   * @generated from field: string event_id = 1;
+   */
+  eventId: string;
+
+  /**
+   * The order as it was committed, with status ORDER_STATUS_SHIPPED and its shipment (carrier,
+   * tracking number).
+   *
+   * @generated from field: orders.v1.Order order = 2;
+   */
+  order?: Order | undefined;
+
+  /**
+   * When the carrier picked the parcel up.
+   *
+   * @generated from field: google.protobuf.Timestamp occur_time = 3;
+   */
+  occurTime?: Timestamp | undefined;
+};
+
+/**
+ * Describes the message orders.v1.OrderShipped.
+ * Use `create(OrderShippedSchema)` to create a new message.
+ */
+export const OrderShippedSchema: GenMessage<OrderShipped> = /*@__PURE__*/
+  messageDesc(file_orders_v1_events, 3);
+
+/**
+ * OrderDelivered is published on subject "orders.delivered" when the carrier delivered the parcel.
+ *
+ * @generated from message orders.v1.OrderDelivered
+ */
+export type OrderDelivered = Message<"orders.v1.OrderDelivered"> & {
+  /**
+   * UUID of this event; also the Nats-Msg-Id and CloudEvents id. Consumers de-duplicate by it.
+   *
+   * @generated from field: string event_id = 1;
+   */
+  eventId: string;
+
+  /**
+   * The order as it was committed, with status ORDER_STATUS_DELIVERED.
+   *
+   * @generated from field: orders.v1.Order order = 2;
+   */
+  order?: Order | undefined;
+
+  /**
+   * When the parcel was delivered.
+   *
+   * @generated from field: google.protobuf.Timestamp occur_time = 3;
+   */
+  occurTime?: Timestamp | undefined;
+};
+
+/**
+ * Describes the message orders.v1.OrderDelivered.
+ * Use `create(OrderDeliveredSchema)` to create a new message.
+ */
+export const OrderDeliveredSchema: GenMessage<OrderDelivered> = /*@__PURE__*/
+  messageDesc(file_orders_v1_events, 4);
+
+/**
+ * OrderUpdated is published on subject "orders.updated" for every other change of an order that
+ * watchers see: its shipment created or moving on (in transit), dispatch failed, a cancellation
+ * dropped because the carrier was first. No email is sent for it.
+ *
+ * @generated from message orders.v1.OrderUpdated
+ */
+export type OrderUpdated = Message<"orders.v1.OrderUpdated"> & {
+  /**
+   * UUID of this event; also the Nats-Msg-Id and CloudEvents id. Consumers de-duplicate by it.
+   *
+   * @generated from field: string event_id = 1;
+   */
+  eventId: string;
+
+  /**
+   * The order as it was committed.
+   *
+   * @generated from field: orders.v1.Order order = 2;
+   */
+  order?: Order | undefined;
+
+  /**
+   * When the change happened.
+   *
+   * @generated from field: google.protobuf.Timestamp occur_time = 3;
+   */
+  occurTime?: Timestamp | undefined;
+};
+
+/**
+ * Describes the message orders.v1.OrderUpdated.
+ * Use `create(OrderUpdatedSchema)` to create a new message.
+ */
+export const OrderUpdatedSchema: GenMessage<OrderUpdated> = /*@__PURE__*/
+  messageDesc(file_orders_v1_events, 5);
 

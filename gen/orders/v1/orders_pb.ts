@@ -14,7 +14,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file orders/v1/orders.proto.
  */
 export const file_orders_v1_orders: GenFile = /*@__PURE__*/
-  fileDesc("ChZvcmRlcnMvdjEvb3JkZXJzLnByb3RvEglvcmRlcnMudjEiaQoHQWRkcmVzcxIMCgRuYW1lGAEgASgJEg0KBWxpbmUxGAIgASgJEg0KBWxpbmUyGAMgASgJEgwKBGNpdHkYBCABKAkSEwoLcG9zdGFsX2NvZGUYBSABKAkSDwoHY291bnRyeRgGIAEoCSJDCghMaW5lSXRlbRILCgNza3UYASABKAkSEAoIcXVhbnRpdHkYAiABKAUSGAoQdW5pdF9wcmljZV9jZW50cxgDIAEoAyJ0Cg9TaGlwbWVudFN1bW1hcnkSCgoCaWQYASABKAkSKwoGc3RhdHVzGAIgASgOMhsuc2hpcHBpbmcudjEuU2hpcG1lbnRTdGF0dXMSDwoHY2FycmllchgDIAEoCRIXCg90cmFja2luZ19udW1iZXIYBCABKAkisQMKBU9yZGVyEgoKAmlkGAEgASgJEhMKC2N1c3RvbWVyX2lkGAIgASgJEhYKDmN1c3RvbWVyX2VtYWlsGAMgASgJEiIKBWl0ZW1zGAQgAygLMhMub3JkZXJzLnYxLkxpbmVJdGVtEhAKCGN1cnJlbmN5GAUgASgJEhMKC3RvdGFsX2NlbnRzGAYgASgDEiYKBnN0YXR1cxgHIAEoDjIWLm9yZGVycy52MS5PcmRlclN0YXR1cxIsChBzaGlwcGluZ19hZGRyZXNzGAggASgLMhIub3JkZXJzLnYxLkFkZHJlc3MSLAoIc2hpcG1lbnQYCSABKAsyGi5vcmRlcnMudjEuU2hpcG1lbnRTdW1tYXJ5Ei8KC2NyZWF0ZV90aW1lGAogASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIvCgt1cGRhdGVfdGltZRgLIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASEgoKcmVxdWVzdF9pZBgMIAEoCRIVCg1jYW5jZWxfcmVhc29uGA0gASgJEhMKC3NoaXBtZW50X2lkGA4gASgJIrkBChJDcmVhdGVPcmRlclJlcXVlc3QSEwoLY3VzdG9tZXJfaWQYASABKAkSFgoOY3VzdG9tZXJfZW1haWwYAiABKAkSIgoFaXRlbXMYAyADKAsyEy5vcmRlcnMudjEuTGluZUl0ZW0SEAoIY3VycmVuY3kYBCABKAkSLAoQc2hpcHBpbmdfYWRkcmVzcxgFIAEoCzISLm9yZGVycy52MS5BZGRyZXNzEhIKCnJlcXVlc3RfaWQYBiABKAkiNgoTQ3JlYXRlT3JkZXJSZXNwb25zZRIfCgVvcmRlchgBIAEoCzIQLm9yZGVycy52MS5PcmRlciIdCg9HZXRPcmRlclJlcXVlc3QSCgoCaWQYASABKAkiMwoQR2V0T3JkZXJSZXNwb25zZRIfCgVvcmRlchgBIAEoCzIQLm9yZGVycy52MS5PcmRlciJPChFMaXN0T3JkZXJzUmVxdWVzdBITCgtjdXN0b21lcl9pZBgBIAEoCRIRCglwYWdlX3NpemUYAiABKAUSEgoKcGFnZV90b2tlbhgDIAEoCSJPChJMaXN0T3JkZXJzUmVzcG9uc2USIAoGb3JkZXJzGAEgAygLMhAub3JkZXJzLnYxLk9yZGVyEhcKD25leHRfcGFnZV90b2tlbhgCIAEoCSIwChJDYW5jZWxPcmRlclJlcXVlc3QSCgoCaWQYASABKAkSDgoGcmVhc29uGAIgASgJIjYKE0NhbmNlbE9yZGVyUmVzcG9uc2USHwoFb3JkZXIYASABKAsyEC5vcmRlcnMudjEuT3JkZXIqqAEKC09yZGVyU3RhdHVzEhwKGE9SREVSX1NUQVRVU19VTlNQRUNJRklFRBAAEhgKFE9SREVSX1NUQVRVU19QRU5ESU5HEAESIwofT1JERVJfU1RBVFVTX1NISVBNRU5UX1JFUVVFU1RFRBACEhoKFk9SREVSX1NUQVRVU19DQU5DRUxMRUQQAxIgChxPUkRFUl9TVEFUVVNfRElTUEFUQ0hfRkFJTEVEEAQyugIKDE9yZGVyU2VydmljZRJMCgtDcmVhdGVPcmRlchIdLm9yZGVycy52MS5DcmVhdGVPcmRlclJlcXVlc3QaHi5vcmRlcnMudjEuQ3JlYXRlT3JkZXJSZXNwb25zZRJDCghHZXRPcmRlchIaLm9yZGVycy52MS5HZXRPcmRlclJlcXVlc3QaGy5vcmRlcnMudjEuR2V0T3JkZXJSZXNwb25zZRJJCgpMaXN0T3JkZXJzEhwub3JkZXJzLnYxLkxpc3RPcmRlcnNSZXF1ZXN0Gh0ub3JkZXJzLnYxLkxpc3RPcmRlcnNSZXNwb25zZRJMCgtDYW5jZWxPcmRlchIdLm9yZGVycy52MS5DYW5jZWxPcmRlclJlcXVlc3QaHi5vcmRlcnMudjEuQ2FuY2VsT3JkZXJSZXNwb25zZWIGcHJvdG8z", [file_google_protobuf_timestamp, file_shipping_v1_shipping]);
+  fileDesc("ChZvcmRlcnMvdjEvb3JkZXJzLnByb3RvEglvcmRlcnMudjEiaQoHQWRkcmVzcxIMCgRuYW1lGAEgASgJEg0KBWxpbmUxGAIgASgJEg0KBWxpbmUyGAMgASgJEgwKBGNpdHkYBCABKAkSEwoLcG9zdGFsX2NvZGUYBSABKAkSDwoHY291bnRyeRgGIAEoCSJDCghMaW5lSXRlbRILCgNza3UYASABKAkSEAoIcXVhbnRpdHkYAiABKAUSGAoQdW5pdF9wcmljZV9jZW50cxgDIAEoAyKlAQoPU2hpcG1lbnRTdW1tYXJ5EgoKAmlkGAEgASgJEisKBnN0YXR1cxgCIAEoDjIbLnNoaXBwaW5nLnYxLlNoaXBtZW50U3RhdHVzEg8KB2NhcnJpZXIYAyABKAkSFwoPdHJhY2tpbmdfbnVtYmVyGAQgASgJEi8KC3VwZGF0ZV90aW1lGAUgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCLCAwoFT3JkZXISCgoCaWQYASABKAkSEwoLY3VzdG9tZXJfaWQYAiABKAkSFgoOY3VzdG9tZXJfZW1haWwYAyABKAkSIgoFaXRlbXMYBCADKAsyEy5vcmRlcnMudjEuTGluZUl0ZW0SEAoIY3VycmVuY3kYBSABKAkSEwoLdG90YWxfY2VudHMYBiABKAMSJgoGc3RhdHVzGAcgASgOMhYub3JkZXJzLnYxLk9yZGVyU3RhdHVzEiwKEHNoaXBwaW5nX2FkZHJlc3MYCCABKAsyEi5vcmRlcnMudjEuQWRkcmVzcxIsCghzaGlwbWVudBgJIAEoCzIaLm9yZGVycy52MS5TaGlwbWVudFN1bW1hcnkSLwoLY3JlYXRlX3RpbWUYCiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEi8KC3VwZGF0ZV90aW1lGAsgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBISCgpyZXF1ZXN0X2lkGAwgASgJEhUKDWNhbmNlbF9yZWFzb24YDSABKAkSEwoLc2hpcG1lbnRfaWQYDiABKAkSDwoHdmVyc2lvbhgPIAEoAyK5AQoSQ3JlYXRlT3JkZXJSZXF1ZXN0EhMKC2N1c3RvbWVyX2lkGAEgASgJEhYKDmN1c3RvbWVyX2VtYWlsGAIgASgJEiIKBWl0ZW1zGAMgAygLMhMub3JkZXJzLnYxLkxpbmVJdGVtEhAKCGN1cnJlbmN5GAQgASgJEiwKEHNoaXBwaW5nX2FkZHJlc3MYBSABKAsyEi5vcmRlcnMudjEuQWRkcmVzcxISCgpyZXF1ZXN0X2lkGAYgASgJIjYKE0NyZWF0ZU9yZGVyUmVzcG9uc2USHwoFb3JkZXIYASABKAsyEC5vcmRlcnMudjEuT3JkZXIiHQoPR2V0T3JkZXJSZXF1ZXN0EgoKAmlkGAEgASgJIjMKEEdldE9yZGVyUmVzcG9uc2USHwoFb3JkZXIYASABKAsyEC5vcmRlcnMudjEuT3JkZXIiTwoRTGlzdE9yZGVyc1JlcXVlc3QSEwoLY3VzdG9tZXJfaWQYASABKAkSEQoJcGFnZV9zaXplGAIgASgFEhIKCnBhZ2VfdG9rZW4YAyABKAkiTwoSTGlzdE9yZGVyc1Jlc3BvbnNlEiAKBm9yZGVycxgBIAMoCzIQLm9yZGVycy52MS5PcmRlchIXCg9uZXh0X3BhZ2VfdG9rZW4YAiABKAkiMAoSQ2FuY2VsT3JkZXJSZXF1ZXN0EgoKAmlkGAEgASgJEg4KBnJlYXNvbhgCIAEoCSI2ChNDYW5jZWxPcmRlclJlc3BvbnNlEh8KBW9yZGVyGAEgASgLMhAub3JkZXJzLnYxLk9yZGVyIh8KEVdhdGNoT3JkZXJSZXF1ZXN0EgoKAmlkGAEgASgJIjUKEldhdGNoT3JkZXJSZXNwb25zZRIfCgVvcmRlchgBIAEoCzIQLm9yZGVycy52MS5PcmRlcir7AQoLT3JkZXJTdGF0dXMSHAoYT1JERVJfU1RBVFVTX1VOU1BFQ0lGSUVEEAASGAoUT1JERVJfU1RBVFVTX1BFTkRJTkcQARIjCh9PUkRFUl9TVEFUVVNfU0hJUE1FTlRfUkVRVUVTVEVEEAISGgoWT1JERVJfU1RBVFVTX0NBTkNFTExFRBADEiAKHE9SREVSX1NUQVRVU19ESVNQQVRDSF9GQUlMRUQQBBIbChdPUkRFUl9TVEFUVVNfQ0FOQ0VMTElORxAFEhgKFE9SREVSX1NUQVRVU19TSElQUEVEEAYSGgoWT1JERVJfU1RBVFVTX0RFTElWRVJFRBAHMocDCgxPcmRlclNlcnZpY2USTAoLQ3JlYXRlT3JkZXISHS5vcmRlcnMudjEuQ3JlYXRlT3JkZXJSZXF1ZXN0Gh4ub3JkZXJzLnYxLkNyZWF0ZU9yZGVyUmVzcG9uc2USQwoIR2V0T3JkZXISGi5vcmRlcnMudjEuR2V0T3JkZXJSZXF1ZXN0Ghsub3JkZXJzLnYxLkdldE9yZGVyUmVzcG9uc2USSQoKTGlzdE9yZGVycxIcLm9yZGVycy52MS5MaXN0T3JkZXJzUmVxdWVzdBodLm9yZGVycy52MS5MaXN0T3JkZXJzUmVzcG9uc2USTAoLQ2FuY2VsT3JkZXISHS5vcmRlcnMudjEuQ2FuY2VsT3JkZXJSZXF1ZXN0Gh4ub3JkZXJzLnYxLkNhbmNlbE9yZGVyUmVzcG9uc2USSwoKV2F0Y2hPcmRlchIcLm9yZGVycy52MS5XYXRjaE9yZGVyUmVxdWVzdBodLm9yZGVycy52MS5XYXRjaE9yZGVyUmVzcG9uc2UwAWIGcHJvdG8z", [file_google_protobuf_timestamp, file_shipping_v1_shipping]);
 
 /**
  * Address is a postal address.
@@ -141,6 +141,13 @@ export type ShipmentSummary = Message<"orders.v1.ShipmentSummary"> & {
    * @generated from field: string tracking_number = 4;
    */
   trackingNumber: string;
+
+  /**
+   * When shipping made the change this summary shows.
+   *
+   * @generated from field: google.protobuf.Timestamp update_time = 5;
+   */
+  updateTime?: Timestamp | undefined;
 };
 
 /**
@@ -213,7 +220,10 @@ export type Order = Message<"orders.v1.Order"> & {
   shippingAddress?: Address | undefined;
 
   /**
-   * The order's shipment. Filled by GetOrder when shipping answers in time; absent otherwise.
+   * The order's shipment as orders last learned it from shipping's events (ShipmentCreated,
+   * ShipmentStatusChanged, ShipmentCancelled), kept in orders' database: present once shipping
+   * created it. It trails shipping by the event delivery time (milliseconds normally); while NATS or
+   * orders' consumer is down it is older, never out of order.
    *
    * @generated from field: orders.v1.ShipmentSummary shipment = 9;
    */
@@ -254,6 +264,13 @@ export type Order = Message<"orders.v1.Order"> & {
    * @generated from field: string shipment_id = 14;
    */
   shipmentId: string;
+
+  /**
+   * Revision of the order: 1 when placed, one more with every change of it (status or shipment).
+   *
+   * @generated from field: int64 version = 15;
+   */
+  version: bigint;
 };
 
 /**
@@ -369,7 +386,7 @@ export const GetOrderRequestSchema: GenMessage<GetOrderRequest> = /*@__PURE__*/
  */
 export type GetOrderResponse = Message<"orders.v1.GetOrderResponse"> & {
   /**
-   * The order, with its shipment when shipping answered in time.
+   * The order, with its shipment when shipping created one.
    *
    * @generated from field: orders.v1.Order order = 1;
    */
@@ -500,6 +517,48 @@ export const CancelOrderResponseSchema: GenMessage<CancelOrderResponse> = /*@__P
   messageDesc(file_orders_v1_orders, 11);
 
 /**
+ * WatchOrderRequest names the order to watch.
+ *
+ * @generated from message orders.v1.WatchOrderRequest
+ */
+export type WatchOrderRequest = Message<"orders.v1.WatchOrderRequest"> & {
+  /**
+   * UUID of the order.
+   *
+   * @generated from field: string id = 1;
+   */
+  id: string;
+};
+
+/**
+ * Describes the message orders.v1.WatchOrderRequest.
+ * Use `create(WatchOrderRequestSchema)` to create a new message.
+ */
+export const WatchOrderRequestSchema: GenMessage<WatchOrderRequest> = /*@__PURE__*/
+  messageDesc(file_orders_v1_orders, 12);
+
+/**
+ * WatchOrderResponse is the order at one point of its life.
+ *
+ * @generated from message orders.v1.WatchOrderResponse
+ */
+export type WatchOrderResponse = Message<"orders.v1.WatchOrderResponse"> & {
+  /**
+   * The order now (first message) or after a change (every later message; version grows).
+   *
+   * @generated from field: orders.v1.Order order = 1;
+   */
+  order?: Order | undefined;
+};
+
+/**
+ * Describes the message orders.v1.WatchOrderResponse.
+ * Use `create(WatchOrderResponseSchema)` to create a new message.
+ */
+export const WatchOrderResponseSchema: GenMessage<WatchOrderResponse> = /*@__PURE__*/
+  messageDesc(file_orders_v1_orders, 13);
+
+/**
  * OrderStatus is where an order is in its life.
  *
  * @generated from enum orders.v1.OrderStatus
@@ -520,25 +579,49 @@ export enum OrderStatus {
   PENDING = 1,
 
   /**
-   * Shipping accepted the order and created its shipment.
+   * Handed to shipping: its shipment is being created or waits for the carrier's pickup. Still
+   * cancellable.
    *
    * @generated from enum value: ORDER_STATUS_SHIPMENT_REQUESTED = 2;
    */
   SHIPMENT_REQUESTED = 2,
 
   /**
-   * Cancelled by the customer before it was shipped.
+   * Cancelled before the carrier picked the parcel up. Final.
    *
    * @generated from enum value: ORDER_STATUS_CANCELLED = 3;
    */
   CANCELLED = 3,
 
   /**
-   * Dispatch to shipping failed for good (its event is in the dead letter); needs an operator.
+   * Dispatch to shipping failed for good (its event is in the dead letter); needs an operator. Final
+   * for WatchOrder; CancelOrder still cancels it.
    *
    * @generated from enum value: ORDER_STATUS_DISPATCH_FAILED = 4;
    */
   DISPATCH_FAILED = 4,
+
+  /**
+   * Cancellation accepted; waits for shipping to cancel the shipment (CANCELLED next), unless the
+   * carrier picked the parcel up first (SHIPPED next).
+   *
+   * @generated from enum value: ORDER_STATUS_CANCELLING = 5;
+   */
+  CANCELLING = 5,
+
+  /**
+   * The carrier picked the parcel up; it can no longer be cancelled.
+   *
+   * @generated from enum value: ORDER_STATUS_SHIPPED = 6;
+   */
+  SHIPPED = 6,
+
+  /**
+   * The carrier delivered the parcel. Final.
+   *
+   * @generated from enum value: ORDER_STATUS_DELIVERED = 7;
+   */
+  DELIVERED = 7,
 }
 
 /**
@@ -573,8 +656,8 @@ export const OrderService: GenService<{
     output: typeof CreateOrderResponseSchema;
   },
   /**
-   * GetOrder returns one order, with its shipment when shipping knows one. Another customer's order
-   * is NOT_FOUND, exactly like one that does not exist.
+   * GetOrder returns one order with its shipment, from orders' own database (shipping is not
+   * called). Another customer's order is NOT_FOUND, exactly like one that does not exist.
    *
    * @generated from rpc orders.v1.OrderService.GetOrder
    */
@@ -595,9 +678,14 @@ export const OrderService: GenService<{
     output: typeof ListOrdersResponseSchema;
   },
   /**
-   * CancelOrder cancels an order that has not been handed to shipping. Cancelling a cancelled order
-   * is harmless; cancelling a shipped one fails with FAILED_PRECONDITION. Another customer's order
-   * is NOT_FOUND.
+   * CancelOrder cancels an order whose parcel the carrier has not picked up. An order not yet handed
+   * to shipping (PENDING, DISPATCH_FAILED) becomes CANCELLED at once. One handed to shipping
+   * (SHIPMENT_REQUESTED) becomes CANCELLING, and CANCELLED once shipping confirmed the compensating
+   * CancelShipment; while shipping is down that call is retried until it answers, so a cancellation
+   * accepted during an outage completes when shipping is back. If the carrier picks the parcel up
+   * first, the order becomes SHIPPED and the cancellation is dropped: exactly one of the two
+   * happens. Cancelling a CANCELLING or CANCELLED order is harmless and returns it; a SHIPPED or
+   * DELIVERED one fails with FAILED_PRECONDITION. Another customer's order is NOT_FOUND.
    *
    * @generated from rpc orders.v1.OrderService.CancelOrder
    */
@@ -605,6 +693,20 @@ export const OrderService: GenService<{
     methodKind: "unary";
     input: typeof CancelOrderRequestSchema;
     output: typeof CancelOrderResponseSchema;
+  },
+  /**
+   * WatchOrder streams an order: first the order as it is now, then the order after every change,
+   * until it reaches a final status (DELIVERED, CANCELLED, DISPATCH_FAILED; the stream then ends
+   * with OK) or the caller cancels. Changes come from orders' events, not from polling. Each
+   * process serves a bounded number of watchers; past it the call is RESOURCE_EXHAUSTED. Another
+   * customer's order is NOT_FOUND.
+   *
+   * @generated from rpc orders.v1.OrderService.WatchOrder
+   */
+  watchOrder: {
+    methodKind: "server_streaming";
+    input: typeof WatchOrderRequestSchema;
+    output: typeof WatchOrderResponseSchema;
   },
 }> = /*@__PURE__*/
   serviceDesc(file_orders_v1_orders, 0);

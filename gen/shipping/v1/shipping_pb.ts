@@ -6,13 +6,15 @@ import type { GenEnum, GenFile, GenMessage, GenService } from "@bufbuild/protobu
 import { enumDesc, fileDesc, messageDesc, serviceDesc } from "@bufbuild/protobuf/codegenv2";
 import type { Timestamp } from "@bufbuild/protobuf/wkt";
 import { file_google_protobuf_timestamp } from "@bufbuild/protobuf/wkt";
+import type { Status } from "../../google/rpc/status_pb.js";
+import { file_google_rpc_status } from "../../google/rpc/status_pb.js";
 import type { Message } from "@bufbuild/protobuf";
 
 /**
  * Describes the file shipping/v1/shipping.proto.
  */
 export const file_shipping_v1_shipping: GenFile = /*@__PURE__*/
-  fileDesc("ChpzaGlwcGluZy92MS9zaGlwcGluZy5wcm90bxILc2hpcHBpbmcudjEicQoPU2hpcHBpbmdBZGRyZXNzEgwKBG5hbWUYASABKAkSDQoFbGluZTEYAiABKAkSDQoFbGluZTIYAyABKAkSDAoEY2l0eRgEIAEoCRITCgtwb3N0YWxfY29kZRgFIAEoCRIPCgdjb3VudHJ5GAYgASgJIi0KDFNoaXBtZW50SXRlbRILCgNza3UYASABKAkSEAoIcXVhbnRpdHkYAiABKAUiugIKCFNoaXBtZW50EgoKAmlkGAEgASgJEhAKCG9yZGVyX2lkGAIgASgJEisKBnN0YXR1cxgDIAEoDjIbLnNoaXBwaW5nLnYxLlNoaXBtZW50U3RhdHVzEg8KB2NhcnJpZXIYBCABKAkSFwoPdHJhY2tpbmdfbnVtYmVyGAUgASgJEi8KC2NyZWF0ZV90aW1lGAYgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIvCgt1cGRhdGVfdGltZRgHIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLQoHYWRkcmVzcxgIIAEoCzIcLnNoaXBwaW5nLnYxLlNoaXBwaW5nQWRkcmVzcxIoCgVpdGVtcxgJIAMoCzIZLnNoaXBwaW5nLnYxLlNoaXBtZW50SXRlbSKXAQoVQ3JlYXRlU2hpcG1lbnRSZXF1ZXN0EhAKCG9yZGVyX2lkGAEgASgJEi0KB2FkZHJlc3MYAiABKAsyHC5zaGlwcGluZy52MS5TaGlwcGluZ0FkZHJlc3MSKAoFaXRlbXMYAyADKAsyGS5zaGlwcGluZy52MS5TaGlwbWVudEl0ZW0SEwoLY3VzdG9tZXJfaWQYBCABKAkiQQoWQ3JlYXRlU2hpcG1lbnRSZXNwb25zZRInCghzaGlwbWVudBgBIAEoCzIVLnNoaXBwaW5nLnYxLlNoaXBtZW50IiAKEkdldFNoaXBtZW50UmVxdWVzdBIKCgJpZBgBIAEoCSI+ChNHZXRTaGlwbWVudFJlc3BvbnNlEicKCHNoaXBtZW50GAEgASgLMhUuc2hpcHBpbmcudjEuU2hpcG1lbnQiLQoZR2V0U2hpcG1lbnRCeU9yZGVyUmVxdWVzdBIQCghvcmRlcl9pZBgBIAEoCSJFChpHZXRTaGlwbWVudEJ5T3JkZXJSZXNwb25zZRInCghzaGlwbWVudBgBIAEoCzIVLnNoaXBwaW5nLnYxLlNoaXBtZW50IiMKFUNhbmNlbFNoaXBtZW50UmVxdWVzdBIKCgJpZBgBIAEoCSJBChZDYW5jZWxTaGlwbWVudFJlc3BvbnNlEicKCHNoaXBtZW50GAEgASgLMhUuc2hpcHBpbmcudjEuU2hpcG1lbnQqrAEKDlNoaXBtZW50U3RhdHVzEh8KG1NISVBNRU5UX1NUQVRVU19VTlNQRUNJRklFRBAAEhsKF1NISVBNRU5UX1NUQVRVU19QRU5ESU5HEAESHgoaU0hJUE1FTlRfU1RBVFVTX0lOX1RSQU5TSVQQAhIdChlTSElQTUVOVF9TVEFUVVNfREVMSVZFUkVEEAMSHQoZU0hJUE1FTlRfU1RBVFVTX0NBTkNFTExFRBAEMoADCg9TaGlwcGluZ1NlcnZpY2USWQoOQ3JlYXRlU2hpcG1lbnQSIi5zaGlwcGluZy52MS5DcmVhdGVTaGlwbWVudFJlcXVlc3QaIy5zaGlwcGluZy52MS5DcmVhdGVTaGlwbWVudFJlc3BvbnNlElAKC0dldFNoaXBtZW50Eh8uc2hpcHBpbmcudjEuR2V0U2hpcG1lbnRSZXF1ZXN0GiAuc2hpcHBpbmcudjEuR2V0U2hpcG1lbnRSZXNwb25zZRJlChJHZXRTaGlwbWVudEJ5T3JkZXISJi5zaGlwcGluZy52MS5HZXRTaGlwbWVudEJ5T3JkZXJSZXF1ZXN0Gicuc2hpcHBpbmcudjEuR2V0U2hpcG1lbnRCeU9yZGVyUmVzcG9uc2USWQoOQ2FuY2VsU2hpcG1lbnQSIi5zaGlwcGluZy52MS5DYW5jZWxTaGlwbWVudFJlcXVlc3QaIy5zaGlwcGluZy52MS5DYW5jZWxTaGlwbWVudFJlc3BvbnNlYgZwcm90bzM", [file_google_protobuf_timestamp]);
+  fileDesc("ChpzaGlwcGluZy92MS9zaGlwcGluZy5wcm90bxILc2hpcHBpbmcudjEicQoPU2hpcHBpbmdBZGRyZXNzEgwKBG5hbWUYASABKAkSDQoFbGluZTEYAiABKAkSDQoFbGluZTIYAyABKAkSDAoEY2l0eRgEIAEoCRITCgtwb3N0YWxfY29kZRgFIAEoCRIPCgdjb3VudHJ5GAYgASgJIi0KDFNoaXBtZW50SXRlbRILCgNza3UYASABKAkSEAoIcXVhbnRpdHkYAiABKAUiywIKCFNoaXBtZW50EgoKAmlkGAEgASgJEhAKCG9yZGVyX2lkGAIgASgJEisKBnN0YXR1cxgDIAEoDjIbLnNoaXBwaW5nLnYxLlNoaXBtZW50U3RhdHVzEg8KB2NhcnJpZXIYBCABKAkSFwoPdHJhY2tpbmdfbnVtYmVyGAUgASgJEi8KC2NyZWF0ZV90aW1lGAYgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIvCgt1cGRhdGVfdGltZRgHIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLQoHYWRkcmVzcxgIIAEoCzIcLnNoaXBwaW5nLnYxLlNoaXBwaW5nQWRkcmVzcxIoCgVpdGVtcxgJIAMoCzIZLnNoaXBwaW5nLnYxLlNoaXBtZW50SXRlbRIPCgd2ZXJzaW9uGAogASgDIpcBChVDcmVhdGVTaGlwbWVudFJlcXVlc3QSEAoIb3JkZXJfaWQYASABKAkSLQoHYWRkcmVzcxgCIAEoCzIcLnNoaXBwaW5nLnYxLlNoaXBwaW5nQWRkcmVzcxIoCgVpdGVtcxgDIAMoCzIZLnNoaXBwaW5nLnYxLlNoaXBtZW50SXRlbRITCgtjdXN0b21lcl9pZBgEIAEoCSJBChZDcmVhdGVTaGlwbWVudFJlc3BvbnNlEicKCHNoaXBtZW50GAEgASgLMhUuc2hpcHBpbmcudjEuU2hpcG1lbnQiIAoSR2V0U2hpcG1lbnRSZXF1ZXN0EgoKAmlkGAEgASgJIj4KE0dldFNoaXBtZW50UmVzcG9uc2USJwoIc2hpcG1lbnQYASABKAsyFS5zaGlwcGluZy52MS5TaGlwbWVudCItChlHZXRTaGlwbWVudEJ5T3JkZXJSZXF1ZXN0EhAKCG9yZGVyX2lkGAEgASgJIkUKGkdldFNoaXBtZW50QnlPcmRlclJlc3BvbnNlEicKCHNoaXBtZW50GAEgASgLMhUuc2hpcHBpbmcudjEuU2hpcG1lbnQiNQoVQ2FuY2VsU2hpcG1lbnRSZXF1ZXN0EgoKAmlkGAEgASgJEhAKCG9yZGVyX2lkGAIgASgJIkEKFkNhbmNlbFNoaXBtZW50UmVzcG9uc2USJwoIc2hpcG1lbnQYASABKAsyFS5zaGlwcGluZy52MS5TaGlwbWVudCJOChZDcmVhdGVTaGlwbWVudHNSZXF1ZXN0EjQKCHJlcXVlc3RzGAEgAygLMiIuc2hpcHBpbmcudjEuQ3JlYXRlU2hpcG1lbnRSZXF1ZXN0Ik4KF0NyZWF0ZVNoaXBtZW50c1Jlc3BvbnNlEjMKB3Jlc3VsdHMYASADKAsyIi5zaGlwcGluZy52MS5DcmVhdGVTaGlwbWVudHNSZXN1bHQicQoVQ3JlYXRlU2hpcG1lbnRzUmVzdWx0EikKCHNoaXBtZW50GAEgASgLMhUuc2hpcHBpbmcudjEuU2hpcG1lbnRIABIjCgVlcnJvchgCIAEoCzISLmdvb2dsZS5ycGMuU3RhdHVzSABCCAoGcmVzdWx0Ip8BChtVcGRhdGVTaGlwbWVudFN0YXR1c1JlcXVlc3QSCgoCaWQYASABKAkSKwoGc3RhdHVzGAIgASgOMhsuc2hpcHBpbmcudjEuU2hpcG1lbnRTdGF0dXMSFwoPdHJhY2tpbmdfbnVtYmVyGAMgASgJEi4KCm9jY3VyX3RpbWUYBCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wIkcKHFVwZGF0ZVNoaXBtZW50U3RhdHVzUmVzcG9uc2USJwoIc2hpcG1lbnQYASABKAsyFS5zaGlwcGluZy52MS5TaGlwbWVudCrLAQoOU2hpcG1lbnRTdGF0dXMSHwobU0hJUE1FTlRfU1RBVFVTX1VOU1BFQ0lGSUVEEAASGwoXU0hJUE1FTlRfU1RBVFVTX1BFTkRJTkcQARIeChpTSElQTUVOVF9TVEFUVVNfSU5fVFJBTlNJVBACEh0KGVNISVBNRU5UX1NUQVRVU19ERUxJVkVSRUQQAxIdChlTSElQTUVOVF9TVEFUVVNfQ0FOQ0VMTEVEEAQSHQoZU0hJUE1FTlRfU1RBVFVTX1BJQ0tFRF9VUBAFMssECg9TaGlwcGluZ1NlcnZpY2USWQoOQ3JlYXRlU2hpcG1lbnQSIi5zaGlwcGluZy52MS5DcmVhdGVTaGlwbWVudFJlcXVlc3QaIy5zaGlwcGluZy52MS5DcmVhdGVTaGlwbWVudFJlc3BvbnNlElwKD0NyZWF0ZVNoaXBtZW50cxIjLnNoaXBwaW5nLnYxLkNyZWF0ZVNoaXBtZW50c1JlcXVlc3QaJC5zaGlwcGluZy52MS5DcmVhdGVTaGlwbWVudHNSZXNwb25zZRJQCgtHZXRTaGlwbWVudBIfLnNoaXBwaW5nLnYxLkdldFNoaXBtZW50UmVxdWVzdBogLnNoaXBwaW5nLnYxLkdldFNoaXBtZW50UmVzcG9uc2USZQoSR2V0U2hpcG1lbnRCeU9yZGVyEiYuc2hpcHBpbmcudjEuR2V0U2hpcG1lbnRCeU9yZGVyUmVxdWVzdBonLnNoaXBwaW5nLnYxLkdldFNoaXBtZW50QnlPcmRlclJlc3BvbnNlElkKDkNhbmNlbFNoaXBtZW50EiIuc2hpcHBpbmcudjEuQ2FuY2VsU2hpcG1lbnRSZXF1ZXN0GiMuc2hpcHBpbmcudjEuQ2FuY2VsU2hpcG1lbnRSZXNwb25zZRJrChRVcGRhdGVTaGlwbWVudFN0YXR1cxIoLnNoaXBwaW5nLnYxLlVwZGF0ZVNoaXBtZW50U3RhdHVzUmVxdWVzdBopLnNoaXBwaW5nLnYxLlVwZGF0ZVNoaXBtZW50U3RhdHVzUmVzcG9uc2ViBnByb3RvMw", [file_google_protobuf_timestamp, file_google_rpc_status]);
 
 /**
  * ShippingAddress is where a shipment goes.
@@ -167,6 +169,14 @@ export type Shipment = Message<"shipping.v1.Shipment"> & {
    * @generated from field: repeated shipping.v1.ShipmentItem items = 9;
    */
   items: ShipmentItem[];
+
+  /**
+   * Revision of the shipment: 1 when created, one more with every change. Events carry it, so a
+   * reader can tell a newer state from an older one.
+   *
+   * @generated from field: int64 version = 10;
+   */
+  version: bigint;
 };
 
 /**
@@ -325,7 +335,7 @@ export const GetShipmentByOrderResponseSchema: GenMessage<GetShipmentByOrderResp
   messageDesc(file_shipping_v1_shipping, 8);
 
 /**
- * CancelShipmentRequest names the shipment to cancel.
+ * CancelShipmentRequest names the shipment to cancel: by id or by order_id, exactly one of them.
  *
  * @generated from message shipping.v1.CancelShipmentRequest
  */
@@ -336,6 +346,13 @@ export type CancelShipmentRequest = Message<"shipping.v1.CancelShipmentRequest">
    * @generated from field: string id = 1;
    */
   id: string;
+
+  /**
+   * UUID of the order whose shipment to cancel (works before the shipment exists).
+   *
+   * @generated from field: string order_id = 2;
+   */
+  orderId: string;
 };
 
 /**
@@ -367,6 +384,149 @@ export const CancelShipmentResponseSchema: GenMessage<CancelShipmentResponse> = 
   messageDesc(file_shipping_v1_shipping, 10);
 
 /**
+ * CreateShipmentsRequest asks for the shipments of several orders at once.
+ *
+ * @generated from message shipping.v1.CreateShipmentsRequest
+ */
+export type CreateShipmentsRequest = Message<"shipping.v1.CreateShipmentsRequest"> & {
+  /**
+   * One CreateShipment request per order, 1 to 500.
+   *
+   * @generated from field: repeated shipping.v1.CreateShipmentRequest requests = 1;
+   */
+  requests: CreateShipmentRequest[];
+};
+
+/**
+ * Describes the message shipping.v1.CreateShipmentsRequest.
+ * Use `create(CreateShipmentsRequestSchema)` to create a new message.
+ */
+export const CreateShipmentsRequestSchema: GenMessage<CreateShipmentsRequest> = /*@__PURE__*/
+  messageDesc(file_shipping_v1_shipping, 11);
+
+/**
+ * CreateShipmentsResponse answers each request of a CreateShipmentsRequest, in the same order.
+ *
+ * @generated from message shipping.v1.CreateShipmentsResponse
+ */
+export type CreateShipmentsResponse = Message<"shipping.v1.CreateShipmentsResponse"> & {
+  /**
+   * One result per request.
+   *
+   * @generated from field: repeated shipping.v1.CreateShipmentsResult results = 1;
+   */
+  results: CreateShipmentsResult[];
+};
+
+/**
+ * Describes the message shipping.v1.CreateShipmentsResponse.
+ * Use `create(CreateShipmentsResponseSchema)` to create a new message.
+ */
+export const CreateShipmentsResponseSchema: GenMessage<CreateShipmentsResponse> = /*@__PURE__*/
+  messageDesc(file_shipping_v1_shipping, 12);
+
+/**
+ * CreateShipmentsResult is the answer to one request of a batch.
+ *
+ * @generated from message shipping.v1.CreateShipmentsResult
+ */
+export type CreateShipmentsResult = Message<"shipping.v1.CreateShipmentsResult"> & {
+  /**
+   * What became of the request.
+   *
+   * @generated from oneof shipping.v1.CreateShipmentsResult.result
+   */
+  result: {
+    /**
+     * The shipment of the order (created, or already existing).
+     *
+     * @generated from field: shipping.v1.Shipment shipment = 1;
+     */
+    value: Shipment;
+    case: "shipment";
+  } | {
+    /**
+     * Why this request failed, with the code and details CreateShipment would have answered.
+     *
+     * @generated from field: google.rpc.Status error = 2;
+     */
+    value: Status;
+    case: "error";
+  } | { case: undefined; value?: undefined };
+};
+
+/**
+ * Describes the message shipping.v1.CreateShipmentsResult.
+ * Use `create(CreateShipmentsResultSchema)` to create a new message.
+ */
+export const CreateShipmentsResultSchema: GenMessage<CreateShipmentsResult> = /*@__PURE__*/
+  messageDesc(file_shipping_v1_shipping, 13);
+
+/**
+ * UpdateShipmentStatusRequest reports a carrier's event for a shipment.
+ *
+ * @generated from message shipping.v1.UpdateShipmentStatusRequest
+ */
+export type UpdateShipmentStatusRequest = Message<"shipping.v1.UpdateShipmentStatusRequest"> & {
+  /**
+   * UUID of the shipment.
+   *
+   * @generated from field: string id = 1;
+   */
+  id: string;
+
+  /**
+   * The status the carrier reports: PICKED_UP, IN_TRANSIT, DELIVERED or CANCELLED.
+   *
+   * @generated from field: shipping.v1.ShipmentStatus status = 2;
+   */
+  status: ShipmentStatus;
+
+  /**
+   * Tracking number the carrier assigned, if it changed; empty keeps the current one. At most 64
+   * characters.
+   *
+   * @generated from field: string tracking_number = 3;
+   */
+  trackingNumber: string;
+
+  /**
+   * When the carrier says it happened; unset means now.
+   *
+   * @generated from field: google.protobuf.Timestamp occur_time = 4;
+   */
+  occurTime?: Timestamp | undefined;
+};
+
+/**
+ * Describes the message shipping.v1.UpdateShipmentStatusRequest.
+ * Use `create(UpdateShipmentStatusRequestSchema)` to create a new message.
+ */
+export const UpdateShipmentStatusRequestSchema: GenMessage<UpdateShipmentStatusRequest> = /*@__PURE__*/
+  messageDesc(file_shipping_v1_shipping, 14);
+
+/**
+ * UpdateShipmentStatusResponse carries the shipment after the update.
+ *
+ * @generated from message shipping.v1.UpdateShipmentStatusResponse
+ */
+export type UpdateShipmentStatusResponse = Message<"shipping.v1.UpdateShipmentStatusResponse"> & {
+  /**
+   * The shipment.
+   *
+   * @generated from field: shipping.v1.Shipment shipment = 1;
+   */
+  shipment?: Shipment | undefined;
+};
+
+/**
+ * Describes the message shipping.v1.UpdateShipmentStatusResponse.
+ * Use `create(UpdateShipmentStatusResponseSchema)` to create a new message.
+ */
+export const UpdateShipmentStatusResponseSchema: GenMessage<UpdateShipmentStatusResponse> = /*@__PURE__*/
+  messageDesc(file_shipping_v1_shipping, 15);
+
+/**
  * ShipmentStatus is where a shipment is in its life.
  *
  * @generated from enum shipping.v1.ShipmentStatus
@@ -380,14 +540,14 @@ export enum ShipmentStatus {
   UNSPECIFIED = 0,
 
   /**
-   * Created and waiting for the carrier to pick it up.
+   * Created (label printed) and waiting for the carrier to pick it up.
    *
    * @generated from enum value: SHIPMENT_STATUS_PENDING = 1;
    */
   PENDING = 1,
 
   /**
-   * Handed to the carrier; it can no longer be cancelled.
+   * On its way to the recipient; it can no longer be cancelled.
    *
    * @generated from enum value: SHIPMENT_STATUS_IN_TRANSIT = 2;
    */
@@ -401,11 +561,18 @@ export enum ShipmentStatus {
   DELIVERED = 3,
 
   /**
-   * Cancelled before it was handed to the carrier.
+   * Cancelled before the carrier picked it up. Final.
    *
    * @generated from enum value: SHIPMENT_STATUS_CANCELLED = 4;
    */
   CANCELLED = 4,
+
+  /**
+   * Picked up by the carrier; it can no longer be cancelled.
+   *
+   * @generated from enum value: SHIPMENT_STATUS_PICKED_UP = 5;
+   */
+  PICKED_UP = 5,
 }
 
 /**
@@ -415,11 +582,15 @@ export const ShipmentStatusSchema: GenEnum<ShipmentStatus> = /*@__PURE__*/
   enumDesc(file_shipping_v1_shipping, 0);
 
 /**
- * ShippingService owns shipments: one per order, created when an order is dispatched.
+ * ShippingService owns shipments: one per order, created when an order is dispatched, moved along
+ * its life (PENDING -> PICKED_UP -> IN_TRANSIT -> DELIVERED, or CANCELLED before pickup) by the
+ * carrier. Every change is published from shipping's outbox on stream SHIPPING (events.proto).
  *
- * Who may call: CreateShipment and CancelShipment only the orders service, proven by its mTLS client
- * certificate (URI SAN spiffe://ordermesh/orders, verified against the mesh CA); without one they are
- * UNAUTHENTICATED, with a customer's token or another service's certificate PERMISSION_DENIED.
+ * Who may call: CreateShipment, CreateShipments and CancelShipment only the orders service, proven by
+ * its mTLS client certificate (URI SAN spiffe://ordermesh/orders, verified against the mesh CA);
+ * without one they are UNAUTHENTICATED, with a customer's token or another service's certificate
+ * PERMISSION_DENIED. UpdateShipmentStatus: an admin token or the carrier's certificate
+ * (spiffe://ordermesh/carrier).
  * GetShipment and GetShipmentByOrder: the orders service, an admin, or the customer who owns the order
  * (another customer's shipment is NOT_FOUND, as if it did not exist).
  *
@@ -437,6 +608,18 @@ export const ShippingService: GenService<{
     methodKind: "unary";
     input: typeof CreateShipmentRequestSchema;
     output: typeof CreateShipmentResponseSchema;
+  },
+  /**
+   * CreateShipments is CreateShipment for up to 500 orders in one call (orders' dispatch batches
+   * with it). Each request is checked and answered on its own, in the same order: one bad request
+   * fails only its own result. An empty or oversized batch is INVALID_ARGUMENT.
+   *
+   * @generated from rpc shipping.v1.ShippingService.CreateShipments
+   */
+  createShipments: {
+    methodKind: "unary";
+    input: typeof CreateShipmentsRequestSchema;
+    output: typeof CreateShipmentsResponseSchema;
   },
   /**
    * GetShipment returns one shipment by its id.
@@ -459,8 +642,11 @@ export const ShippingService: GenService<{
     output: typeof GetShipmentByOrderResponseSchema;
   },
   /**
-   * CancelShipment cancels a shipment that has not been handed to the carrier yet.
-   * Cancelling an already cancelled shipment is harmless.
+   * CancelShipment cancels a shipment the carrier has not picked up yet, named by its id or by its
+   * order_id. By order_id it also works before the shipment exists: shipping then records the order
+   * as cancelled, and a later CreateShipment for it returns that cancelled shipment instead of
+   * creating one. Cancelling a cancelled shipment is harmless; one picked up is FAILED_PRECONDITION.
+   * Pickup and cancellation of one shipment are serialised: exactly one of them happens.
    *
    * @generated from rpc shipping.v1.ShippingService.CancelShipment
    */
@@ -468,6 +654,20 @@ export const ShippingService: GenService<{
     methodKind: "unary";
     input: typeof CancelShipmentRequestSchema;
     output: typeof CancelShipmentResponseSchema;
+  },
+  /**
+   * UpdateShipmentStatus moves a shipment along its life, as the carrier reports it (the stand-in for a
+   * carrier's webhook). Allowed: PENDING -> PICKED_UP -> IN_TRANSIT -> DELIVERED (a step may be
+   * skipped forward, e.g. PENDING -> IN_TRANSIT), PENDING -> CANCELLED. Anything else (backwards,
+   * DELIVERED before pickup, pickup after cancel) is FAILED_PRECONDITION; asking for the status the
+   * shipment already has changes nothing and returns it (idempotent).
+   *
+   * @generated from rpc shipping.v1.ShippingService.UpdateShipmentStatus
+   */
+  updateShipmentStatus: {
+    methodKind: "unary";
+    input: typeof UpdateShipmentStatusRequestSchema;
+    output: typeof UpdateShipmentStatusResponseSchema;
   },
 }> = /*@__PURE__*/
   serviceDesc(file_shipping_v1_shipping, 0);

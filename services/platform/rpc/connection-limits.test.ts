@@ -32,6 +32,12 @@ const neverAnswers = bindService(ShippingService, {
   getShipmentByOrder: () => {
     throw new ConnectError("not in this test", Code.Unimplemented);
   },
+  createShipments: () => {
+    throw new ConnectError("not in this test", Code.Unimplemented);
+  },
+  updateShipmentStatus: () => {
+    throw new ConnectError("not in this test", Code.Unimplemented);
+  },
 });
 
 async function start(limits: Partial<ServerLimits>, shutdownGraceMs?: number): Promise<ServiceHost> {

@@ -20,9 +20,8 @@ export function addGrpcService(server: grpc.Server, binding: ServiceBinding): vo
   const handlers: grpc.UntypedServiceImplementation = {};
   const impl = binding.impl as unknown as Record<string, UnaryFn>;
   for (const method of binding.service.methods) {
-    if (method.methodKind !== "unary") {
-      throw new Error(`${binding.service.typeName}.${method.name}: only unary methods are served by grpc-adapter`);
-    }
+    // Streaming methods are not served on grpc-js yet (issue #11 adds server streaming); grpc-js answers UNIMPLEMENTED.
+    if (method.methodKind !== "unary") continue;
     const handler = impl[method.localName];
     if (!handler) continue;
     definition[method.localName] = {

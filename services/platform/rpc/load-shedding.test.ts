@@ -29,6 +29,12 @@ function blockingShipping() {
     getShipmentByOrder: () => {
       throw new ConnectError("not in this test", Code.Unimplemented);
     },
+    createShipments: () => {
+      throw new ConnectError("not in this test", Code.Unimplemented);
+    },
+    updateShipmentStatus: () => {
+      throw new ConnectError("not in this test", Code.Unimplemented);
+    },
   });
   return { binding, state, release: () => release() };
 }

@@ -25,6 +25,8 @@ beforeAll(async () => {
         createShipment: unimplemented,
         getShipment: unimplemented,
         getShipmentByOrder: unimplemented,
+        createShipments: unimplemented,
+        updateShipmentStatus: unimplemented,
         cancelShipment: unimplemented,
       }),
     ],
@@ -56,7 +58,7 @@ describe.each(["v1", "v1alpha"] as const)("grpc.reflection.%s", (version) => {
       const found = files(await reflect(address, version, { file_containing_symbol: symbol }));
       const shipping = found.find((f) => f.name === "shipping/v1/shipping.proto");
       const service = shipping?.service.find((s) => s.name === "ShippingService");
-      expect(service?.method.map((m) => m.name)).toEqual(["CreateShipment", "GetShipment", "GetShipmentByOrder", "CancelShipment"]);
+      expect(service?.method.map((m) => m.name)).toEqual(["CreateShipment", "CreateShipments", "GetShipment", "GetShipmentByOrder", "CancelShipment", "UpdateShipmentStatus"]);
       expect(service?.method[0]).toMatchObject({
         inputType: ".shipping.v1.CreateShipmentRequest",
         outputType: ".shipping.v1.CreateShipmentResponse",

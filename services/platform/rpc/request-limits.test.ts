@@ -27,6 +27,8 @@ beforeAll(async () => {
     cancelShipment: unimplemented,
     createShipment: unimplemented,
     getShipmentByOrder: unimplemented,
+    createShipments: unimplemented,
+    updateShipmentStatus: unimplemented,
   });
   host = await startServiceHost({ logger: testLogger, host: "127.0.0.1", grpcPort: 0, webPort: 0, healthChecks: [], services: [binding] });
   paths = rpcPaths(host.grpcPort, host.webPort!);

@@ -36,6 +36,8 @@ function slowShipping() {
     },
     createShipment: notInThisTest,
     getShipmentByOrder: notInThisTest,
+    createShipments: notInThisTest,
+    updateShipmentStatus: notInThisTest,
   });
   return {
     binding,
@@ -96,6 +98,8 @@ describe("deadlines", () => {
           },
           createShipment: notInThisTest,
           getShipmentByOrder: notInThisTest,
+          createShipments: notInThisTest,
+          updateShipmentStatus: notInThisTest,
           cancelShipment: notInThisTest,
         }),
       ],
@@ -307,6 +311,8 @@ describe("shutdown", () => {
       createShipment: notInThisTest,
       getShipment: notInThisTest,
       getShipmentByOrder: notInThisTest,
+      createShipments: notInThisTest,
+      updateShipmentStatus: notInThisTest,
     });
     const h = await start({ services: [quick] });
     const client = createClient(ShippingService, createConnectTransport({ baseUrl: `http://127.0.0.1:${h.webPort}`, httpVersion: "1.1" }));

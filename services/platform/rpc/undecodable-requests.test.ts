@@ -39,6 +39,8 @@ beforeAll(async () => {
         },
         createShipment: unimplemented,
         getShipmentByOrder: unimplemented,
+        createShipments: unimplemented,
+        updateShipmentStatus: unimplemented,
         cancelShipment: unimplemented,
       }),
     ],
