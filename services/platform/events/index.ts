@@ -5,3 +5,5 @@ export type { DurableConsumer, HandleResult } from "./durable-consumer.js";
 export { deadLetterStreamName, deadLetterSubject, ensureEventStreams } from "./event-stream.js";
 export { checkNats, connectNats } from "./nats-connection.js";
 export type { NatsConnection } from "./nats-connection.js";
+export { catalogue, decodeEvent, encodeEvent, eventFamilies, eventsOf, readEventFamily, subjectOf, typeOf } from "./catalogue.js";
+export type { DecodedEvent, DecodeResult, EncodedEvent, EventDefinition, EventFamily, EventFamilyConfig } from "./catalogue.js";
