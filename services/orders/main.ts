@@ -41,7 +41,7 @@ await runProcess(logger, async () => {
     limits: config.limits,
     corsOrigins: config.corsOrigins,
     webPort: config.webPort,
-    services: [bindService(OrderService, createOrderService({ store, shipping, logger, pageTokenKey }), "customer-token")],
+    services: [bindService(OrderService, createOrderService({ store, logger, pageTokenKey }), "customer-token")],
     authenticator,
     reflection: config.reflection,
     healthChecks: [() => database.ping()],
