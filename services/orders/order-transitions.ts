@@ -26,6 +26,8 @@ export interface ShipmentRefusal {
   refused: string;
 }
 
+// Each group's messages have the same fields (event_id, order, occur_time, and reason for the second),
+// so one member's type stands for the group where encodeEvent cannot infer a union.
 type PlainEvent = typeof catalogue.orderShipped | typeof catalogue.orderDelivered | typeof catalogue.orderUpdated;
 type ReasonEvent = typeof catalogue.orderCancelled | typeof catalogue.orderCancellationRequested;
 
