@@ -13,6 +13,7 @@ import {
   readSwitch,
   readUrl,
 } from "../platform/process/index.js";
+import { readEventFamily, type EventFamilyConfig } from "../platform/events/index.js";
 import type { ServerLimits } from "../platform/rpc/index.js";
 import { loadTlsConfig, type ReadFile, type TlsConfig } from "../platform/identity/index.js";
 
@@ -44,6 +45,12 @@ export interface OrdersConfig {
   dispatchMaxBackoffMs: number;
   /** orders.created events dispatched at once (each is a few short queries and one CreateShipment). */
   dispatchConcurrency: number;
+  /** Shipping's event family (SHIPPING_EVENTS_STREAM, SHIPPING_EVENTS_SUBJECT_PREFIX): what shipment-tracking consumes. */
+  shippingEvents: EventFamilyConfig;
+  /** Shipping events applied at once by shipment-tracking (one order's events still one after another). */
+  shipmentTrackingConcurrency: number;
+  /** Upper bound of the delay between CancelShipment retries while shipping is unavailable (retried forever). */
+  shipmentCancelMaxBackoffMs: number;
   /** How long published outbox rows are kept before pruning (must outlast the JetStream duplicate window). */
   outboxRetentionMs: number;
   /** How OrderService callers' bearer tokens are verified (AUTH_*); required unless AUTH_DISABLED=true. */
@@ -62,6 +69,7 @@ export interface OrdersConfig {
 
 /** Reads and validates the orders configuration; throws ConfigError naming the bad variable. */
 export function loadOrdersConfig(env: Env = process.env, readFile?: ReadFile): OrdersConfig {
+  const orderEvents = readEventFamily(env, "orders");
   return {
     bindHost: readString(env, "BIND_HOST", "127.0.0.1"),
     grpcPort: readPort(env, "ORDERS_PORT", 50051),
@@ -70,12 +78,15 @@ export function loadOrdersConfig(env: Env = process.env, readFile?: ReadFile): O
     databasePoolSize: readPositiveInt(env, "ORDERS_DATABASE_POOL", 10),
     shippingAddr: readHostPort(env, "SHIPPING_ADDR", "127.0.0.1:50052"),
     natsUrl: readUrl(env, "NATS_URL", "nats://127.0.0.1:4222", ["nats", "tls"]),
-    eventsStream: readString(env, "EVENTS_STREAM", "ORDERS"),
-    eventsSubjectPrefix: readString(env, "EVENTS_SUBJECT_PREFIX", "orders"),
+    eventsStream: orderEvents.stream,
+    eventsSubjectPrefix: orderEvents.subjectPrefix,
     dispatchMaxDeliver: readPositiveInt(env, "DISPATCH_MAX_DELIVER", 50),
     dispatchAckWaitMs: readPositiveInt(env, "DISPATCH_ACK_WAIT_MS", 30_000),
     dispatchMaxBackoffMs: readPositiveInt(env, "DISPATCH_MAX_BACKOFF_MS", 30_000),
     dispatchConcurrency: readPositiveInt(env, "DISPATCH_CONCURRENCY", 16),
+    shippingEvents: readEventFamily(env, "shipping"),
+    shipmentTrackingConcurrency: readPositiveInt(env, "SHIPMENT_TRACKING_CONCURRENCY", 16),
+    shipmentCancelMaxBackoffMs: readPositiveInt(env, "SHIPMENT_CANCEL_MAX_BACKOFF_MS", 30_000),
     outboxRetentionMs: readPositiveInt(env, "OUTBOX_RETENTION_MS", 60 * 60_000),
     auth: readAuthConfig(env),
     reflection: readSwitch(env, "REFLECTION", true),

@@ -17,6 +17,8 @@ import { OrderStore } from "./order-store.js";
 import { startOutboxRelay, type OutboxRelay } from "./outbox-relay.js";
 import { createShippingClient, type ShippingClient } from "./shipping-client.js";
 import { startShippingDispatcher } from "./shipping-dispatcher.js";
+import { startShipmentCancellation } from "./shipment-cancellation.js";
+import { startShipmentTracking } from "./shipment-tracking.js";
 import { openOrdersDatabase } from "./db/open-database.js";
 
 const logger = createLogger("orders");
@@ -41,7 +43,7 @@ await runProcess(logger, async () => {
     limits: config.limits,
     corsOrigins: config.corsOrigins,
     webPort: config.webPort,
-    services: [bindService(OrderService, createOrderService({ store, shipping, logger, pageTokenKey }), "customer-token")],
+    services: [bindService(OrderService, createOrderService({ store, logger, pageTokenKey }), "customer-token")],
     authenticator,
     reflection: config.reflection,
     healthChecks: [() => database.ping()],
@@ -50,11 +52,14 @@ await runProcess(logger, async () => {
   return [() => host.stop(), () => events.then((e) => e.stop()), async () => shipping.close(), () => database.close()];
 });
 
-/** Connects to NATS (retrying until it answers), declares the streams, starts the relay and dispatch. */
+/**
+ * Connects to NATS (retrying until it answers), declares the streams, starts the relay, dispatch, the
+ * shipment projection (shipment-tracking) and the cancel saga (shipment-cancel).
+ */
 async function startEvents(config: OrdersConfig, sql: Parameters<typeof startOutboxRelay>[0]["sql"], store: OrderStore, shipping: ShippingClient) {
   let nc: NatsConnection | undefined;
   let relay: OutboxRelay | undefined;
-  let dispatcher: DurableConsumer | undefined;
+  const consumers: DurableConsumer[] = [];
   let stopping = false;
   const started = (async () => {
     nc = await connectNats(config.natsUrl, logger, "orders", { waitOnFirstConnect: true });
@@ -63,7 +68,8 @@ async function startEvents(config: OrdersConfig, sql: Parameters<typeof startOut
     await ensureEventStreams(jsm, { stream: config.eventsStream, subjectPrefix: config.eventsSubjectPrefix });
     if (stopping) return;
     relay = await startOutboxRelay({ sql, js, logger, subjectPrefix: config.eventsSubjectPrefix, retentionMs: config.outboxRetentionMs });
-    dispatcher = await startShippingDispatcher({
+    const orderEvents = { stream: config.eventsStream, subjectPrefix: config.eventsSubjectPrefix };
+    consumers.push(await startShippingDispatcher({
       js,
       jsm,
       stream: config.eventsStream,
@@ -75,7 +81,10 @@ async function startEvents(config: OrdersConfig, sql: Parameters<typeof startOut
       maxBackoffMs: config.dispatchMaxBackoffMs,
       ackWaitMs: config.dispatchAckWaitMs,
       concurrency: config.dispatchConcurrency,
-    });
+    }));
+    // shipment-tracking declares shipping's stream itself: orders may start before shipping.
+    consumers.push(await startShipmentTracking({ js, jsm, shipping: config.shippingEvents, store, logger, concurrency: config.shipmentTrackingConcurrency }));
+    consumers.push(await startShipmentCancellation({ js, jsm, orders: orderEvents, store, shipping, logger, maxBackoffMs: config.shipmentCancelMaxBackoffMs }));
   })().catch((err: unknown) => {
     logger.fatal({ err }, "event side failed to start");
     process.exit(1);
@@ -85,7 +94,7 @@ async function startEvents(config: OrdersConfig, sql: Parameters<typeof startOut
       stopping = true;
       if (!nc) return; // never connected: nothing to drain, the outbox keeps the events
       await started;
-      await dispatcher?.stop();
+      await Promise.all(consumers.map((c) => c.stop()));
       await relay?.stop();
       await nc.drain();
     },

@@ -2,7 +2,9 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
 import { Code, ConnectError, type ServiceImpl } from "@connectrpc/connect";
 import { BadRequestSchema } from "../../gen/google/rpc/error_details_pb.js";
-import { OrderCancelledSchema, OrderCreatedSchema } from "../../gen/orders/v1/events_pb.js";
+import { OrderCreatedSchema } from "../../gen/orders/v1/events_pb.js";
+import { ShipmentStatus } from "../../gen/shipping/v1/shipping_pb.js";
+import { catalogue, decodeEvent, typeOf, type DecodedEvent } from "../platform/events/index.js";
 import {
   type CancelOrderRequest,
   CancelOrderRequestSchema,
@@ -20,8 +22,8 @@ import {
 } from "../../gen/orders/v1/orders_pb.js";
 import { createLogger } from "../platform/process/index.js";
 import { createOrdersDatabase, orderContext, validCreateOrder, type OrdersDatabase } from "../../tests/support/orders-fixture.js";
+import { movedOn, shipmentOf } from "../../tests/support/shipping-events.js";
 import { createOrderService } from "./order-service.js";
-import { createShippingClient } from "./shipping-client.js";
 
 const logger = createLogger("orders-test", "silent");
 let db: OrdersDatabase;
@@ -29,8 +31,7 @@ let svc: ServiceImpl<typeof OrderService>;
 
 beforeAll(async () => {
   db = await createOrdersDatabase();
-  // Nothing listens on port 9 (discard); these tests never reach shipping.
-  svc = createOrderService({ store: db.store, shipping: createShippingClient({ addr: "127.0.0.1:9", logger }), logger });
+  svc = createOrderService({ store: db.store, logger });
 });
 afterAll(async () => db?.close());
 
@@ -112,7 +113,7 @@ describe("CreateOrder", () => {
     expect(order?.status).toBe(OrderStatus.PENDING);
     const events = await db.database.sql`select event_name, event_type, payload from outbox where aggregate_id = ${order!.id}`;
     expect(events).toHaveLength(1);
-    expect(events[0]!.event_type).toBe("orders.v1.OrderCreated");
+    expect(events[0]!.event_type).toBe(typeOf(catalogue.orderCreated));
     const event = fromBinary(OrderCreatedSchema, events[0]!.payload as Uint8Array);
     expect(event.order?.id).toBe(order!.id);
     expect(event.order?.totalCents).toBe(order!.totalCents);
@@ -148,6 +149,21 @@ describe("GetOrder", () => {
     const { order } = await createOrder(validCreateOrder());
     const got = await getOrder(create(GetOrderRequestSchema, { id: order!.id }));
     expect(got.order).toEqual(order);
+    expect(got.order?.version).toBe(1n);
+    expect(got.order?.shipment).toBeUndefined();
+  });
+
+  it("returns the shipment as orders' projection holds it, with the order's version", async () => {
+    const { order } = await createOrder(validCreateOrder());
+    const id = order!.id!;
+    await db.store.claimForDispatch(id);
+    const shipment = shipmentOf(id);
+    await db.store.recordShipment(id, shipment);
+    const inTransit = movedOn(shipment, ShipmentStatus.IN_TRANSIT);
+    await db.store.trackShipment(id, inTransit, new Date());
+    const got = await getOrder(create(GetOrderRequestSchema, { id }));
+    expect(got.order).toMatchObject({ status: OrderStatus.SHIPPED, version: 4n, shipmentId: shipment.id });
+    expect(got.order?.shipment).toMatchObject({ id: shipment.id, status: ShipmentStatus.IN_TRANSIT, carrier: shipment.carrier, trackingNumber: shipment.trackingNumber, updateTime: inTransit.updateTime });
   });
 
   it("answers NOT_FOUND for an unknown id and INVALID_ARGUMENT for a malformed one", async () => {
@@ -229,27 +245,67 @@ describe("ListOrders", () => {
 describe("CancelOrder", () => {
   const cancel = (id: string, reason = "changed my mind") =>
     (cancelOrder(create(CancelOrderRequestSchema, { id, reason })));
+  const eventsOf = async (id: string) =>
+    (await db.database.sql`select event_name, payload from outbox where aggregate_id = ${id}`).map((r) => {
+      const decoded = decodeEvent("orders", "x", `x.${r.event_name as string}`, r.payload as Uint8Array);
+      if (!("key" in decoded)) throw new Error("undecodable outbox row");
+      return decoded;
+    });
+  const reasonOf = (event: DecodedEvent | undefined) => (event && "reason" in event.event ? event.event.reason : undefined);
 
-  it("cancels a pending order once, with one OrderCancelled event, and a second cancel is harmless", async () => {
+  /** An order claimed by dispatch, with its shipment recorded: SHIPMENT_REQUESTED. */
+  async function handedToShipping(): Promise<string> {
+    const { order } = await createOrder(validCreateOrder());
+    await db.store.claimForDispatch(order!.id);
+    await db.store.recordShipment(order!.id, shipmentOf(order!.id));
+    return order!.id;
+  }
+
+  it("cancels a pending order at once, with one OrderCancelled event, and a second cancel is harmless", async () => {
     const { order } = await createOrder(validCreateOrder());
     const first = await cancel(order!.id);
-    expect(first.order?.status).toBe(OrderStatus.CANCELLED);
-    expect(first.order?.cancelReason).toBe("changed my mind");
+    expect(first.order).toMatchObject({ status: OrderStatus.CANCELLED, cancelReason: "changed my mind", version: 2n });
     const second = await cancel(order!.id, "again");
-    expect(second.order?.status).toBe(OrderStatus.CANCELLED);
-    expect(second.order?.cancelReason).toBe("changed my mind");
-    const events = await db.database.sql`select payload from outbox where aggregate_id = ${order!.id} and event_name = 'cancelled'`;
-    expect(events).toHaveLength(1);
-    expect(fromBinary(OrderCancelledSchema, events[0]!.payload as Uint8Array).reason).toBe("changed my mind");
+    expect(second.order).toMatchObject({ status: OrderStatus.CANCELLED, cancelReason: "changed my mind", version: 2n });
+    const cancelled = (await eventsOf(order!.id)).filter((e) => e.key === "orderCancelled");
+    expect(cancelled).toHaveLength(1);
+    expect(reasonOf(cancelled[0])).toBe("changed my mind");
   });
 
-  it("refuses to cancel an order handed to shipping with FAILED_PRECONDITION", async () => {
+  it("cancels a DISPATCH_FAILED order at once", async () => {
     const { order } = await createOrder(validCreateOrder());
-    expect((await db.store.claimForDispatch(order!.id))?.status).toBe("shipment_requested");
-    const err = await rejection(cancel(order!.id));
-    expect(err.code).toBe(Code.FailedPrecondition);
-    const [row] = await db.database.sql`select status from orders where id = ${order!.id}`;
-    expect(row!.status).toBe("shipment_requested");
+    await db.store.claimForDispatch(order!.id);
+    await db.store.markDispatchFailed(order!.id);
+    expect((await cancel(order!.id)).order?.status).toBe(OrderStatus.CANCELLED);
+    expect((await eventsOf(order!.id)).filter((e) => e.key === "orderCancelled")).toHaveLength(1);
+  });
+
+  it("accepts the cancellation of an order handed to shipping: CANCELLING, with one OrderCancellationRequested", async () => {
+    const id = await handedToShipping();
+    const first = await cancel(id, "found it cheaper");
+    expect(first.order).toMatchObject({ status: OrderStatus.CANCELLING, cancelReason: "found it cheaper", version: 4n });
+    // Repeating it changes nothing and asks shipping nothing more.
+    const second = await cancel(id, "really");
+    expect(second.order).toMatchObject({ status: OrderStatus.CANCELLING, cancelReason: "found it cheaper", version: 4n });
+    const requested = (await eventsOf(id)).filter((e) => e.key === "orderCancellationRequested");
+    expect(requested).toHaveLength(1);
+    expect(reasonOf(requested[0])).toBe("found it cheaper");
+    expect(requested[0]!.event).toMatchObject({ order: { status: OrderStatus.CANCELLING, version: 4n } });
+  });
+
+  it("refuses a SHIPPED or DELIVERED order with FAILED_PRECONDITION and changes nothing", async () => {
+    for (const status of [ShipmentStatus.PICKED_UP, ShipmentStatus.DELIVERED]) {
+      const { order } = await createOrder(validCreateOrder());
+      const id = order!.id;
+      await db.store.claimForDispatch(id);
+      const shipment = shipmentOf(id);
+      await db.store.recordShipment(id, shipment);
+      await db.store.trackShipment(id, movedOn(shipment, status), new Date());
+      const before = await db.store.get(id);
+      const err = await rejection(cancel(id));
+      expect(err.code).toBe(Code.FailedPrecondition);
+      expect(await db.store.get(id)).toEqual(before);
+    }
   });
 
   it("answers NOT_FOUND, and INVALID_ARGUMENT for a malformed id or an overlong reason", async () => {
@@ -257,5 +313,6 @@ describe("CancelOrder", () => {
     expect((await rejection(cancel("nope"))).code).toBe(Code.InvalidArgument);
     const { order } = await createOrder(validCreateOrder());
     expect((await rejection(cancel(order!.id, "x".repeat(501)))).code).toBe(Code.InvalidArgument);
+    expect((await cancel(order!.id, "x".repeat(500))).order?.status).toBe(OrderStatus.CANCELLED);
   });
 });

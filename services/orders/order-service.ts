@@ -1,9 +1,9 @@
 import { createHash, randomBytes, randomUUID } from "node:crypto";
 import { create, toBinary } from "@bufbuild/protobuf";
 import { timestampFromDate } from "@bufbuild/protobuf/wkt";
-import { Code, ConnectError, type HandlerContext, type ServiceImpl } from "@connectrpc/connect";
-import { OrderCancelledSchema, OrderCreatedSchema } from "../../gen/orders/v1/events_pb.js";
-import { type CreateOrderRequest, CreateOrderRequestSchema, type Order, OrderSchema, OrderService, type ShipmentSummary, ShipmentSummarySchema } from "../../gen/orders/v1/orders_pb.js";
+import { Code, ConnectError, type ServiceImpl } from "@connectrpc/connect";
+import { type CreateOrderRequest, CreateOrderRequestSchema, type Order, OrderSchema, OrderService } from "../../gen/orders/v1/orders_pb.js";
+import { catalogue, encodeEvent } from "../platform/events/index.js";
 import { callerOf, mayActFor, type Caller } from "../platform/identity/index.js";
 import type { Logger } from "../platform/process/index.js";
 import { invalidArgument } from "../platform/rpc/index.js";
@@ -11,9 +11,9 @@ import { traceparentOf } from "../platform/rpc/index.js";
 import { requireUuid } from "../platform/validation/index.js";
 import { orderToProto } from "./order-mapping.js";
 import type { OrderStore, StoredOrder } from "./order-store.js";
+import { cancellation } from "./order-transitions.js";
 import { limits, validateCreateOrder } from "./order-validation.js";
 import { decodePageToken, encodePageToken } from "./page-token.js";
-import type { ShippingClient } from "./shipping-client.js";
 
 const defaultPageSize = 50;
 const maxPageSize = 500;
@@ -21,34 +21,16 @@ const maxPageSize = 500;
 // many proxies'; a page stops growing at this many bytes instead, stated on page_size in the proto.
 const maxPageBytes = 512 * 1024;
 
-/** What the OrderService handlers need. */
+/** What the OrderService handlers need (reads and writes touch orders' database only, never shipping). */
 export interface OrderServiceDeps {
   store: OrderStore;
-  shipping: ShippingClient;
   logger: Logger;
   /** Key signing ListOrders page tokens; a random one (tokens die with the process) when omitted. */
   pageTokenKey?: Uint8Array;
 }
 
 /** The OrderService handlers. */
-export function createOrderService({ store, shipping, logger, pageTokenKey = randomBytes(32) }: OrderServiceDeps): ServiceImpl<typeof OrderService> {
-  /** The order's shipment from shipping, or undefined when shipping cannot say in time: never fails GetOrder. */
-  async function shipmentOf(order: StoredOrder, ctx: HandlerContext): Promise<ShipmentSummary | undefined> {
-    if (!order.shipmentId) return undefined;
-    try {
-      const { shipment } = await shipping.reads.call(
-        ({ signal, timeoutMs }) => shipping.client.getShipment({ id: order.shipmentId! }, { signal, timeoutMs }),
-        ctx.signal,
-      );
-      if (!shipment) return undefined;
-      const { id, status, carrier, trackingNumber } = shipment;
-      return create(ShipmentSummarySchema, { id, status, carrier, trackingNumber });
-    } catch (err) {
-      logger.debug({ orderId: order.id, err: String(err) }, "shipment enrichment skipped");
-      return undefined;
-    }
-  }
-
+export function createOrderService({ store, pageTokenKey = randomBytes(32) }: OrderServiceDeps): ServiceImpl<typeof OrderService> {
   return {
     async createOrder(request, ctx) {
       const req = asCaller(callerOf(ctx), request);
@@ -68,14 +50,19 @@ export function createOrderService({ store, shipping, logger, pageTokenKey = ran
         requestHash,
         cancelReason: "",
         shipmentId: null,
+        version: 1n,
+        shipmentStatus: null,
+        shipmentCarrier: "",
+        shipmentTrackingNumber: "",
+        shipmentUpdatedAt: null,
+        shipmentVersion: 0n,
         createdAt: now,
         updatedAt: now,
         items: req.items.map((i) => ({ sku: i.sku, quantity: i.quantity, unitPriceCents: i.unitPriceCents })),
       };
       const proto = orderToProto(order);
-      const eventId = randomUUID();
-      const payload = toBinary(OrderCreatedSchema, create(OrderCreatedSchema, { eventId, order: proto, occurTime: timestampFromDate(now) }));
-      if (await store.insert({ ...order, event: { id: eventId, payload, traceparent: traceparentOf(ctx.requestHeader) } })) return { order: proto };
+      const event = encodeEvent(catalogue.orderCreated, { eventId: randomUUID(), order: proto, occurTime: timestampFromDate(now) });
+      if (await store.insert({ ...order, event: { ...event, traceparent: traceparentOf(ctx.requestHeader) } })) return { order: proto };
 
       // The request_id was taken: a retry gets the original order, a different payload is refused.
       const existing = await store.getByRequestId(req.customerId, requestId!);
@@ -91,7 +78,7 @@ export function createOrderService({ store, shipping, logger, pageTokenKey = ran
       const order = await store.get(req.id);
       // Another customer's order is answered exactly like a missing one: its existence is not revealed.
       if (!order || !mayActFor(callerOf(ctx), order.customerId)) throw new ConnectError(`order ${req.id} not found`, Code.NotFound);
-      return { order: orderToProto(order, await shipmentOf(order, ctx)) };
+      return { order: orderToProto(order) };
     },
 
     async listOrders(request, ctx) {
@@ -122,26 +109,13 @@ export function createOrderService({ store, shipping, logger, pageTokenKey = ran
         throw invalidArgument([{ field: "reason", description: `must be at most ${limits.maxReasonLength} characters` }]);
       }
       const notFound = () => new ConnectError(`order ${req.id} not found`, Code.NotFound);
-      const order = await store.changeWithEvent(req.id, (current) => {
+      const result = await store.changeWithEvents(req.id, (current, now) => {
         if (!mayActFor(caller, current.customerId)) throw notFound();
-        if (current.status === "cancelled") return undefined;
-        if (current.status === "shipment_requested") {
-          throw new ConnectError(`order ${req.id} was already handed to shipping and can no longer be cancelled`, Code.FailedPrecondition);
-        }
-        return {
-          set: { status: "cancelled", cancelReason: req.reason },
-          event: (updated) => {
-            const eventId = randomUUID();
-            const payload = toBinary(
-              OrderCancelledSchema,
-              create(OrderCancelledSchema, { eventId, order: orderToProto(updated), occurTime: timestampFromDate(updated.updatedAt), reason: req.reason }),
-            );
-            return { id: eventId, name: "cancelled", type: OrderCancelledSchema.typeName, payload, traceparent: traceparentOf(ctx.requestHeader) };
-          },
-        };
+        const steps = cancellation(current, req.reason, now);
+        return steps && { steps, traceparent: traceparentOf(ctx.requestHeader) };
       });
-      if (!order) throw notFound();
-      return { order: orderToProto(order) };
+      if (!result) throw notFound();
+      return { order: orderToProto(result.order) };
     },
 
     // eslint-disable-next-line require-yield -- placeholder until the watch hub lands (issue #11)

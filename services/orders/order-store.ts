@@ -1,8 +1,11 @@
 import { and, eq, getTableColumns, inArray, isNull, sql as dsql } from "drizzle-orm";
 import type { PostgresJsDatabase } from "drizzle-orm/postgres-js";
 import type { Sql } from "postgres";
+import type { Shipment } from "../../gen/shipping/v1/shipping_pb.js";
+import type { EncodedEvent } from "../platform/events/index.js";
 import * as schema from "./db/schema.js";
 import { orders, outbox, type OrderRow, type StoredAddress } from "./db/schema.js";
+import { cancellationDropped, dispatchFailure, recordedShipment, trackedShipment, type OrderStep, type ShipmentRefusal } from "./order-transitions.js";
 
 /** An order row with its lines, as read in one statement. */
 export interface StoredOrder extends OrderRow {
@@ -28,16 +31,20 @@ export interface NewOrder {
   requestId: string | null;
   requestHash: string | null;
   createdAt: Date;
-  event: { id: string; payload: Uint8Array; traceparent?: string | undefined };
+  event: EncodedEvent & { traceparent?: string | undefined };
 }
 
-/** An outbox event to write with a state change. */
-export interface NewEvent {
-  id: string;
-  name: string;
-  type: string;
-  payload: Uint8Array;
+/** A change of one order: its steps (one version and one event each) and the trace that caused it. */
+export interface OrderChange {
+  steps: OrderStep[];
+  /** W3C traceparent carried on the change's events. */
   traceparent?: string | undefined;
+}
+
+/** What a change did: the order after it and the events written with it (none when nothing changed). */
+export interface ChangeResult {
+  order: StoredOrder;
+  events: EncodedEvent[];
 }
 
 /** Keyset position of the last order on a page. */
@@ -57,8 +64,6 @@ export class OrderStore {
   private readonly firstPage;
   private readonly nextPage;
   private readonly claim;
-  private readonly setShipment;
-  private readonly markFailed;
 
   constructor(
     private readonly db: PostgresJsDatabase<typeof schema>,
@@ -89,7 +94,11 @@ export class OrderStore {
     this.claim = db
       .update(orders)
       // A redelivery finds its own earlier claim (requested, no shipment yet) and takes it over unchanged.
-      .set({ status: "shipment_requested", updatedAt: dsql`case when ${orders.status} = 'pending' then now() else ${orders.updatedAt} end` })
+      .set({
+        status: "shipment_requested",
+        updatedAt: dsql`case when ${orders.status} = 'pending' then now() else ${orders.updatedAt} end`,
+        version: dsql`case when ${orders.status} = 'pending' then ${orders.version} + 1 else ${orders.version} end`,
+      })
       .where(
         and(
           eq(orders.id, dsql.placeholder("id")),
@@ -99,18 +108,6 @@ export class OrderStore {
       )
       .returning(withItems)
       .prepare("order_claim_for_dispatch");
-    this.setShipment = db
-      .update(orders)
-      .set({ shipmentId: dsql`${dsql.placeholder("shipmentId")}::uuid`, updatedAt: dsql`now()` })
-      .where(and(eq(orders.id, dsql.placeholder("id")), isNull(orders.shipmentId)))
-      .returning({ id: orders.id })
-      .prepare("order_record_shipment");
-    this.markFailed = db
-      .update(orders)
-      .set({ status: "dispatch_failed", updatedAt: dsql`now()` })
-      .where(and(eq(orders.id, dsql.placeholder("id")), eq(orders.status, "shipment_requested"), isNull(orders.shipmentId)))
-      .returning({ id: orders.id })
-      .prepare("order_mark_dispatch_failed");
   }
 
   /**
@@ -140,7 +137,7 @@ export class OrderStore {
              with ordinality as x(sku, quantity, price, position)
       ), events as (
         insert into outbox (id, aggregate_id, event_name, event_type, payload, created_at, traceparent)
-        select ${order.event.id}, inserted.id, 'created', 'orders.v1.OrderCreated', ${Buffer.from(order.event.payload)}, ${createdAt},
+        select ${order.event.id}, inserted.id, ${order.event.name}, ${order.event.type}, ${Buffer.from(order.event.payload)}, ${createdAt},
                ${order.event.traceparent ?? null}
         from inserted
       )
@@ -172,14 +169,14 @@ export class OrderStore {
   }
 
   /**
-   * Runs a state change and its outbox event in one transaction, with the order row locked so that
-   * concurrent changes of one order are serialised. `change` sees the current order and returns the
-   * update to apply and the event to publish, or undefined to change nothing.
+   * Runs a change of one order and writes its events to the outbox in one transaction, with the order
+   * row locked so that concurrent changes of one order are serialised. `change` sees the current order
+   * and returns the steps to apply, or undefined (or no steps) to change nothing. Each step bumps the
+   * version by one and writes one event built from the order as that step leaves it, so a change that
+   * passes two milestones (shipped, then delivered) publishes both, each with its own version.
+   * Undefined when the order is not there.
    */
-  async changeWithEvent(
-    id: string,
-    change: (current: StoredOrder) => { set: Partial<OrderRow>; event: (updated: StoredOrder) => NewEvent } | undefined,
-  ): Promise<StoredOrder | undefined> {
+  async changeWithEvents(id: string, change: (current: StoredOrder, now: Date) => OrderChange | undefined): Promise<ChangeResult | undefined> {
     return this.db.transaction(async (tx) => {
       // FOR UPDATE OF orders locks the order row only; the lines come along in the same round trip.
       const [current] = await tx
@@ -189,48 +186,91 @@ export class OrderStore {
         .for("update", { of: orders });
       if (!current) return undefined;
       const order = withParsedItems(current);
-      const plan = change(order);
-      if (!plan) return order;
-      const [updated] = await tx
-        .update(orders)
-        .set({ ...plan.set, updatedAt: new Date() })
-        .where(eq(orders.id, id))
-        .returning();
-      const next = { ...updated!, items: order.items };
-      const event = plan.event(next);
-      await tx.insert(outbox).values({
-        id: event.id,
-        aggregateId: id,
-        eventName: event.name,
-        eventType: event.type,
-        payload: event.payload,
-        createdAt: next.updatedAt,
-        traceparent: event.traceparent ?? null,
-      });
-      return next;
+      const updatedAt = new Date();
+      const plan = change(order, updatedAt);
+      if (!plan || plan.steps.length === 0) return { order, events: [] };
+      let next = order;
+      let set: Partial<OrderRow> = {};
+      const events: EncodedEvent[] = [];
+      for (const step of plan.steps) {
+        set = { ...set, ...step.set, version: next.version + 1n, updatedAt };
+        next = { ...next, ...set };
+        events.push(step.event(next));
+      }
+      await tx.update(orders).set(set).where(eq(orders.id, id));
+      await tx.insert(outbox).values(
+        events.map((event) => ({
+          id: event.id,
+          aggregateId: event.orderId,
+          eventName: event.name,
+          eventType: event.type,
+          payload: event.payload,
+          createdAt: updatedAt,
+          traceparent: plan.traceparent ?? null,
+        })),
+      );
+      return { order: next, events };
     });
   }
 
   /**
    * Hands an order to shipping and returns it, in one statement: a pending order becomes
-   * SHIPMENT_REQUESTED (from here on CancelOrder refuses it); one already requested without a shipment
-   * (a redelivery) is returned as is. Claiming before calling shipping (rather than after) means a
-   * concurrent cancel can never leave a shipment for a cancelled order. Undefined when the order is
-   * not there or has nothing left to dispatch (cancelled, shipped, failed).
+   * SHIPMENT_REQUESTED (version + 1, no event: watchers learn of it with the shipment); one already
+   * requested without a shipment (a redelivery) is returned as is. Claiming before calling shipping
+   * means a cancel after the claim goes through the CANCELLING saga, which shipping serialises with
+   * the shipment's creation. Undefined when the order is not there or has nothing left to dispatch
+   * (CANCELLING, CANCELLED, failed, already with its shipment).
    */
   async claimForDispatch(id: string): Promise<StoredOrder | undefined> {
     const [row] = await this.claim.execute({ id });
     return row && withParsedItems(row);
   }
 
-  /** Records the shipment shipping created for a claimed order (once; a redelivery changes nothing). */
-  async recordShipment(id: string, shipmentId: string): Promise<boolean> {
-    return (await this.setShipment.execute({ id, shipmentId })).length === 1;
+  /**
+   * Records the shipment CreateShipment answered for a claimed order (see recordedShipment: once, and
+   * never moving the order's status). A refusal (another shipment already recorded) changes nothing.
+   */
+  recordShipment(id: string, shipment: Shipment): Promise<ChangeResult | ShipmentRefusal | undefined> {
+    return this.changeByShipment(id, (current, now) => recordedShipment(current, shipment, now));
   }
 
-  /** Flags a claimed order whose dispatch gave up (no shipment), so an operator can find it. */
-  async markDispatchFailed(id: string): Promise<boolean> {
-    return (await this.markFailed.execute({ id })).length === 1;
+  /**
+   * Applies a shipment snapshot from shipping's events (see trackedShipment): the projection and the
+   * order's status, when the snapshot is newer than the stored one. Undefined when the order is not here.
+   */
+  trackShipment(id: string, shipment: Shipment, occurTime: Date): Promise<ChangeResult | ShipmentRefusal | undefined> {
+    return this.changeByShipment(id, (current) => trackedShipment(current, shipment, occurTime));
+  }
+
+  private async changeByShipment(
+    id: string,
+    decide: (current: StoredOrder, now: Date) => OrderStep[] | ShipmentRefusal | undefined,
+  ): Promise<ChangeResult | ShipmentRefusal | undefined> {
+    let refusal: ShipmentRefusal | undefined;
+    const result = await this.changeWithEvents(id, (current, now) => {
+      const steps = decide(current, now);
+      if (steps && "refused" in steps) refusal = steps;
+      return Array.isArray(steps) ? { steps } : undefined;
+    });
+    return refusal ?? result;
+  }
+
+  /** Flags a claimed order whose dispatch gave up (no shipment), so an operator can find it; true when it did. */
+  markDispatchFailed(id: string): Promise<boolean> {
+    return this.changedBy(id, dispatchFailure);
+  }
+
+  /** Returns a CANCELLING order to SHIPMENT_REQUESTED after shipping refused its cancellation for good; true when it did. */
+  dropCancellation(id: string): Promise<boolean> {
+    return this.changedBy(id, cancellationDropped);
+  }
+
+  private async changedBy(id: string, decide: (current: StoredOrder, now: Date) => OrderStep[] | undefined): Promise<boolean> {
+    const result = await this.changeWithEvents(id, (current, now) => {
+      const steps = decide(current, now);
+      return steps && { steps };
+    });
+    return (result?.events.length ?? 0) > 0;
   }
 }
 

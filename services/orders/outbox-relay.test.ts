@@ -10,7 +10,6 @@ import { waitFor } from "../../tests/support/wait-for.js";
 import { OrderService } from "../../gen/orders/v1/orders_pb.js";
 import { createOrderService } from "./order-service.js";
 import { startOutboxRelay, type OutboxRelay } from "./outbox-relay.js";
-import { createShippingClient } from "./shipping-client.js";
 
 let db: OrdersDatabase;
 let jet: JetStreamFixture;
@@ -28,7 +27,7 @@ afterAll(async () => {
   await db?.close();
 });
 
-const svc = () => createOrderService({ store: db.store, shipping: createShippingClient({ addr: "127.0.0.1:9", logger: jet.logger }), logger: jet.logger });
+const svc = () => createOrderService({ store: db.store, logger: jet.logger });
 
 async function createOrders(n: number, customerId: string): Promise<string[]> {
   const orders = svc();

@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { randomUUID } from "node:crypto";
 import { create, toBinary } from "@bufbuild/protobuf";
 import { Code } from "@connectrpc/connect";
-import { CancelOrderRequestSchema, OrderService } from "../../gen/orders/v1/orders_pb.js";
+import { CancelOrderRequestSchema, OrderService, OrderStatus } from "../../gen/orders/v1/orders_pb.js";
 import { OrderCreatedSchema } from "../../gen/orders/v1/events_pb.js";
 import { publishEvent } from "../platform/events/index.js";
 import type { DurableConsumer } from "../platform/events/index.js";
@@ -63,7 +63,7 @@ afterAll(async () => {
   await ordersDb?.close();
 });
 
-const orders = () => createOrderService({ store: ordersDb.store, shipping, logger: testLogger });
+const orders = () => createOrderService({ store: ordersDb.store, logger: testLogger });
 
 /**
  * Creates an order; publish() sends its committed OrderCreated event as the relay would (message id
@@ -129,6 +129,25 @@ describe("shipping dispatch", () => {
     await dispatchIdle();
     expect(await shipmentsOf(id)).toBe(0);
     expect((await ordersDb.store.get(id))?.status).toBe("cancelled");
+  });
+
+  it("does not ship an order cancelled after a crashed dispatch's claim (CANCELLING: the cancel saga owns it)", async () => {
+    const { id, publish } = await orderWithEvent();
+    await ordersDb.store.claimForDispatch(id);
+    const { order } = await orders().cancelOrder(create(CancelOrderRequestSchema, { id, reason: "test" }), orderContext("cancelOrder"));
+    expect(order?.status).toBe(OrderStatus.CANCELLING);
+    await publish();
+    await dispatchIdle();
+    expect(await shipmentsOf(id)).toBe(0);
+    expect((await ordersDb.store.get(id))?.status).toBe("cancelling");
+  });
+
+  it("shows the shipment CreateShipment answered on the order at once, without moving its status", async () => {
+    const { id, publish } = await orderWithEvent();
+    await publish();
+    const order = await shipmentRecorded(id);
+    expect(order).toMatchObject({ status: "shipment_requested", shipmentStatus: "pending", version: 3n });
+    expect(order.shipmentTrackingNumber).not.toBe("");
   });
 
   it("ships an order a crashed dispatch had claimed without a shipment; claiming it again moves nothing", async () => {

@@ -70,8 +70,9 @@ export function startShippingDispatcher(options: ShippingDispatcherOptions): Pro
         ),
       );
       if (!shipment) throw new ConnectError("CreateShipment returned no shipment", Code.Internal);
-      await store.recordShipment(orderId, shipment.id);
-      log.info({ orderId, shipmentId: shipment.id, traceparent }, "shipment created");
+      const recorded = await store.recordShipment(orderId, shipment);
+      if (recorded && "refused" in recorded) log.error({ orderId, shipmentId: shipment.id, reason: recorded.refused }, "shipment not recorded");
+      else log.info({ orderId, shipmentId: shipment.id, traceparent }, "shipment created");
       return { ack: true };
     } catch (err) {
       const error = ConnectError.from(err);

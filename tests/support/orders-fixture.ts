@@ -9,7 +9,6 @@ import { createCallerAuthenticator, type CallerAuthenticator } from "../../servi
 import { startServiceHost, type ServiceHost } from "../../services/platform/rpc/index.js";
 import { bindService } from "../../services/platform/rpc/index.js";
 import { createOrderService } from "../../services/orders/order-service.js";
-import { createShippingClient, type ShippingClient } from "../../services/orders/shipping-client.js";
 import { testLogger } from "./shipping-harness.js";
 import { handlerContext } from "./handler-context.js";
 import { createTestDatabase, type TestDatabase } from "./test-database.js";
@@ -64,20 +63,18 @@ export function validCreateOrder(overrides: MessageInitShape<typeof CreateOrderR
 
 /**
  * OrderService on a real host (gRPC and web port 0) as orders' main binds it ("customer-token"); by
- * default with AUTH_DISABLED's stand-in admin as every caller and a shipping address nothing listens on.
+ * default with AUTH_DISABLED's stand-in admin as every caller.
  */
 export async function startOrdersHost(
   store: OrderStore,
-  options: { authenticator?: CallerAuthenticator; shipping?: ShippingClient; webPort?: number | undefined; reflection?: boolean; pageTokenKey?: Uint8Array } = {},
+  options: { authenticator?: CallerAuthenticator; webPort?: number | undefined; reflection?: boolean; pageTokenKey?: Uint8Array } = {},
 ): Promise<ServiceHost> {
-  // Port 9 is discard: a GetOrder's shipment lookup fails fast and the order comes back without it.
-  const shipping = options.shipping ?? createShippingClient({ addr: "127.0.0.1:9", logger: testLogger });
   return startServiceHost({
     logger: testLogger,
     host: "127.0.0.1",
     grpcPort: 0,
     webPort: "webPort" in options ? options.webPort : 0,
-    services: [bindService(OrderService, createOrderService({ store, shipping, logger: testLogger, pageTokenKey: options.pageTokenKey }), "customer-token")],
+    services: [bindService(OrderService, createOrderService({ store, logger: testLogger, pageTokenKey: options.pageTokenKey }), "customer-token")],
     authenticator: options.authenticator ?? (await createCallerAuthenticator({ disabled: true })),
     reflection: options.reflection,
     healthChecks: [],
@@ -92,7 +89,7 @@ export interface ServedOrders {
   close(): Promise<void>;
 }
 
-/** Serves OrderService over a fresh orders database (AUTH_DISABLED's admin as caller; shipping unreachable). */
+/** Serves OrderService over a fresh orders database (AUTH_DISABLED's admin as caller). */
 export async function serveOrders(options: { pageTokenKey?: Uint8Array } = {}): Promise<ServedOrders> {
   const db = await createOrdersDatabase();
   const host = await startOrdersHost(db.store, options);

@@ -5,38 +5,41 @@ import { startServiceHost, type ServiceHost } from "../../services/platform/rpc/
 import { bindService } from "../../services/platform/rpc/index.js";
 import { testLogger } from "./shipping-harness.js";
 
-/** What CreateShipment answers to one call: a shipment ("ok") or an error with this code. */
+/** What CreateShipment or CancelShipment answers to one call: a shipment ("ok") or an error with this code. */
 export type ScriptedAnswer = Code | "ok";
 
-/** A ShippingService on a real gRPC port whose CreateShipment answers what each test scripts per order. */
+/** A ShippingService on a real gRPC port whose CreateShipment and CancelShipment answer what each test scripts per order. */
 export interface ScriptedShipping {
   host: ServiceHost;
   grpcAddress: string;
-  /** Answers for the order's calls in turn; the last one repeats for every later call. Unscripted orders get "ok". */
+  /** CreateShipment's answers for the order's calls in turn; the last one repeats for every later call. Unscripted orders get "ok". */
   script(orderId: string, ...answers: [ScriptedAnswer, ...ScriptedAnswer[]]): void;
   /** How many CreateShipment calls reached the server for this order. */
   calls(orderId: string): number;
+  /** CancelShipment's answers (by order_id) in turn, like script(); "ok" answers a CANCELLED shipment. */
+  scriptCancel(orderId: string, ...answers: [ScriptedAnswer, ...ScriptedAnswer[]]): void;
+  /** How many CancelShipment calls reached the server for this order. */
+  cancelCalls(orderId: string): number;
 }
 
 /** Starts a scripted ShippingService (gRPC only, with health and reflection) on an ephemeral 127.0.0.1 port. */
 export async function startScriptedShipping(): Promise<ScriptedShipping> {
-  const scripts = new Map<string, ScriptedAnswer[]>();
-  const counts = new Map<string, number>();
+  const creates = scriptBook();
+  const cancels = scriptBook();
   const unimplemented = () => Promise.reject(new ConnectError("not scripted", Code.Unimplemented));
   const impl: ServiceImpl<typeof ShippingService> = {
     async createShipment({ orderId }) {
-      const n = counts.get(orderId) ?? 0;
-      counts.set(orderId, n + 1);
-      const answers = scripts.get(orderId) ?? ["ok"];
-      const answer = answers[Math.min(n, answers.length - 1)]!;
-      if (answer !== "ok") throw new ConnectError(`scripted ${Code[answer]} for order ${orderId}`, answer);
-      return { shipment: { id: randomUUID(), orderId, status: ShipmentStatus.PENDING } };
+      creates.answer(orderId, "CreateShipment");
+      return { shipment: { id: randomUUID(), orderId, status: ShipmentStatus.PENDING, carrier: "DHL", trackingNumber: "OM1", version: 1n } };
+    },
+    async cancelShipment({ orderId }) {
+      cancels.answer(orderId, "CancelShipment");
+      return { shipment: { id: randomUUID(), orderId, status: ShipmentStatus.CANCELLED, version: 2n } };
     },
     getShipment: unimplemented,
     getShipmentByOrder: unimplemented,
     createShipments: unimplemented,
     updateShipmentStatus: unimplemented,
-    cancelShipment: unimplemented,
   };
   const host = await startServiceHost({
     logger: testLogger,
@@ -48,7 +51,27 @@ export async function startScriptedShipping(): Promise<ScriptedShipping> {
   return {
     host,
     grpcAddress: `127.0.0.1:${host.grpcPort}`,
-    script: (orderId, ...answers) => void scripts.set(orderId, answers),
-    calls: (orderId) => counts.get(orderId) ?? 0,
+    script: creates.script,
+    calls: creates.calls,
+    scriptCancel: cancels.script,
+    cancelCalls: cancels.calls,
+  };
+}
+
+/** Per-order scripted answers of one method and the calls it received. */
+function scriptBook() {
+  const scripts = new Map<string, ScriptedAnswer[]>();
+  const counts = new Map<string, number>();
+  return {
+    script: (orderId: string, ...answers: ScriptedAnswer[]) => void scripts.set(orderId, answers),
+    calls: (orderId: string) => counts.get(orderId) ?? 0,
+    /** Counts the call and throws the scripted error, if this call's answer is one. */
+    answer(orderId: string, method: string): void {
+      const n = counts.get(orderId) ?? 0;
+      counts.set(orderId, n + 1);
+      const answers = scripts.get(orderId) ?? ["ok"];
+      const answer = answers[Math.min(n, answers.length - 1)]!;
+      if (answer !== "ok") throw new ConnectError(`scripted ${Code[answer]} to ${method} for order ${orderId}`, answer);
+    },
   };
 }

@@ -211,7 +211,8 @@ export const OrderDeliveredSchema: GenMessage<OrderDelivered> = /*@__PURE__*/
 /**
  * OrderUpdated is published on subject "orders.updated" for every other change of an order that
  * watchers see: its shipment created or moving on (in transit), dispatch failed, a cancellation
- * dropped because the carrier was first. No email is sent for it.
+ * shipping refused for good (the order is SHIPMENT_REQUESTED again). A pickup that beats a
+ * cancellation is OrderShipped. No email is sent for it.
  *
  * @generated from message orders.v1.OrderUpdated
  */

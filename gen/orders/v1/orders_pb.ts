@@ -251,7 +251,8 @@ export type Order = Message<"orders.v1.Order"> & {
   requestId: string;
 
   /**
-   * Why the order was cancelled; empty unless status is ORDER_STATUS_CANCELLED.
+   * Why the order was cancelled (or, while CANCELLING, is being cancelled); empty in every other
+   * status. An order whose shipment shipping cancelled on its own says so here.
    *
    * @generated from field: string cancel_reason = 13;
    */
@@ -603,7 +604,9 @@ export enum OrderStatus {
 
   /**
    * Cancellation accepted; waits for shipping to cancel the shipment (CANCELLED next), unless the
-   * carrier picked the parcel up first (SHIPPED next).
+   * carrier picked the parcel up first (SHIPPED next). Should shipping refuse the cancellation for
+   * good (not an outage, not a pickup: e.g. orders is not allowed), the order is SHIPMENT_REQUESTED
+   * again and an operator finds the refusal in the dead letter.
    *
    * @generated from enum value: ORDER_STATUS_CANCELLING = 5;
    */

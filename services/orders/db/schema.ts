@@ -2,7 +2,10 @@ import { sql } from "drizzle-orm";
 import { bigint, customType, index, integer, jsonb, pgEnum, pgTable, primaryKey, text, timestamp, unique, uuid } from "drizzle-orm/pg-core";
 
 /** Life of an order; mirrors orders.v1.OrderStatus. */
-export const orderStatus = pgEnum("order_status", ["pending", "shipment_requested", "cancelled", "dispatch_failed"]);
+export const orderStatus = pgEnum("order_status", ["pending", "shipment_requested", "cancelled", "dispatch_failed", "cancelling", "shipped", "delivered"]);
+
+/** Life of a shipment as shipping reports it in its events; mirrors shipping.v1.ShipmentStatus. */
+export const shipmentStatus = pgEnum("shipment_status", ["pending", "picked_up", "in_transit", "delivered", "cancelled"]);
 
 /** A shipping address as stored in orders.shipping_address. */
 export interface StoredAddress {
@@ -38,6 +41,16 @@ export const orders = pgTable(
     requestHash: text("request_hash"),
     cancelReason: text("cancel_reason").notNull().default(""),
     shipmentId: uuid("shipment_id"),
+    // Revision of the order (Order.version): 1 when placed, one more with every change.
+    version: bigint("version", { mode: "bigint" }).notNull().default(sql`1`),
+    // The shipment as shipping's events last reported it (the projection GetOrder answers from); null
+    // status until orders learns of a shipment.
+    shipmentStatus: shipmentStatus("shipment_status"),
+    shipmentCarrier: text("shipment_carrier").notNull().default(""),
+    shipmentTrackingNumber: text("shipment_tracking_number").notNull().default(""),
+    shipmentUpdatedAt: timestamp("shipment_updated_at", { withTimezone: true, precision: 3 }),
+    // Shipment.version of the projection: an event is applied only when its shipment is newer.
+    shipmentVersion: bigint("shipment_version", { mode: "bigint" }).notNull().default(sql`0`),
     createdAt: timestamp("created_at", { withTimezone: true, precision: 3 }).notNull(),
     updatedAt: timestamp("updated_at", { withTimezone: true, precision: 3 }).notNull(),
   },

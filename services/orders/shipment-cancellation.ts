@@ -1,0 +1,122 @@
+import { Code, ConnectError } from "@connectrpc/connect";
+import type { JetStreamClient, JetStreamManager, JsMsg } from "@nats-io/jetstream";
+import {
+  backoffMs,
+  catalogue,
+  deadLetterSubject,
+  decodeEvent,
+  startDurableConsumer,
+  subjectOf,
+  type DecodedEvent,
+  type DurableConsumer,
+  type EventFamilyConfig,
+  type HandleResult,
+} from "../platform/events/index.js";
+import type { Logger } from "../platform/process/index.js";
+import { isRetryableCode } from "../platform/rpc/index.js";
+import { isUuid } from "../platform/validation/index.js";
+import type { OrderStore } from "./order-store.js";
+import type { ShippingClient } from "./shipping-client.js";
+
+/** Durable consumer name of the cancel saga (README "An order's life"). */
+export const shipmentCancelConsumer = "shipment-cancel";
+
+/**
+ * JetStream's max_deliver for the saga. An outage must never dead-letter a cancellation the customer
+ * was promised, so deliveries are unbounded in practice: 2^31-1 (the durable consumer dead-letters on
+ * the last delivery, so -1, JetStream's "unlimited", cannot be used with it). At the backoff cap that
+ * is centuries; shipping's verdicts end the saga long before.
+ */
+export const shipmentCancelMaxDeliver = 2_147_483_647;
+// Outlasts the shipping policy's worst case for one delivery (3 attempts of 2 s plus backoff).
+const cancelAckWaitMs = 30_000;
+// Cancellations are rare next to orders; a few at once drain a backlog after an outage.
+const cancelConcurrency = 4;
+
+/** What the saga's consumer needs. */
+export interface ShipmentCancellationOptions {
+  js: JetStreamClient;
+  jsm: JetStreamManager;
+  /** Orders' own event family (the stream the cancellation requests are on). */
+  orders: EventFamilyConfig;
+  store: OrderStore;
+  shipping: ShippingClient;
+  logger: Logger;
+  /** Upper bound of the delay between CancelShipment retries while shipping is unavailable. */
+  maxBackoffMs: number;
+}
+
+/** What requestShipmentCancel needs besides the event. */
+export interface CancelShipmentDeps {
+  store: OrderStore;
+  shipping: ShippingClient;
+  logger: Logger;
+  retryBackoffMs: { initial: number; max: number };
+}
+
+/**
+ * The saga's step for one OrderCancellationRequested: asks shipping to cancel the order's shipment
+ * (by order id, so it works before the shipment exists). OK and FAILED_PRECONDITION (picked up first)
+ * are acked: shipping's ShipmentCancelled or pickup event then moves the order. Retryable codes come
+ * back later with backoff, forever; any other answer is shipping's verdict and is dead-lettered.
+ * An order no longer CANCELLING (its outcome already arrived) is acked without calling shipping.
+ */
+export async function requestShipmentCancel(deps: CancelShipmentDeps, decoded: DecodedEvent, delivery: number, traceparent?: string): Promise<HandleResult> {
+  if (decoded.key !== "orderCancellationRequested") return { ack: true };
+  const { orderId } = decoded;
+  if (!isUuid(orderId)) return { deadLetter: `cancellation requested for order ${JSON.stringify(orderId)}, not a UUID` };
+  const order = await deps.store.get(orderId);
+  if (!order) return { deadLetter: `order ${orderId} does not exist in this orders database` };
+  if (order.status !== "cancelling") return { ack: true };
+  try {
+    await deps.shipping.dispatch.call(({ signal, timeoutMs }) =>
+      deps.shipping.client.cancelShipment({ orderId }, { signal, timeoutMs, headers: traceparent ? { traceparent } : undefined }),
+    );
+    deps.logger.info({ orderId }, "shipment cancellation confirmed by shipping");
+    return { ack: true };
+  } catch (err) {
+    const error = ConnectError.from(err);
+    if (error.code === Code.FailedPrecondition) {
+      deps.logger.info({ orderId, reason: error.rawMessage }, "shipment already picked up; the cancellation is dropped when the pickup arrives");
+      return { ack: true };
+    }
+    if (isRetryableCode(error.code)) return { retryInMs: backoffMs(delivery, deps.retryBackoffMs), reason: error.message };
+    return { deadLetter: `shipping answered ${Code[error.code]} to CancelShipment for order ${orderId}: ${error.message}` };
+  }
+}
+
+/**
+ * Starts the durable consumer `shipment-cancel` on `<orders prefix>.cancellation_requested`. When
+ * shipping refuses a cancellation for good (dead letter), the order goes back to SHIPMENT_REQUESTED.
+ */
+export function startShipmentCancellation(options: ShipmentCancellationOptions): Promise<DurableConsumer> {
+  const { orders } = options;
+  const log = options.logger.child({ component: shipmentCancelConsumer });
+  const deps: CancelShipmentDeps = { store: options.store, shipping: options.shipping, logger: log, retryBackoffMs: { initial: 250, max: options.maxBackoffMs } };
+  const decode = (msg: JsMsg) => decodeEvent("orders", orders.subjectPrefix, msg.subject, msg.data);
+
+  return startDurableConsumer({
+    js: options.js,
+    jsm: options.jsm,
+    stream: orders.stream,
+    durable: shipmentCancelConsumer,
+    filterSubject: subjectOf(catalogue.orderCancellationRequested, orders.subjectPrefix),
+    ackWaitMs: cancelAckWaitMs,
+    maxDeliver: shipmentCancelMaxDeliver,
+    deadLetterSubject: deadLetterSubject(orders.subjectPrefix, shipmentCancelConsumer),
+    logger: options.logger,
+    retryBackoffMs: deps.retryBackoffMs,
+    concurrency: cancelConcurrency,
+    async handle(msg) {
+      const decoded = decode(msg);
+      if ("unknown" in decoded) return { ack: true };
+      if ("poison" in decoded) return { deadLetter: decoded.poison };
+      return requestShipmentCancel(deps, decoded, msg.info.deliveryCount, msg.headers?.get("traceparent") || undefined);
+    },
+    async onDeadLetter(msg) {
+      const decoded = decode(msg);
+      if (!("orderId" in decoded)) return;
+      if (await options.store.dropCancellation(decoded.orderId)) log.error({ orderId: decoded.orderId }, "shipping refused the cancellation for good; order back to SHIPMENT_REQUESTED");
+    },
+  });
+}
