@@ -24,6 +24,17 @@ describe("loadNotifierConfig", () => {
     expect(() => loadNotifierConfig({ REFLECTION: "maybe" })).toThrow(/REFLECTION must be "on" or "off"/);
   });
 
+  it("reads the batch size and stream limits, and needs a connection per batch in flight plus one", () => {
+    expect(loadNotifierConfig({})).toMatchObject({ concurrency: 8, batchSize: 64, streamLimits: { events: { maxBytes: 2 ** 30 } } });
+    expect(loadNotifierConfig({ NOTIFIER_BATCH_SIZE: "1", EVENTS_MAX_BYTES: "8MiB", DEADLETTER_MAX_AGE: "off" })).toMatchObject({
+      batchSize: 1,
+      streamLimits: { events: { maxBytes: 8 * 2 ** 20 }, deadLetters: { maxAgeMs: undefined } },
+    });
+    // Sends no longer hold a connection each: 20 at once over a pool of 3 is fine.
+    expect(loadNotifierConfig({ NOTIFIER_CONCURRENCY: "20", NOTIFIER_DATABASE_POOL: "3" }).concurrency).toBe(20);
+    expect(() => loadNotifierConfig({ NOTIFIER_DATABASE_POOL: "2" })).toThrow(/NOTIFIER_DATABASE_POOL \(2\) must be at least 3/);
+  });
+
   it("refuses an AckWait that a send could outlast", () => {
     expect(() => loadNotifierConfig({ NOTIFIER_ACK_WAIT_MS: "5000", NOTIFIER_SEND_TIMEOUT_MS: "5000" })).toThrow(ConfigError);
     expect(() => loadNotifierConfig({ SMTP_URL: "http://mail" })).toThrow(/SMTP_URL/);

@@ -1,6 +1,8 @@
 import { ConfigError, type Env, readPort, readPositiveInt, readServerLimits, readString, readSwitch, readUrl } from "../platform/process/index.js";
+import { readStreamLimits, type EventStreamLimits } from "../platform/events/index.js";
 import type { ServerLimits } from "../platform/rpc/index.js";
 import { loadTlsConfig, type ReadFile, type TlsConfig } from "../platform/identity/index.js";
+import { notifierBatchesInFlight } from "./order-events-consumer.js";
 
 /** Everything the notifier process reads from its environment. */
 export interface NotifierConfig {
@@ -32,8 +34,12 @@ export interface NotifierConfig {
   maxDeliver: number;
   /** TLS of the health/reflection port. */
   tls: TlsConfig;
-  /** Events handled at once (each holds a database connection and an SMTP connection while it sends). */
+  /** Emails sent at once (SMTP connections); one order's events still go one after another. */
   concurrency: number;
+  /** Events claimed per transaction; each batch in flight holds one pooled connection while its emails go out. */
+  batchSize: number;
+  /** Retention of the order event streams (EVENTS_MAX_AGE, EVENTS_MAX_BYTES, DEADLETTER_MAX_*). */
+  streamLimits: EventStreamLimits;
   /** Request size, connection, stream, timeout and in-flight limits of its health/reflection port. */
   limits: ServerLimits;
   /** Serve grpc.reflection (REFLECTION, default on). */
@@ -59,12 +65,15 @@ export function loadNotifierConfig(env: Env = process.env, readFile?: ReadFile):
     maxDeliver: readPositiveInt(env, "NOTIFIER_MAX_DELIVER", 20),
     tls: loadTlsConfig(env, readFile),
     concurrency: readPositiveInt(env, "NOTIFIER_CONCURRENCY", 8),
+    batchSize: readPositiveInt(env, "NOTIFIER_BATCH_SIZE", 64),
+    streamLimits: readStreamLimits(env),
     limits: readServerLimits(env),
     reflection: readSwitch(env, "REFLECTION", true),
   };
-  // Every event in flight keeps its claim transaction (one pooled connection) open during the send.
-  if (config.concurrency > config.databasePoolSize) {
-    throw new ConfigError(`NOTIFIER_CONCURRENCY (${config.concurrency}) must not exceed NOTIFIER_DATABASE_POOL (${config.databasePoolSize})`);
+  // Every batch in flight keeps its claim transaction (one pooled connection) open while its emails go
+  // out; one more connection serves the rest (marking dead-lettered events).
+  if (config.databasePoolSize < notifierBatchesInFlight + 1) {
+    throw new ConfigError(`NOTIFIER_DATABASE_POOL (${config.databasePoolSize}) must be at least ${notifierBatchesInFlight + 1}: ${notifierBatchesInFlight} batches in flight each hold a connection`);
   }
   // The claim row is held locked during a send; a send outliving AckWait would be redelivered meanwhile.
   if (config.sendTimeoutMs + 1000 > config.ackWaitMs) {

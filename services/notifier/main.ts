@@ -36,8 +36,11 @@ await runProcess(logger, async () => {
     mailer,
     logger,
     ackWaitMs: config.ackWaitMs,
+    sendTimeoutMs: config.sendTimeoutMs,
     maxDeliver: config.maxDeliver,
     concurrency: config.concurrency,
+    batchSize: config.batchSize,
+    streamLimits: config.streamLimits,
   });
   // No RPCs of its own: the port serves grpc.health.v1 and reflection only.
   const host = await startServiceHost({
