@@ -2,7 +2,6 @@ import { ConfigError, type Env, readPort, readPositiveInt, readServerLimits, rea
 import { readStreamLimits, type EventStreamLimits } from "../platform/events/index.js";
 import type { ServerLimits } from "../platform/rpc/index.js";
 import { loadTlsConfig, type ReadFile, type TlsConfig } from "../platform/identity/index.js";
-import { notifierBatchesInFlight } from "./order-events-consumer.js";
 
 /** Everything the notifier process reads from its environment. */
 export interface NotifierConfig {
@@ -36,8 +35,10 @@ export interface NotifierConfig {
   tls: TlsConfig;
   /** Emails sent at once (SMTP connections); one order's events still go one after another. */
   concurrency: number;
-  /** Events claimed per transaction; each batch in flight holds one pooled connection while its emails go out. */
+  /** Events claimed per transaction. */
   batchSize: number;
+  /** Batches in flight at once; each holds one pooled connection while its emails go out. */
+  batchesInFlight: number;
   /** Retention of the order event streams (EVENTS_MAX_AGE, EVENTS_MAX_BYTES, DEADLETTER_MAX_*). */
   streamLimits: EventStreamLimits;
   /** Request size, connection, stream, timeout and in-flight limits of its health/reflection port. */
@@ -66,14 +67,17 @@ export function loadNotifierConfig(env: Env = process.env, readFile?: ReadFile):
     tls: loadTlsConfig(env, readFile),
     concurrency: readPositiveInt(env, "NOTIFIER_CONCURRENCY", 8),
     batchSize: readPositiveInt(env, "NOTIFIER_BATCH_SIZE", 64),
+    batchesInFlight: readPositiveInt(env, "NOTIFIER_BATCHES_IN_FLIGHT", 2),
     streamLimits: readStreamLimits(env),
     limits: readServerLimits(env),
     reflection: readSwitch(env, "REFLECTION", true),
   };
   // Every batch in flight keeps its claim transaction (one pooled connection) open while its emails go
   // out; one more connection serves the rest (marking dead-lettered events).
-  if (config.databasePoolSize < notifierBatchesInFlight + 1) {
-    throw new ConfigError(`NOTIFIER_DATABASE_POOL (${config.databasePoolSize}) must be at least ${notifierBatchesInFlight + 1}: ${notifierBatchesInFlight} batches in flight each hold a connection`);
+  if (config.databasePoolSize < config.batchesInFlight + 1) {
+    throw new ConfigError(
+      `NOTIFIER_DATABASE_POOL (${config.databasePoolSize}) must exceed NOTIFIER_BATCHES_IN_FLIGHT (${config.batchesInFlight}): each batch in flight holds a connection`,
+    );
   }
   // The claim row is held locked during a send; a send outliving AckWait would be redelivered meanwhile.
   if (config.sendTimeoutMs + 1000 > config.ackWaitMs) {

@@ -40,6 +40,7 @@ await runProcess(logger, async () => {
     maxDeliver: config.maxDeliver,
     concurrency: config.concurrency,
     batchSize: config.batchSize,
+    batchesInFlight: config.batchesInFlight,
     streamLimits: config.streamLimits,
   });
   // No RPCs of its own: the port serves grpc.health.v1 and reflection only.

@@ -30,12 +30,11 @@ export interface OrderEventsConsumerOptions {
   concurrency?: number;
   /** Events claimed in one transaction at most. Default 64. */
   batchSize?: number;
+  /** Batches of this replica in flight (one sending while the next is claimed); each holds a pooled connection. Default 2. */
+  batchesInFlight?: number;
   /** Retention of the streams, which the notifier declares too (it may start before orders). */
   streamLimits?: EventStreamLimits;
 }
-
-/** Batches of one replica in flight: one sending while the next is claimed. Each holds a pooled connection. */
-export const notifierBatchesInFlight = 2;
 
 /** The order events that each announce a milestone by email, and the notification kind each records. */
 const milestoneOf = {
@@ -61,8 +60,9 @@ export async function startOrderEventsConsumer(options: OrderEventsConsumerOptio
   const log = options.logger.child({ consumer: durable });
   const batchSize = options.batchSize ?? 64;
   const concurrency = options.concurrency ?? 1;
+  const batchesInFlight = options.batchesInFlight ?? 2;
   // Every email a replica's batches may hold can wait for a sending slot; none is ever refused.
-  const sending = bulkhead(concurrency, notifierBatchesInFlight * batchSize);
+  const sending = bulkhead(concurrency, batchesInFlight * batchSize);
   // A send must end before the batch's AckWait would redeliver it: sends start within the first half of
   // the slack AckWait leaves beyond one send (the rest covers claim, marking, commit and acks); the
   // ones whose turn comes later are left for a retry.
@@ -114,7 +114,7 @@ export async function startOrderEventsConsumer(options: OrderEventsConsumerOptio
     maxDeliver: options.maxDeliver,
     retryBackoff: options.retryBackoff ?? { initialMs: 2000, maxMs: 60_000 },
     maxBatch: batchSize,
-    concurrency: notifierBatchesInFlight,
+    concurrency: batchesInFlight,
     handleBatch,
     // The notifier may start before orders ever declared the stream; the declaration is idempotent.
     declareStream: () => ensureEventStreams(options.jsm, { stream: options.stream, subjectPrefix: options.subjectPrefix, limits: options.streamLimits }),
