@@ -34,6 +34,8 @@ describe("loadNotifierConfig", () => {
     expect(loadNotifierConfig({ NOTIFIER_CONCURRENCY: "20", NOTIFIER_DATABASE_POOL: "3" }).concurrency).toBe(20);
     expect(() => loadNotifierConfig({ NOTIFIER_DATABASE_POOL: "2" })).toThrow(/NOTIFIER_DATABASE_POOL \(2\) must exceed NOTIFIER_BATCHES_IN_FLIGHT \(2\)/);
     expect(loadNotifierConfig({ NOTIFIER_DATABASE_POOL: "2", NOTIFIER_BATCHES_IN_FLIGHT: "1" }).batchesInFlight).toBe(1);
+    expect(loadNotifierConfig({}).databaseStatementTimeoutMs).toBe(5000);
+    expect(loadNotifierConfig({ DATABASE_STATEMENT_TIMEOUT_MS: "750" }).databaseStatementTimeoutMs).toBe(750);
   });
 
   it("refuses an AckWait that a send could outlast", () => {

@@ -1,5 +1,6 @@
 import { ConfigError, type Env, readPort, readPositiveInt, readServerLimits, readString, readSwitch, readUrl } from "../platform/process/index.js";
 import { readStreamLimits, type EventStreamLimits } from "../platform/events/index.js";
+import { defaultStatementTimeoutMs } from "../platform/db/index.js";
 import type { ServerLimits } from "../platform/rpc/index.js";
 import { loadTlsConfig, type ReadFile, type TlsConfig } from "../platform/identity/index.js";
 
@@ -13,6 +14,8 @@ export interface NotifierConfig {
   databaseUrl: string;
   /** Connections in the database pool. */
   databasePoolSize: number;
+  /** PostgreSQL statement_timeout of the pool (DATABASE_STATEMENT_TIMEOUT_MS); a claim waiting longer for another replica's batch is retried later. */
+  databaseStatementTimeoutMs: number;
   /** nats:// URL of the JetStream server. */
   natsUrl: string;
   /** JetStream stream holding order events. */
@@ -54,6 +57,7 @@ export function loadNotifierConfig(env: Env = process.env, readFile?: ReadFile):
     grpcPort: readPort(env, "NOTIFIER_PORT", 50053),
     databaseUrl: readUrl(env, "NOTIFIER_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/notifier", ["postgres", "postgresql"]),
     databasePoolSize: readPositiveInt(env, "NOTIFIER_DATABASE_POOL", 10),
+    databaseStatementTimeoutMs: readPositiveInt(env, "DATABASE_STATEMENT_TIMEOUT_MS", defaultStatementTimeoutMs),
     natsUrl: readUrl(env, "NATS_URL", "nats://127.0.0.1:4222", ["nats", "tls"]),
     eventsStream: readString(env, "EVENTS_STREAM", "ORDERS"),
     eventsSubjectPrefix: readString(env, "EVENTS_SUBJECT_PREFIX", "orders"),

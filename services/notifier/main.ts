@@ -16,7 +16,7 @@ const logger = createLogger("notifier");
 await runProcess(logger, async () => {
   const config = loadNotifierConfig();
   logger.info({ database: redact(config.databaseUrl), nats: config.natsUrl, stream: config.eventsStream }, "starting");
-  const database = await openNotifierDatabase(config.databaseUrl, config.databasePoolSize);
+  const database = await openNotifierDatabase(config.databaseUrl, config.databasePoolSize, config.databaseStatementTimeoutMs);
   const mailer = await createMailer({
     smtpUrl: config.smtpUrl,
     from: config.mailFrom,

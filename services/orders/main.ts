@@ -26,7 +26,7 @@ await runProcess(logger, async () => {
   logger.info({ database: redact(config.databaseUrl), shipping: config.shippingAddr, nats: config.natsUrl }, "starting");
   if (config.auth.disabled) logger.warn("AUTH_DISABLED=true: OrderService serves every caller without a token, as an admin");
   const authenticator = await createCallerAuthenticator(config.auth);
-  const database = await openOrdersDatabase(config.databaseUrl, config.databasePoolSize);
+  const database = await openOrdersDatabase(config.databaseUrl, config.databasePoolSize, config.databaseStatementTimeoutMs);
   const store = new OrderStore(database.db, database.sql);
   const shipping = createShippingClient({ addr: config.shippingAddr, logger, tls: config.tls });
   if (!config.pageTokenKey) logger.warn("PAGE_TOKEN_KEY is not set: page tokens are signed with a key of this process only and become invalid when it restarts");
@@ -60,7 +60,7 @@ async function startEvents(config: OrdersConfig, sql: Parameters<typeof startOut
     nc = await connectNats(config.natsUrl, logger, "orders", { waitOnFirstConnect: true });
     const jsm = await jetstreamManager(nc);
     const js = jetstream(nc);
-    await ensureEventStreams(jsm, { stream: config.eventsStream, subjectPrefix: config.eventsSubjectPrefix });
+    await ensureEventStreams(jsm, { stream: config.eventsStream, subjectPrefix: config.eventsSubjectPrefix, limits: config.streamLimits });
     if (stopping) return;
     relay = await startOutboxRelay({ sql, js, logger, subjectPrefix: config.eventsSubjectPrefix, retentionMs: config.outboxRetentionMs });
     dispatcher = await startShippingDispatcher({
