@@ -73,6 +73,8 @@ describe("startEventConsumer", () => {
     const orderId = randomUUID();
     await publishOrderEvent(catalogue.orderCreated, orderId, "a@example.com");
     await publishOrderEvent(catalogue.orderUpdated, orderId);
+    // Not wanted, so never decoded: acked, not dead-lettered, although it is not an OrderUpdated.
+    await f.js.publish(subjectOf(catalogue.orderUpdated, f.subjectPrefix), new Uint8Array([0xff, 0xff]));
     await f.js.publish(`${f.subjectPrefix}.no_such_event`, new Uint8Array([1]));
     await f.js.publish(subjectOf(catalogue.orderCreated, f.subjectPrefix), new Uint8Array([0xff, 0xff]));
     const cancelled = encodeEvent(catalogue.orderCancelled, { eventId: randomUUID(), order: { id: orderId }, reason: "late" });

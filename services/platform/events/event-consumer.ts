@@ -49,8 +49,7 @@ export interface EventConsumerBaseOptions<K extends EventKey> extends Omit<Consu
   /**
    * The events the handler wants. One: the consumer filters on its subject. Several: it filters on
    * `${subjectPrefix}.>` (NATS 2.9 has no multi-filter consumers) and acks the family's other events
-   * without calling the handler. Every catalogue event has a subject of its own, so a subject the
-   * catalogue does not know is acked and skipped too.
+   * and subjects the catalogue does not know without decoding them or calling the handler.
    */
   events: readonly K[];
   /** Events with the same key are handled in stream order. Default: the order the event is about; undefined: no constraint. */
@@ -83,11 +82,14 @@ export function startEventConsumer<K extends EventKey>(options: EventConsumerOpt
   const only = wanted.size === 1 ? catalogue[options.events[0]!] : undefined;
   const keyOf = options.orderingKey ?? ((event: Wanted) => event.orderId);
 
+  // By subject first: an event the handler does not want is acked undecoded (cheaper, and never
+  // dead-lettered by a consumer that does not care whether it decodes).
+  const wantedSubjects = new Set([...wanted].map((key) => subjectOf(catalogue[key], options.subjectPrefix)));
   const prepare = (msg: JsMsg): Prepared<EventDelivery<K>> => {
+    if (!wantedSubjects.has(msg.subject)) return { settle: { ack: true } };
     const decoded = decodeEvent(options.family, options.subjectPrefix, msg.subject, msg.data);
     if ("unknown" in decoded) return { settle: { ack: true } };
     if ("poison" in decoded) return { settle: { deadLetter: decoded.poison } };
-    if (!wanted.has(decoded.key)) return { settle: { ack: true } };
     const event = decoded as Wanted;
     return { item: { event, msg }, key: keyOf(event) };
   };
