@@ -11,7 +11,10 @@ export interface ConsumerDeclaration {
   filterSubject: string;
   /** How long JetStream waits for an ack before redelivering; must exceed the handler's own deadline. */
   ackWaitMs: number;
-  /** Deliveries in total, the first included; a failure on the last one dead-letters the message. */
+  /**
+   * Deliveries in total, the first included; a retry asked for on the last one dead-letters the
+   * message. -1: no limit (JetStream's own), for work that must wait out any outage.
+   */
   maxDeliver: number;
   /** Unacked messages in flight across all replicas. Default 1000. */
   maxAckPending?: number;

@@ -168,6 +168,26 @@ describe("startEventConsumer", () => {
     expect(maxInFlight).toBeGreaterThan(1);
   });
 
+  it("retries without end when max deliver is -1", async () => {
+    const deliveries: number[] = [];
+    const durable = uniqueName("forever");
+    await start({
+      durable,
+      events: ["orderCancellationRequested"],
+      maxDeliver: -1,
+      retryBackoff: { initialMs: 10, maxMs: 20 },
+      handle: async ({ msg }) => {
+        deliveries.push(msg.info.deliveryCount);
+        return msg.info.deliveryCount < 6 ? { retry: "shipping unavailable" } : { ack: true };
+      },
+    });
+    await publishOrderEvent(catalogue.orderCancellationRequested, randomUUID());
+    await waitFor(() => deliveries.length === 6, { what: "six deliveries" });
+    await settled(durable);
+    expect(deliveries).toEqual([1, 2, 3, 4, 5, 6]);
+    expect(await f.deadLetters()).toEqual([]);
+  });
+
   it("keeps a message whose dead letter cannot be stored (full dead-letter stream) and dead-letters it once there is room", async () => {
     const full = { maxAgeMs: 3_600_000, maxBytes: 1024 };
     await ensureEventStreams(f.jsm, { stream: f.stream, subjectPrefix: f.subjectPrefix, limits: { events: testStreamLimits.events, deadLetters: full } });

@@ -17,7 +17,7 @@ export type HandleResult =
 export interface SettlementOptions<T> {
   js: JetStreamClient;
   durable: string;
-  /** Deliveries in total; a retry asked for on the last one dead-letters the message instead. */
+  /** Deliveries in total; a retry asked for on the last one dead-letters the message instead. -1: no limit. */
   maxDeliver: number;
   deadLetterSubject: string;
   /** Delay of a retry (and of a failed dead-letter publish) for a delivery count. */
@@ -66,7 +66,7 @@ export function messageSettlement<T>(options: SettlementOptions<T>): Settle<T> {
       return;
     }
     const reason = "retry" in result ? result.retry : result.reason;
-    if (msg.info.deliveryCount >= options.maxDeliver) {
+    if (options.maxDeliver > 0 && msg.info.deliveryCount >= options.maxDeliver) {
       await deadLetter(msg, item, `gave up after ${msg.info.deliveryCount} deliveries: ${reason}`);
       return;
     }
