@@ -1,4 +1,6 @@
 import { ConfigError, type Env, readPort, readPositiveInt, readServerLimits, readString, readSwitch, readUrl } from "../platform/process/index.js";
+import { readStreamLimits, type EventStreamLimits } from "../platform/events/index.js";
+import { defaultStatementTimeoutMs } from "../platform/db/index.js";
 import type { ServerLimits } from "../platform/rpc/index.js";
 import { loadTlsConfig, type ReadFile, type TlsConfig } from "../platform/identity/index.js";
 
@@ -12,6 +14,8 @@ export interface NotifierConfig {
   databaseUrl: string;
   /** Connections in the database pool. */
   databasePoolSize: number;
+  /** PostgreSQL statement_timeout of the pool (DATABASE_STATEMENT_TIMEOUT_MS); a claim waiting longer for another replica's batch is retried later. */
+  databaseStatementTimeoutMs: number;
   /** nats:// URL of the JetStream server. */
   natsUrl: string;
   /** JetStream stream holding order events. */
@@ -32,8 +36,14 @@ export interface NotifierConfig {
   maxDeliver: number;
   /** TLS of the health/reflection port. */
   tls: TlsConfig;
-  /** Events handled at once (each holds a database connection and an SMTP connection while it sends). */
+  /** Emails sent at once (SMTP connections); one order's events still go one after another. */
   concurrency: number;
+  /** Events claimed per transaction. */
+  batchSize: number;
+  /** Batches in flight at once; each holds one pooled connection while its emails go out. */
+  batchesInFlight: number;
+  /** Retention of the order event streams (EVENTS_MAX_AGE, EVENTS_MAX_BYTES, DEADLETTER_MAX_*). */
+  streamLimits: EventStreamLimits;
   /** Request size, connection, stream, timeout and in-flight limits of its health/reflection port. */
   limits: ServerLimits;
   /** Serve grpc.reflection (REFLECTION, default on). */
@@ -47,6 +57,7 @@ export function loadNotifierConfig(env: Env = process.env, readFile?: ReadFile):
     grpcPort: readPort(env, "NOTIFIER_PORT", 50053),
     databaseUrl: readUrl(env, "NOTIFIER_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/notifier", ["postgres", "postgresql"]),
     databasePoolSize: readPositiveInt(env, "NOTIFIER_DATABASE_POOL", 10),
+    databaseStatementTimeoutMs: readPositiveInt(env, "DATABASE_STATEMENT_TIMEOUT_MS", defaultStatementTimeoutMs),
     natsUrl: readUrl(env, "NATS_URL", "nats://127.0.0.1:4222", ["nats", "tls"]),
     eventsStream: readString(env, "EVENTS_STREAM", "ORDERS"),
     eventsSubjectPrefix: readString(env, "EVENTS_SUBJECT_PREFIX", "orders"),
@@ -59,12 +70,18 @@ export function loadNotifierConfig(env: Env = process.env, readFile?: ReadFile):
     maxDeliver: readPositiveInt(env, "NOTIFIER_MAX_DELIVER", 20),
     tls: loadTlsConfig(env, readFile),
     concurrency: readPositiveInt(env, "NOTIFIER_CONCURRENCY", 8),
+    batchSize: readPositiveInt(env, "NOTIFIER_BATCH_SIZE", 64),
+    batchesInFlight: readPositiveInt(env, "NOTIFIER_BATCHES_IN_FLIGHT", 2),
+    streamLimits: readStreamLimits(env),
     limits: readServerLimits(env),
     reflection: readSwitch(env, "REFLECTION", true),
   };
-  // Every event in flight keeps its claim transaction (one pooled connection) open during the send.
-  if (config.concurrency > config.databasePoolSize) {
-    throw new ConfigError(`NOTIFIER_CONCURRENCY (${config.concurrency}) must not exceed NOTIFIER_DATABASE_POOL (${config.databasePoolSize})`);
+  // Every batch in flight keeps its claim transaction (one pooled connection) open while its emails go
+  // out; one more connection serves the rest (marking dead-lettered events).
+  if (config.databasePoolSize < config.batchesInFlight + 1) {
+    throw new ConfigError(
+      `NOTIFIER_DATABASE_POOL (${config.databasePoolSize}) must exceed NOTIFIER_BATCHES_IN_FLIGHT (${config.batchesInFlight}): each batch in flight holds a connection`,
+    );
   }
   // The claim row is held locked during a send; a send outliving AckWait would be redelivered meanwhile.
   if (config.sendTimeoutMs + 1000 > config.ackWaitMs) {

@@ -16,7 +16,7 @@ const logger = createLogger("notifier");
 await runProcess(logger, async () => {
   const config = loadNotifierConfig();
   logger.info({ database: redact(config.databaseUrl), nats: config.natsUrl, stream: config.eventsStream }, "starting");
-  const database = await openNotifierDatabase(config.databaseUrl, config.databasePoolSize);
+  const database = await openNotifierDatabase(config.databaseUrl, config.databasePoolSize, config.databaseStatementTimeoutMs);
   const mailer = await createMailer({
     smtpUrl: config.smtpUrl,
     from: config.mailFrom,
@@ -36,8 +36,12 @@ await runProcess(logger, async () => {
     mailer,
     logger,
     ackWaitMs: config.ackWaitMs,
+    sendTimeoutMs: config.sendTimeoutMs,
     maxDeliver: config.maxDeliver,
     concurrency: config.concurrency,
+    batchSize: config.batchSize,
+    batchesInFlight: config.batchesInFlight,
+    streamLimits: config.streamLimits,
   });
   // No RPCs of its own: the port serves grpc.health.v1 and reflection only.
   const host = await startServiceHost({

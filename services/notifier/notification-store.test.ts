@@ -12,8 +12,8 @@ afterAll(async () => {
   await n?.close();
 });
 
-function claim(): NotificationClaim {
-  return { eventId: randomUUID(), orderId: randomUUID(), kind: "created", recipient: "a@example.com", subject: "Order #1 confirmed" };
+function claim(kind: NotificationClaim["kind"] = "created"): NotificationClaim {
+  return { eventId: randomUUID(), orderId: randomUUID(), kind, recipient: "a@example.com", subject: "Order #1 confirmed" };
 }
 
 describe("NotificationStore.sendOnce", () => {
@@ -80,5 +80,59 @@ describe("NotificationStore.sendOnce", () => {
     await n.store.markFailed(sent.eventId, "late dead letter");
     expect((await n.store.get(sent.eventId))?.status).toBe("sent");
     expect(await n.store.listByOrder(sent.orderId)).toHaveLength(1);
+  });
+});
+
+describe("NotificationStore.sendBatch", () => {
+  it("claims, sends and marks a batch of every kind in one transaction", async () => {
+    const claims = (["created", "shipped", "delivered", "cancelled"] as const).map((kind) => claim(kind));
+    const sent: string[] = [];
+    const outcomes = await n.store.sendBatch(claims, async (c) => {
+      sent.push(c.eventId);
+      return { messageId: `<${c.eventId}>` };
+    });
+    // One transaction for the whole batch: now(), its start time, stamped every row alike.
+    const rows = await Promise.all(claims.map((c) => n.store.get(c.eventId)));
+    expect(new Set(rows.map((r) => r!.createdAt.getTime())).size).toBe(1);
+    expect(outcomes.map((o) => o.kind)).toEqual(["sent", "sent", "sent", "sent"]);
+    expect(sent.sort()).toEqual(claims.map((c) => c.eventId).sort());
+    for (const c of claims) expect(await n.store.get(c.eventId)).toMatchObject({ kind: c.kind, status: "sent", attempts: 1, messageId: `<${c.eventId}>` });
+    expect(outcomes.map((o) => o.row.eventId)).toEqual(claims.map((c) => c.eventId));
+  });
+
+  it("sends an event that is twice in one batch once, and skips events sent by an earlier batch", async () => {
+    const earlier = claim();
+    await n.store.sendOnce(earlier, async () => ({ messageId: "<earlier>" }));
+    const twice = claim();
+    let sends = 0;
+    const outcomes = await n.store.sendBatch([twice, earlier, { ...twice }], async () => ({ messageId: `<m${++sends}>` }));
+    expect(outcomes.map((o) => o.kind)).toEqual(["sent", "duplicate", "duplicate"]);
+    expect(sends).toBe(1);
+    expect(await n.store.get(twice.eventId)).toMatchObject({ status: "sent", attempts: 1, messageId: "<m1>" });
+    expect(await n.store.get(earlier.eventId)).toMatchObject({ status: "sent", attempts: 1, messageId: "<earlier>" });
+  });
+
+  it("records a failed send in a batch on its row only; the next batch retries it alone", async () => {
+    const ok = claim();
+    const refused = claim();
+    const first = await n.store.sendBatch([ok, refused], async (c) => {
+      if (c.eventId === refused.eventId) throw new Error("550 mailbox unavailable");
+      return { messageId: "<ok>" };
+    });
+    expect(first.map((o) => o.kind)).toEqual(["sent", "failed"]);
+    expect(first[1]).toMatchObject({ row: { status: "pending", attempts: 1, lastError: "550 mailbox unavailable" } });
+    const tried: string[] = [];
+    const second = await n.store.sendBatch([ok, refused], async (c) => {
+      tried.push(c.eventId);
+      return { messageId: "<retry>" };
+    });
+    expect(second.map((o) => o.kind)).toEqual(["duplicate", "sent"]);
+    expect(tried).toEqual([refused.eventId]);
+    expect(await n.store.get(refused.eventId)).toMatchObject({ status: "sent", attempts: 2, lastError: null });
+    expect(await n.store.get(ok.eventId)).toMatchObject({ attempts: 1, messageId: "<ok>" });
+  });
+
+  it("sends nothing and opens no transaction for an empty batch", async () => {
+    expect(await n.store.sendBatch([], async () => ({ messageId: "<never>" }))).toEqual([]);
   });
 });

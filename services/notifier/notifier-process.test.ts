@@ -53,9 +53,12 @@ async function startNotifier(): Promise<NotifierProcess> {
     // Short AckWait so the messages a killed process held come back within the test.
     NOTIFIER_ACK_WAIT_MS: "3000",
     NOTIFIER_SEND_TIMEOUT_MS: "2000",
-    // One send at a time: the kill test proves exactly-once for the email in hand. With N sends in flight,
-    // up to N emails can sit in the inherent window between SMTP's 250 and the commit when the process dies.
+    // One batch of one event at a time: the kill test proves exactly-once for the email in hand. With
+    // more events in flight, up to that many emails can sit in the inherent window between SMTP's 250
+    // and their batch's commit when the process dies (see notification-store.ts).
     NOTIFIER_CONCURRENCY: "1",
+    NOTIFIER_BATCH_SIZE: "1",
+    NOTIFIER_BATCHES_IN_FLIGHT: "1",
     LOG_LEVEL: "info",
   });
   processes.push(p);

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { sampleOrder } from "../../tests/support/order-events.js";
+import { sampleEvent, sampleOrder, sampleShipment } from "../../tests/support/order-events.js";
 import { buildOrderEmail, escapeHtml } from "./order-email.js";
 
 describe("buildOrderEmail", () => {
@@ -32,12 +32,45 @@ describe("buildOrderEmail", () => {
 
   it("escapes customer-controlled text in the HTML body only", () => {
     const order = sampleOrder();
-    const email = buildOrderEmail("cancelled", order, `<script>alert("x")</script>`);
+    const email = buildOrderEmail("cancelled", order, { cancelReason: `<script>alert("x")</script>` });
     expect(email.subject).toBe(`Order #${order.id} cancelled`);
     expect(email.html).toContain("TEA-&lt;EARL&gt;");
     expect(email.html).not.toContain("<script>");
     expect(email.html).toContain("&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt;");
     expect(email.text).toContain(`cancelled: <script>alert("x")</script>`);
+  });
+});
+
+describe("buildOrderEmail for shipped and delivered", () => {
+  it("announces the shipment with its carrier and tracking number, escaped in HTML", () => {
+    const { order } = sampleEvent("shipped", sampleOrder({ currency: "EUR" }));
+    const email = buildOrderEmail("shipped", order);
+    expect(email.subject).toBe(`Order #${order.id} shipped`);
+    expect(email.text).toContain("Your order is on its way.");
+    expect(email.text).toContain(`Carrier: ${sampleShipment.carrier}`);
+    expect(email.text).toContain(`Tracking number: ${sampleShipment.trackingNumber}`);
+    expect(email.text).toContain("Total: €28.99");
+    expect(email.html).toContain("Carrier: <strong>ParcelCo &lt;Express&gt;</strong>");
+    expect(email.html).toContain("Tracking number: <strong>PC-1234&amp;5</strong>");
+    expect(email.html).not.toContain("<Express>");
+  });
+
+  it("leaves out shipment facts the order does not have", () => {
+    const order = sampleOrder();
+    const email = buildOrderEmail("shipped", order);
+    expect(email.text).not.toContain("Carrier");
+    expect(email.text).not.toContain("Tracking number");
+    expect(email.html).not.toContain("<strong>");
+  });
+
+  it("announces the delivery with the order's lines and total", () => {
+    const { order } = sampleEvent("delivered", sampleOrder({ currency: "JPY" }));
+    const email = buildOrderEmail("delivered", order);
+    expect(email.subject).toBe(`Order #${order.id} delivered`);
+    expect(email.text).toContain("Your order has been delivered.");
+    expect(email.text).toContain(`Carrier: ${sampleShipment.carrier}`);
+    expect(email.text).toContain("Total: ¥2,899");
+    expect(email.html).toContain("TEA-&lt;EARL&gt;");
   });
 });
 

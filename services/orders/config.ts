@@ -13,8 +13,9 @@ import {
   readSwitch,
   readUrl,
 } from "../platform/process/index.js";
-import { readEventFamily, type EventFamilyConfig } from "../platform/events/index.js";
+import { readEventFamily, readStreamLimits, type EventFamilyConfig, type EventStreamLimits } from "../platform/events/index.js";
 import type { ServerLimits } from "../platform/rpc/index.js";
+import { defaultStatementTimeoutMs } from "../platform/db/index.js";
 import { loadTlsConfig, type ReadFile, type TlsConfig } from "../platform/identity/index.js";
 
 /** Everything the orders process reads from its environment. */
@@ -29,6 +30,8 @@ export interface OrdersConfig {
   databaseUrl: string;
   /** Connections in the database pool. */
   databasePoolSize: number;
+  /** PostgreSQL statement_timeout of the pool (DATABASE_STATEMENT_TIMEOUT_MS); a longer statement fails its RPC with DEADLINE_EXCEEDED. */
+  databaseStatementTimeoutMs: number;
   /** host:port of ShippingService (gRPC). */
   shippingAddr: string;
   /** nats:// URL of the JetStream server. */
@@ -37,6 +40,8 @@ export interface OrdersConfig {
   eventsStream: string;
   /** Subject prefix of order events ("orders" gives orders.created, orders.cancelled). */
   eventsSubjectPrefix: string;
+  /** Retention of the event and dead-letter streams (EVENTS_MAX_AGE, EVENTS_MAX_BYTES, DEADLETTER_MAX_*). */
+  streamLimits: EventStreamLimits;
   /** Deliveries of one orders.created event before shipping dispatch dead-letters it. */
   dispatchMaxDeliver: number;
   /** How long JetStream waits for dispatch to ack before redelivering (after a crash, say). */
@@ -76,10 +81,12 @@ export function loadOrdersConfig(env: Env = process.env, readFile?: ReadFile): O
     webPort: readOptionalPort(env, "ORDERS_WEB_PORT", 8081),
     databaseUrl: readUrl(env, "ORDERS_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/orders", ["postgres", "postgresql"]),
     databasePoolSize: readPositiveInt(env, "ORDERS_DATABASE_POOL", 10),
+    databaseStatementTimeoutMs: readPositiveInt(env, "DATABASE_STATEMENT_TIMEOUT_MS", defaultStatementTimeoutMs),
     shippingAddr: readHostPort(env, "SHIPPING_ADDR", "127.0.0.1:50052"),
     natsUrl: readUrl(env, "NATS_URL", "nats://127.0.0.1:4222", ["nats", "tls"]),
     eventsStream: orderEvents.stream,
     eventsSubjectPrefix: orderEvents.subjectPrefix,
+    streamLimits: readStreamLimits(env),
     dispatchMaxDeliver: readPositiveInt(env, "DISPATCH_MAX_DELIVER", 50),
     dispatchAckWaitMs: readPositiveInt(env, "DISPATCH_ACK_WAIT_MS", 30_000),
     dispatchMaxBackoffMs: readPositiveInt(env, "DISPATCH_MAX_BACKOFF_MS", 30_000),

@@ -28,7 +28,7 @@ await runProcess(logger, async () => {
   logger.info({ database: redact(config.databaseUrl), shipping: config.shippingAddr, nats: config.natsUrl }, "starting");
   if (config.auth.disabled) logger.warn("AUTH_DISABLED=true: OrderService serves every caller without a token, as an admin");
   const authenticator = await createCallerAuthenticator(config.auth);
-  const database = await openOrdersDatabase(config.databaseUrl, config.databasePoolSize);
+  const database = await openOrdersDatabase(config.databaseUrl, config.databasePoolSize, config.databaseStatementTimeoutMs);
   const store = new OrderStore(database.db, database.sql);
   const shipping = createShippingClient({ addr: config.shippingAddr, logger, tls: config.tls });
   if (!config.pageTokenKey) logger.warn("PAGE_TOKEN_KEY is not set: page tokens are signed with a key of this process only and become invalid when it restarts");
@@ -65,7 +65,7 @@ async function startEvents(config: OrdersConfig, sql: Parameters<typeof startOut
     nc = await connectNats(config.natsUrl, logger, "orders", { waitOnFirstConnect: true });
     const jsm = await jetstreamManager(nc);
     const js = jetstream(nc);
-    await ensureEventStreams(jsm, { stream: config.eventsStream, subjectPrefix: config.eventsSubjectPrefix });
+    await ensureEventStreams(jsm, { stream: config.eventsStream, subjectPrefix: config.eventsSubjectPrefix, limits: config.streamLimits });
     if (stopping) return;
     relay = await startOutboxRelay({ sql, js, logger, subjectPrefix: config.eventsSubjectPrefix, retentionMs: config.outboxRetentionMs });
     const orderEvents = { stream: config.eventsStream, subjectPrefix: config.eventsSubjectPrefix };
@@ -83,7 +83,7 @@ async function startEvents(config: OrdersConfig, sql: Parameters<typeof startOut
       concurrency: config.dispatchConcurrency,
     }));
     // shipment-tracking declares shipping's stream itself: orders may start before shipping.
-    consumers.push(await startShipmentTracking({ js, jsm, shipping: config.shippingEvents, store, logger, concurrency: config.shipmentTrackingConcurrency }));
+    consumers.push(await startShipmentTracking({ js, jsm, shipping: config.shippingEvents, streamLimits: config.streamLimits, store, logger, concurrency: config.shipmentTrackingConcurrency }));
     consumers.push(await startShipmentCancellation({ js, jsm, orders: orderEvents, store, shipping, logger, maxBackoffMs: config.shipmentCancelMaxBackoffMs }));
   })().catch((err: unknown) => {
     logger.fatal({ err }, "event side failed to start");

@@ -1,17 +1,6 @@
 import { Code, ConnectError } from "@connectrpc/connect";
-import type { JetStreamClient, JetStreamManager, JsMsg } from "@nats-io/jetstream";
-import {
-  backoffMs,
-  catalogue,
-  deadLetterSubject,
-  decodeEvent,
-  startDurableConsumer,
-  subjectOf,
-  type DecodedEvent,
-  type DurableConsumer,
-  type EventFamilyConfig,
-  type HandleResult,
-} from "../platform/events/index.js";
+import type { JetStreamClient, JetStreamManager } from "@nats-io/jetstream";
+import { startEventConsumer, type DecodedEvent, type DurableConsumer, type EventFamilyConfig, type HandleResult } from "../platform/events/index.js";
 import type { Logger } from "../platform/process/index.js";
 import { isRetryableCode } from "../platform/rpc/index.js";
 import { isUuid } from "../platform/validation/index.js";
@@ -22,12 +11,10 @@ import type { ShippingClient } from "./shipping-client.js";
 export const shipmentCancelConsumer = "shipment-cancel";
 
 /**
- * JetStream's max_deliver for the saga. An outage must never dead-letter a cancellation the customer
- * was promised, so deliveries are unbounded in practice: 2^31-1 (the durable consumer dead-letters on
- * the last delivery, so -1, JetStream's "unlimited", cannot be used with it). At the backoff cap that
- * is centuries; shipping's verdicts end the saga long before.
+ * JetStream's max_deliver for the saga: unlimited (-1). An outage must never dead-letter a cancellation
+ * the customer was promised; shipping's verdicts (OK, FAILED_PRECONDITION, a refusal) end it.
  */
-export const shipmentCancelMaxDeliver = 2_147_483_647;
+export const shipmentCancelMaxDeliver = -1;
 // Outlasts the shipping policy's worst case for one delivery (3 attempts of 2 s plus backoff).
 const cancelAckWaitMs = 30_000;
 // Cancellations are rare next to orders; a few at once drain a backlog after an outage.
@@ -51,7 +38,6 @@ export interface CancelShipmentDeps {
   store: OrderStore;
   shipping: ShippingClient;
   logger: Logger;
-  retryBackoffMs: { initial: number; max: number };
 }
 
 /**
@@ -61,7 +47,7 @@ export interface CancelShipmentDeps {
  * back later with backoff, forever; any other answer is shipping's verdict and is dead-lettered.
  * An order no longer CANCELLING (its outcome already arrived) is acked without calling shipping.
  */
-export async function requestShipmentCancel(deps: CancelShipmentDeps, decoded: DecodedEvent, delivery: number, traceparent?: string): Promise<HandleResult> {
+export async function requestShipmentCancel(deps: CancelShipmentDeps, decoded: DecodedEvent, traceparent?: string): Promise<HandleResult> {
   if (decoded.key !== "orderCancellationRequested") return { ack: true };
   const { orderId } = decoded;
   if (!isUuid(orderId)) return { deadLetter: `cancellation requested for order ${JSON.stringify(orderId)}, not a UUID` };
@@ -80,7 +66,8 @@ export async function requestShipmentCancel(deps: CancelShipmentDeps, decoded: D
       deps.logger.info({ orderId, reason: error.rawMessage }, "shipment already picked up; the cancellation is dropped when the pickup arrives");
       return { ack: true };
     }
-    if (isRetryableCode(error.code)) return { retryInMs: backoffMs(delivery, deps.retryBackoffMs), reason: error.message };
+    // The consumer's backoff (capped at maxBackoffMs) spaces the retries.
+    if (isRetryableCode(error.code)) return { retry: error.message };
     return { deadLetter: `shipping answered ${Code[error.code]} to CancelShipment for order ${orderId}: ${error.message}` };
   }
 }
@@ -92,31 +79,24 @@ export async function requestShipmentCancel(deps: CancelShipmentDeps, decoded: D
 export function startShipmentCancellation(options: ShipmentCancellationOptions): Promise<DurableConsumer> {
   const { orders } = options;
   const log = options.logger.child({ component: shipmentCancelConsumer });
-  const deps: CancelShipmentDeps = { store: options.store, shipping: options.shipping, logger: log, retryBackoffMs: { initial: 250, max: options.maxBackoffMs } };
-  const decode = (msg: JsMsg) => decodeEvent("orders", orders.subjectPrefix, msg.subject, msg.data);
-
-  return startDurableConsumer({
+  const deps: CancelShipmentDeps = { store: options.store, shipping: options.shipping, logger: log };
+  return startEventConsumer({
     js: options.js,
     jsm: options.jsm,
+    logger: options.logger,
+    family: "orders",
+    subjectPrefix: orders.subjectPrefix,
     stream: orders.stream,
     durable: shipmentCancelConsumer,
-    filterSubject: subjectOf(catalogue.orderCancellationRequested, orders.subjectPrefix),
+    events: ["orderCancellationRequested"],
     ackWaitMs: cancelAckWaitMs,
     maxDeliver: shipmentCancelMaxDeliver,
-    deadLetterSubject: deadLetterSubject(orders.subjectPrefix, shipmentCancelConsumer),
-    logger: options.logger,
-    retryBackoffMs: deps.retryBackoffMs,
+    retryBackoff: { initialMs: 250, maxMs: options.maxBackoffMs },
     concurrency: cancelConcurrency,
-    async handle(msg) {
-      const decoded = decode(msg);
-      if ("unknown" in decoded) return { ack: true };
-      if ("poison" in decoded) return { deadLetter: decoded.poison };
-      return requestShipmentCancel(deps, decoded, msg.info.deliveryCount, msg.headers?.get("traceparent") || undefined);
-    },
-    async onDeadLetter(msg) {
-      const decoded = decode(msg);
-      if (!("orderId" in decoded)) return;
-      if (await options.store.dropCancellation(decoded.orderId)) log.error({ orderId: decoded.orderId }, "shipping refused the cancellation for good; order back to SHIPMENT_REQUESTED");
+    handle: ({ event, msg }) => requestShipmentCancel(deps, event, msg.headers?.get("traceparent") || undefined),
+    async onDeadLetter({ event }) {
+      if (!event) return;
+      if (await options.store.dropCancellation(event.orderId)) log.error({ orderId: event.orderId }, "shipping refused the cancellation for good; order back to SHIPMENT_REQUESTED");
     },
   });
 }

@@ -1,15 +1,13 @@
 import { timestampDate } from "@bufbuild/protobuf/wkt";
-import type { JetStreamClient, JetStreamManager, JsMsg } from "@nats-io/jetstream";
+import type { JetStreamClient, JetStreamManager } from "@nats-io/jetstream";
 import type { Shipment } from "../../gen/shipping/v1/shipping_pb.js";
 import {
-  deadLetterSubject,
-  decodeEvent,
   ensureEventStreams,
-  startDurableConsumer,
+  startEventConsumer,
   type DecodedEvent,
-  type DecodeResult,
   type DurableConsumer,
   type EventFamilyConfig,
+  type EventStreamLimits,
   type HandleResult,
 } from "../platform/events/index.js";
 import type { Logger } from "../platform/process/index.js";
@@ -33,6 +31,8 @@ export interface ShipmentTrackingOptions {
   shipping: EventFamilyConfig;
   store: OrderStore;
   logger: Logger;
+  /** Retention of shipping's streams when this process declares them first (readStreamLimits). */
+  streamLimits?: EventStreamLimits;
   /** Events applied at once; one order's events still go one after another. Default 1. */
   concurrency?: number;
 }
@@ -76,38 +76,19 @@ function snapshotOf(decoded: DecodedEvent): { shipment: Shipment; occurTime: Dat
  */
 export function startShipmentTracking(options: ShipmentTrackingOptions): Promise<DurableConsumer> {
   const { shipping, store } = options;
-  // The ordering key and the handler both need the decoded event: decode each message once.
-  const decoded = new WeakMap<JsMsg, DecodeResult>();
-  const decodedOf = (msg: JsMsg): DecodeResult => {
-    let result = decoded.get(msg);
-    if (!result) {
-      result = decodeEvent("shipping", shipping.subjectPrefix, msg.subject, msg.data);
-      decoded.set(msg, result);
-    }
-    return result;
-  };
-
-  return startDurableConsumer({
+  return startEventConsumer({
     js: options.js,
     jsm: options.jsm,
+    logger: options.logger,
+    family: "shipping",
+    subjectPrefix: shipping.subjectPrefix,
     stream: shipping.stream,
     durable: shipmentTrackingConsumer,
-    filterSubject: `${shipping.subjectPrefix}.>`,
+    events: ["shipmentCreated", "shipmentStatusChanged", "shipmentCancelled"],
     ackWaitMs: trackingAckWaitMs,
     maxDeliver: trackingMaxDeliver,
-    deadLetterSubject: deadLetterSubject(shipping.subjectPrefix, shipmentTrackingConsumer),
-    logger: options.logger,
-    declareStream: () => ensureEventStreams(options.jsm, shipping),
+    declareStream: () => ensureEventStreams(options.jsm, { ...shipping, limits: options.streamLimits }),
     concurrency: options.concurrency ?? 1,
-    orderingKey: (msg) => {
-      const result = decodedOf(msg);
-      return "orderId" in result ? result.orderId : undefined;
-    },
-    async handle(msg) {
-      const result = decodedOf(msg);
-      if ("unknown" in result) return { ack: true };
-      if ("poison" in result) return { deadLetter: result.poison };
-      return applyShippingEvent(store, result);
-    },
+    handle: ({ event }) => applyShippingEvent(store, event),
   });
 }

@@ -1,11 +1,22 @@
 import { jetstreamManager, type JetStreamClient, type JetStreamManager, type StoredMsg } from "@nats-io/jetstream";
 import { createLogger, type Logger } from "../../services/platform/process/index.js";
 import { connectNats, type NatsConnection } from "../../services/platform/events/index.js";
-import { deadLetterStreamName, ensureEventStreams } from "../../services/platform/events/index.js";
+import { deadLetterStreamName, ensureEventStreams, type EventStreamLimits } from "../../services/platform/events/index.js";
 import { uniqueName } from "./test-database.js";
 
 /** The machine's shared NATS; tests only create and delete their own streams on it. */
 export const TEST_NATS_URL = process.env.TEST_NATS_URL ?? "nats://127.0.0.1:4222";
+
+/**
+ * Limits of every test stream. JetStream reserves a stream's max_bytes on the server's storage when
+ * it is declared, and tests declare many streams on the one shared server: the production default
+ * (1 GiB each) would soon refuse new streams. vitest.config.ts sets the same sizes for the processes
+ * tests spawn (EVENTS_MAX_BYTES, DEADLETTER_MAX_BYTES).
+ */
+export const testStreamLimits: EventStreamLimits = {
+  events: { maxAgeMs: 60 * 60_000, maxBytes: 8 * 2 ** 20 },
+  deadLetters: { maxAgeMs: 60 * 60_000, maxBytes: 8 * 2 ** 20 },
+};
 
 /** A connection plus a uniquely named event stream (and its dead letter) that the test deletes when done. */
 export interface JetStreamFixture {
@@ -28,7 +39,7 @@ export async function createJetStreamFixture(url = TEST_NATS_URL): Promise<JetSt
   const jsm = await jetstreamManager(nc);
   const stream = uniqueName("TEST").toUpperCase();
   const subjectPrefix = uniqueName("t");
-  await ensureEventStreams(jsm, { stream, subjectPrefix });
+  await ensureEventStreams(jsm, { stream, subjectPrefix, limits: testStreamLimits });
   return {
     nc,
     js: jsm.jetstream(),

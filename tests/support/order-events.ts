@@ -1,10 +1,10 @@
 import { randomUUID } from "node:crypto";
-import { create, toBinary } from "@bufbuild/protobuf";
+import { create } from "@bufbuild/protobuf";
 import { timestampNow } from "@bufbuild/protobuf/wkt";
 import type { JetStreamClient, PubAck } from "@nats-io/jetstream";
-import { OrderCancelledSchema, OrderCreatedSchema } from "../../gen/orders/v1/events_pb.js";
-import { OrderSchema, OrderStatus, type Order } from "../../gen/orders/v1/orders_pb.js";
-import { publishEvent } from "../../services/platform/events/index.js";
+import { OrderSchema, OrderStatus, ShipmentSummarySchema, type Order } from "../../gen/orders/v1/orders_pb.js";
+import { ShipmentStatus } from "../../gen/shipping/v1/shipping_pb.js";
+import { catalogue, encodeEvent, publishEvent, subjectOf, typeOf, type EventDefinition } from "../../services/platform/events/index.js";
 
 /** One order line of sampleOrder, in minor units of the order's currency. */
 export interface SampleLineItem {
@@ -32,33 +32,55 @@ export function sampleOrder(overrides: Partial<Pick<Order, "currency" | "custome
   });
 }
 
-/** One order event ready to publish: its id, subject suffix, CloudEvents type and protobuf payload. */
+/** The order events the notifier tests publish, by the catalogue's name. */
+export type SampleEventKind = "created" | "cancelled" | "shipped" | "delivered" | "updated" | "cancellationRequested";
+
+const definitions = {
+  created: catalogue.orderCreated,
+  cancelled: catalogue.orderCancelled,
+  shipped: catalogue.orderShipped,
+  delivered: catalogue.orderDelivered,
+  updated: catalogue.orderUpdated,
+  cancellationRequested: catalogue.orderCancellationRequested,
+} satisfies Record<SampleEventKind, EventDefinition>;
+
+/** One order event ready to publish: its id, kind, the order it carries and its protobuf payload. */
 export interface SampleEvent {
   eventId: string;
-  kind: "created" | "cancelled";
+  kind: SampleEventKind;
   order: Order;
   payload: Uint8Array;
 }
 
-/** An orders.v1.OrderCreated (or OrderCancelled) event for the order. */
-export function sampleEvent(kind: "created" | "cancelled", order: Order = sampleOrder()): SampleEvent {
+/** The shipment a shipped or delivered sample order carries. */
+export const sampleShipment = { carrier: "ParcelCo <Express>", trackingNumber: "PC-1234&5" } as const;
+
+/**
+ * An orders event of the given kind for the order (encoded by the catalogue); shipped and delivered
+ * orders carry sampleShipment, cancellations the reason "changed my mind".
+ */
+export function sampleEvent(kind: SampleEventKind, order: Order = sampleOrder()): SampleEvent {
   const eventId = randomUUID();
-  const payload =
-    kind === "created"
-      ? toBinary(OrderCreatedSchema, create(OrderCreatedSchema, { eventId, order, occurTime: timestampNow() }))
-      : toBinary(OrderCancelledSchema, create(OrderCancelledSchema, { eventId, order: { ...order, status: OrderStatus.CANCELLED }, occurTime: timestampNow(), reason: "changed my mind" }));
-  return { eventId, kind, order, payload };
+  const status = { created: OrderStatus.PENDING, cancelled: OrderStatus.CANCELLED, shipped: OrderStatus.SHIPPED, delivered: OrderStatus.DELIVERED, updated: OrderStatus.SHIPMENT_REQUESTED, cancellationRequested: OrderStatus.CANCELLING }[kind];
+  const shipped = kind === "shipped" || kind === "delivered";
+  const shipment = shipped ? create(ShipmentSummarySchema, { id: randomUUID(), status: kind === "shipped" ? ShipmentStatus.PICKED_UP : ShipmentStatus.DELIVERED, ...sampleShipment }) : order.shipment;
+  const committed = create(OrderSchema, { ...order, status, shipment });
+  const reason = kind === "cancelled" || kind === "cancellationRequested" ? { reason: "changed my mind" } : {};
+  const { payload } = encodeEvent(definitions[kind] as typeof catalogue.orderCancelled, { eventId, order: committed, occurTime: timestampNow(), ...reason });
+  return { eventId, kind, order: committed, payload };
 }
 
 /**
- * Publishes the event on `${prefix}.${kind}` as the orders relay does. msgId defaults to the event id;
- * pass another one to get a second copy past JetStream de-duplication (a re-publish after the window).
+ * Publishes the event on its catalogue subject under the prefix, as the orders relay does. msgId
+ * defaults to the event id; pass another one to get a second copy past JetStream de-duplication (a
+ * re-publish after the window).
  */
 export function publishOrderEvent(js: JetStreamClient, prefix: string, event: SampleEvent, msgId = event.eventId): Promise<PubAck> {
+  const definition = definitions[event.kind];
   return publishEvent(js, {
-    subject: `${prefix}.${event.kind}`,
+    subject: subjectOf(definition, prefix),
     eventId: msgId,
-    type: event.kind === "created" ? "orders.v1.OrderCreated" : "orders.v1.OrderCancelled",
+    type: typeOf(definition),
     source: "/ordermesh/orders",
     time: new Date(),
     payload: event.payload,

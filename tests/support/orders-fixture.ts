@@ -24,9 +24,9 @@ export interface OrdersDatabase {
 }
 
 /** Creates and migrates a fresh orders database; close() drops it. */
-export async function createOrdersDatabase(): Promise<OrdersDatabase> {
+export async function createOrdersDatabase(options: { statementTimeoutMs?: number } = {}): Promise<OrdersDatabase> {
   const testDb = await createTestDatabase("orders_test");
-  const database = await openOrdersDatabase(testDb.url, 8);
+  const database = await openOrdersDatabase(testDb.url, 8, options.statementTimeoutMs);
   return {
     testDb,
     database,

@@ -1,7 +1,7 @@
 import { index, integer, pgEnum, pgTable, text, timestamp, uuid } from "drizzle-orm/pg-core";
 
-/** Which order event an email answers. */
-export const notificationKind = pgEnum("notification_kind", ["created", "cancelled"]);
+/** Which milestone of an order an email announces (placed and confirmed, shipped, delivered, cancelled). */
+export const notificationKind = pgEnum("notification_kind", ["created", "cancelled", "shipped", "delivered"]);
 
 /** pending: claimed, not (yet) accepted by SMTP; sent: accepted; failed: dead-lettered, an operator's turn. */
 export const notificationStatus = pgEnum("notification_status", ["pending", "sent", "failed"]);

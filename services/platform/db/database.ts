@@ -4,6 +4,7 @@ import { fileURLToPath } from "node:url";
 import postgres, { type Sql } from "postgres";
 import { drizzle, type PostgresJsDatabase } from "drizzle-orm/postgres-js";
 import { migrate } from "drizzle-orm/postgres-js/migrator";
+import { cancellableSql } from "./query-cancellation.js";
 
 export type { Sql } from "postgres";
 
@@ -39,6 +40,13 @@ export async function ensureDatabase(url: string): Promise<void> {
   }
 }
 
+/**
+ * Default of DATABASE_STATEMENT_TIMEOUT_MS: the longest one statement of a service may run (lock waits
+ * included). Well above any query of a healthy service, and below the deadlines callers set, so a
+ * statement stuck behind a lock or a sick server fails while its caller still waits for the answer.
+ */
+export const defaultStatementTimeoutMs = 5000;
+
 /** Opens the pool, creates the database if missing and applies the service's committed migrations. */
 export async function openDatabase<TSchema extends Record<string, unknown>>(options: {
   url: string;
@@ -48,20 +56,35 @@ export async function openDatabase<TSchema extends Record<string, unknown>>(opti
   /** Per-service table, so services sharing one server never read each other's history. */
   migrationsTable: string;
   poolSize: number;
+  /**
+   * PostgreSQL statement_timeout of every pooled connection; a statement running longer fails with
+   * SQLSTATE 57014 (RPCs answer DEADLINE_EXCEEDED). Default defaultStatementTimeoutMs. Migrations
+   * run on a connection of their own without it: a long index build is not a stuck request.
+   */
+  statementTimeoutMs?: number;
 }): Promise<Database<TSchema>> {
   await ensureDatabase(options.url);
-  const sql = postgres(options.url, {
-    max: options.poolSize,
-    onnotice: () => {},
-    // Fail fast while the server is unreachable instead of queueing calls behind a dead connection.
-    connect_timeout: 5,
-  });
+  const migrator = postgres(options.url, { max: 1, onnotice: () => {}, connect_timeout: 5 });
+  try {
+    await migrate(drizzle(migrator), {
+      migrationsFolder: projectPath(options.migrationsFolder),
+      migrationsTable: options.migrationsTable,
+      migrationsSchema: "public",
+    });
+  } finally {
+    await migrator.end({ timeout: 5 });
+  }
+  // Queries an RPC handler starts are cancelled when its call is (see query-cancellation.ts).
+  const sql = cancellableSql(
+    postgres(options.url, {
+      max: options.poolSize,
+      onnotice: () => {},
+      // Fail fast while the server is unreachable instead of queueing calls behind a dead connection.
+      connect_timeout: 5,
+      connection: { statement_timeout: options.statementTimeoutMs ?? defaultStatementTimeoutMs },
+    }),
+  );
   const db = drizzle(sql, { schema: options.schema });
-  await migrate(db, {
-    migrationsFolder: projectPath(options.migrationsFolder),
-    migrationsTable: options.migrationsTable,
-    migrationsSchema: "public",
-  });
   const probe = postgres(options.url, { max: 1, onnotice: () => {}, connect_timeout: 5 });
   // Connected now, so the first health check does not pay for a connection set-up inside its timeout.
   await probe`select 1`;

@@ -1,3 +1,4 @@
 // Public surface of platform/db: PostgreSQL access: opening a service's database (pool, migrations, health ping).
-export { openDatabase, projectPath, redact } from "./database.js";
+export { defaultStatementTimeoutMs, openDatabase, projectPath, redact } from "./database.js";
+export { runWithQuerySignal } from "./query-cancellation.js";
 export type { Database } from "./database.js";

@@ -1,8 +1,16 @@
 // Public surface of platform/events: Events on NATS JetStream: connections, streams, CloudEvents envelopes and durable consumers.
 export { cloudEventHeaders, publishEvent } from "./cloudevents.js";
 export { backoffMs, startDurableConsumer } from "./durable-consumer.js";
-export type { DurableConsumer, HandleResult } from "./durable-consumer.js";
+export type { DurableConsumerOptions } from "./durable-consumer.js";
+export type { DurableConsumer } from "./consumer-loop.js";
+export type { HandleResult } from "./message-settlement.js";
+export { startEventConsumer } from "./event-consumer.js";
+export type { BatchEventHandler, EventConsumerOptions, EventDelivery, EventKey, SingleEventHandler } from "./event-consumer.js";
+export { DeadLetterHeader } from "./dead-letter.js";
 export { deadLetterStreamName, deadLetterSubject, ensureEventStreams } from "./event-stream.js";
+export type { EventStreamsOptions } from "./event-stream.js";
+export { defaultEventStreamLimits, readStreamLimits } from "./stream-limits.js";
+export type { EventStreamLimits, StreamLimits } from "./stream-limits.js";
 export { checkNats, connectNats } from "./nats-connection.js";
 export type { NatsConnection } from "./nats-connection.js";
 export { catalogue, decodeEvent, encodeEvent, eventFamilies, eventsOf, readEventFamily, subjectOf, typeOf } from "./catalogue.js";

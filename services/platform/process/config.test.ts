@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { ConfigError, readAuthConfig, readCorsOrigins, readHostPort, readOptionalPort, readPort, readPositiveInt, readSecretKey, readServerLimits, readString, readUrl } from "./config.js";
+import { ConfigError, readAuthConfig, readByteSize, readCorsOrigins, readDuration, readHostPort, readOptionalPort, readPort, readPositiveInt, readSecretKey, readServerLimits, readString, readUrl } from "./config.js";
 import { defaultServerLimits } from "../rpc/server-limits.js";
 
 /** Asserts that reading throws a ConfigError naming the variable and quoting the bad value. */
@@ -174,5 +174,37 @@ describe("readSecretKey", () => {
     }
     expect(message).toContain("K must be at least 32 bytes");
     expect(message).not.toContain(value);
+  });
+});
+
+describe("readDuration", () => {
+  it("reads ms, s, m, h and d; the default when unset; undefined for off", () => {
+    expect(readDuration({}, "D", 1234)).toBe(1234);
+    expect(readDuration({ D: "" }, "D", 1234)).toBe(1234);
+    expect(readDuration({ D: "off" }, "D", 1234)).toBeUndefined();
+    expect(readDuration({ D: "250ms" }, "D", 1)).toBe(250);
+    expect(readDuration({ D: "30s" }, "D", 1)).toBe(30_000);
+    expect(readDuration({ D: "15m" }, "D", 1)).toBe(900_000);
+    expect(readDuration({ D: "2h" }, "D", 1)).toBe(7_200_000);
+    expect(readDuration({ D: "7d" }, "D", 1)).toBe(604_800_000);
+  });
+
+  it.each(["30", "0s", "-1s", "1.5h", "1w", " 30s", "30 s", "off?", "99999999999999999d"])("refuses %j naming the variable", (raw) => {
+    expectConfigError(() => readDuration({ EVENTS_MAX_AGE: raw }, "EVENTS_MAX_AGE", 1), "EVENTS_MAX_AGE", raw);
+  });
+});
+
+describe("readByteSize", () => {
+  it("reads bytes with an optional binary unit; the default when unset; undefined for off", () => {
+    expect(readByteSize({}, "B", 42)).toBe(42);
+    expect(readByteSize({ B: "off" }, "B", 42)).toBeUndefined();
+    expect(readByteSize({ B: "1048576" }, "B", 1)).toBe(1_048_576);
+    expect(readByteSize({ B: "512KiB" }, "B", 1)).toBe(524_288);
+    expect(readByteSize({ B: "8MiB" }, "B", 1)).toBe(8 * 2 ** 20);
+    expect(readByteSize({ B: "1GiB" }, "B", 1)).toBe(2 ** 30);
+  });
+
+  it.each(["0", "1MB", "1.5GiB", "-5", "8 MiB", "lots"])("refuses %j naming the variable", (raw) => {
+    expectConfigError(() => readByteSize({ EVENTS_MAX_BYTES: raw }, "EVENTS_MAX_BYTES", 1), "EVENTS_MAX_BYTES", raw);
   });
 });

@@ -170,3 +170,37 @@ export function readSecretKey(env: Env, name: string, minBytes: number): Uint8Ar
   }
   return key;
 }
+
+const durationUnitMs: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
+
+/**
+ * Reads a duration such as "500ms", "30s", "15m", "1h" or "7d" as milliseconds, or returns the default
+ * when unset; "off" returns undefined (the caller decides what no limit or no delay means). A bare
+ * number is refused: whether "30" meant seconds or milliseconds is exactly the mistake to catch.
+ */
+export function readDuration(env: Env, name: string, fallbackMs: number | undefined): number | undefined {
+  const raw = env[name];
+  if (raw === undefined || raw === "") return fallbackMs;
+  if (raw === "off") return undefined;
+  const match = /^(\d+)(ms|s|m|h|d)$/.exec(raw);
+  const ms = match ? Number(match[1]) * durationUnitMs[match[2]!]! : NaN;
+  if (!Number.isSafeInteger(ms) || ms <= 0) {
+    throw new ConfigError(`${name} must be a duration like 500ms, 30s, 15m, 1h or 7d (or "off"), got "${raw}"`);
+  }
+  return ms;
+}
+
+const byteUnits: Record<string, number> = { "": 1, B: 1, KiB: 2 ** 10, MiB: 2 ** 20, GiB: 2 ** 30, TiB: 2 ** 40 };
+
+/** Reads a size such as "1048576", "512KiB", "8MiB" or "1GiB" as bytes, or the default when unset; "off" returns undefined. */
+export function readByteSize(env: Env, name: string, fallbackBytes: number | undefined): number | undefined {
+  const raw = env[name];
+  if (raw === undefined || raw === "") return fallbackBytes;
+  if (raw === "off") return undefined;
+  const match = /^(\d+)(B|KiB|MiB|GiB|TiB)?$/.exec(raw);
+  const bytes = match ? Number(match[1]) * byteUnits[match[2] ?? ""]! : NaN;
+  if (!Number.isSafeInteger(bytes) || bytes <= 0) {
+    throw new ConfigError(`${name} must be a size in bytes like 1048576, 512KiB, 8MiB or 1GiB (or "off"), got "${raw}"`);
+  }
+  return bytes;
+}

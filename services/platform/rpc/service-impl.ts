@@ -1,5 +1,6 @@
 import type { DescService, Message } from "@bufbuild/protobuf";
 import { Code, ConnectError, type HandlerContext, type ServiceImpl } from "@connectrpc/connect";
+import { runWithQuerySignal } from "../db/query-cancellation.js";
 import { admit, type AccessPolicy } from "../identity/access-policy.js";
 import type { CallerAuthenticator } from "../identity/jwt-auth.js";
 import { createLoadShedder, type LoadShedder } from "./load-shedding.js";
@@ -29,9 +30,10 @@ type UnaryFn = (req: unknown, ctx: HandlerContext) => unknown;
 
 /**
  * Wraps every unary handler once for all transports: sheds calls beyond the process's in-flight limit,
- * admits the caller by the binding's access policy, refuses strings with NUL characters, logs method,
- * code and duration, and turns unexpected exceptions into INTERNAL so no stack trace or SQL text
- * reaches a client.
+ * admits the caller by the binding's access policy, refuses strings with NUL characters, cancels the
+ * handler's database queries when the call ends early, logs method, code and duration, and turns
+ * unexpected exceptions into INTERNAL (a statement that ran out of time into DEADLINE_EXCEEDED, an
+ * unreachable database into UNAVAILABLE) so no stack trace or SQL text reaches a client.
  */
 export function instrumentService(
   binding: ServiceBinding,
@@ -57,7 +59,8 @@ export function instrumentService(
           await admit(binding.access, ctx, authenticator);
           const nul = nulCharacterViolations(method.input, req as Message);
           if (nul.length > 0) throw invalidArgument(nul);
-          return handler(req, ctx);
+          // The call's signal goes with its database work: queries still running when it aborts are cancelled.
+          return runWithQuerySignal(ctx.signal, () => handler(req, ctx));
         });
         logger.info({ rpc, code: "OK", durationMs: elapsed(started), protocol: ctx.protocolName, traceparent: traceparentOf(ctx.requestHeader) }, "rpc");
         return res;
@@ -75,6 +78,13 @@ function toClientError(err: unknown, ctx: HandlerContext, logger: Logger, rpc: s
   if (err instanceof ConnectError) return err;
   // The caller's deadline or cancellation surfaces as an abort from postgres.js or a client call.
   if (ctx.signal.aborted) return ConnectError.from(ctx.signal.reason, Code.Canceled);
+  // The database's statement_timeout cut the work (a lock held too long, an overloaded server): the
+  // call did not finish in time, like a deadline of its own. The transaction rolled back, and
+  // DEADLINE_EXCEEDED is retryable for the mesh's clients (isRetryableCode).
+  if (hasSqlState(err, "57014")) {
+    logger.warn({ rpc, err }, "database statement timed out");
+    return new ConnectError("database statement timed out", Code.DeadlineExceeded);
+  }
   // An unreachable database is a transient outage the caller may retry (UNAVAILABLE), not a bug (INTERNAL).
   if (isConnectionError(err)) {
     logger.warn({ rpc, err }, "database unavailable");
@@ -87,6 +97,14 @@ function toClientError(err: unknown, ctx: HandlerContext, logger: Logger, rpc: s
 // postgres.js connection failures, socket errors, and SQLSTATE class 08 (connection exception) or
 // 57P01-57P03 (server shutting down / starting up); drizzle wraps them, so the cause chain is walked.
 const connectionErrorCodes = new Set(["CONNECTION_CLOSED", "CONNECTION_ENDED", "CONNECTION_DESTROYED", "CONNECT_TIMEOUT", "ECONNREFUSED", "ECONNRESET", "EPIPE", "ETIMEDOUT", "EHOSTUNREACH", "57P01", "57P02", "57P03"]);
+
+/** Whether err, or an error it wraps (drizzle wraps postgres.js errors), carries this SQLSTATE. */
+function hasSqlState(err: unknown, code: string): boolean {
+  for (let e = err, depth = 0; e instanceof Error && depth < 5; e = e.cause, depth++) {
+    if ((e as { code?: unknown }).code === code) return true;
+  }
+  return false;
+}
 
 function isConnectionError(err: unknown): boolean {
   for (let e = err, depth = 0; e instanceof Error && depth < 5; e = e.cause, depth++) {

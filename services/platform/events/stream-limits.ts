@@ -1,0 +1,41 @@
+import { readByteSize, readDuration, type Env } from "../process/config.js";
+
+/** How much one stream keeps; undefined means no limit of that kind. */
+export interface StreamLimits {
+  /** Messages older than this are removed (JetStream max_age). */
+  maxAgeMs: number | undefined;
+  /** Bytes the stream may hold; a publish beyond it is refused (max_bytes with DiscardNew). */
+  maxBytes: number | undefined;
+}
+
+/** The limits of an event stream and of its dead-letter stream. */
+export interface EventStreamLimits {
+  events: StreamLimits;
+  deadLetters: StreamLimits;
+}
+
+const day = 24 * 60 * 60_000;
+
+/**
+ * Defaults. Events: 7 days (a week to replay or to let a stopped consumer catch up) and 1 GiB.
+ * Dead letters: 30 days (an operator's time to look) and 256 MiB. Size max_bytes for the traffic:
+ * with DiscardNew a stream that reaches it refuses publishes until max_age frees room, so max_bytes
+ * should hold max_age of peak traffic, or max_age should be what max_bytes holds: a stored order
+ * event takes about 0.8 KB and an order makes about five, so at 500 orders/s 1 GiB lasts ~10 minutes.
+ */
+export const defaultEventStreamLimits: EventStreamLimits = {
+  events: { maxAgeMs: 7 * day, maxBytes: 2 ** 30 },
+  deadLetters: { maxAgeMs: 30 * day, maxBytes: 256 * 2 ** 20 },
+};
+
+/** Reads EVENTS_MAX_AGE, EVENTS_MAX_BYTES, DEADLETTER_MAX_AGE and DEADLETTER_MAX_BYTES ("7d", "1GiB", "off"). */
+export function readStreamLimits(env: Env): EventStreamLimits {
+  const d = defaultEventStreamLimits;
+  return {
+    events: { maxAgeMs: readDuration(env, "EVENTS_MAX_AGE", d.events.maxAgeMs), maxBytes: readByteSize(env, "EVENTS_MAX_BYTES", d.events.maxBytes) },
+    deadLetters: {
+      maxAgeMs: readDuration(env, "DEADLETTER_MAX_AGE", d.deadLetters.maxAgeMs),
+      maxBytes: readByteSize(env, "DEADLETTER_MAX_BYTES", d.deadLetters.maxBytes),
+    },
+  };
+}
