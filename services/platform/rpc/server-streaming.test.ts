@@ -6,6 +6,7 @@ import { fromBinary, toBinary } from "@bufbuild/protobuf";
 import { afterEach, describe, expect, it } from "vitest";
 import { OrderSchema, OrderService, WatchOrderRequestSchema, WatchOrderResponseSchema } from "../../../gen/orders/v1/orders_pb.js";
 import { newGrpcJsClient } from "../../../tests/support/grpc-js-clients.js";
+import { httpRequest } from "../../../tests/support/http-request.js";
 import { failure, rpcPaths, type RpcPath } from "../../../tests/support/rpc-paths.js";
 import { testLogger } from "../../../tests/support/shipping-harness.js";
 import { collect, streamPaths, type StreamPath } from "../../../tests/support/stream-paths.js";
@@ -139,6 +140,44 @@ describe("server streaming", () => {
       expect(nul.code, path.name).toBe(Code.InvalidArgument);
       expect(nul.message, path.name).toMatch(/\bid\b/);
     }
+    expect(ran).toBe(0);
+  });
+
+  it("answers a request that does not decode with INVALID_ARGUMENT on every protocol, without running the handler", async () => {
+    let ran = 0;
+    await start({
+      services: [
+        streamingService(async function* () {
+          ran++;
+          yield { order: orderNamed("x") };
+        }).binding,
+      ],
+    });
+    const invalidUtf8 = Buffer.from([0x0a, 0x02, 0xff, 0xfe]);
+    const expected = /^the request is not a valid orders\.v1\.WatchOrderRequest: /;
+    for (const port of [host!.grpcPort, host!.webPort!]) {
+      const client = newGrpcJsClient(`127.0.0.1:${port}`);
+      try {
+        const err = await new Promise<grpc.ServiceError>((resolve) => {
+          const call = client.makeServerStreamRequest(`/${OrderService.typeName}/WatchOrder`, (b: Buffer) => b, (b: Buffer) => b, invalidUtf8, new grpc.Metadata(), {});
+          call.on("data", () => {});
+          call.on("error", resolve);
+        });
+        expect(err.code, `port ${port}`).toBe(grpc.status.INVALID_ARGUMENT);
+        expect(decodeURIComponent(err.details)).toMatch(expected);
+      } finally {
+        client.close();
+      }
+    }
+    const url = `http://127.0.0.1:${host!.webPort}/${OrderService.typeName}/WatchOrder`;
+    const connect = await httpRequest(url, { method: "POST", headers: { "content-type": "application/connect+proto", "connect-protocol-version": "1" }, body: envelope(invalidUtf8) });
+    const [end] = envelopes(connect.bytes);
+    expect(end?.flags).toBe(0b10);
+    expect(JSON.parse(end!.data.toString("utf8"))).toMatchObject({ error: { code: "invalid_argument", message: expect.stringMatching(expected) } });
+    const grpcWeb = await httpRequest(url, { method: "POST", headers: { "content-type": "application/grpc-web+proto" }, body: envelope(invalidUtf8) });
+    const [trailer] = envelopes(grpcWeb.bytes);
+    expect(trailer?.flags).toBe(0x80);
+    expect(trailer!.data.toString("utf8")).toContain(`grpc-status: ${grpc.status.INVALID_ARGUMENT}`);
     expect(ran).toBe(0);
   });
 
@@ -349,30 +388,41 @@ describe("server streams on HTTP/1.1", () => {
   });
 });
 
+function envelope(body: Buffer): Buffer {
+  const header = Buffer.alloc(5);
+  header.writeUInt32BE(body.length, 1);
+  return Buffer.concat([header, body]);
+}
+
+/** The length-prefixed envelopes of a streaming body. */
+function envelopes(bytes: Buffer): Array<{ flags: number; data: Buffer }> {
+  const found: Array<{ flags: number; data: Buffer }> = [];
+  for (let at = 0; at + 5 <= bytes.length; ) {
+    const length = bytes.readUInt32BE(at + 1);
+    found.push({ flags: bytes[at]!, data: bytes.subarray(at + 5, at + 5 + length) });
+    at += 5 + length;
+  }
+  return found;
+}
+
 /** One Connect streaming request (JSON envelopes) through an agent: the order ids streamed and the end-stream message. */
 function connectStreamRequest(agent: http.Agent, url: string): Promise<{ status: number; reusedSocket: boolean; messages: string[]; endStream: unknown }> {
-  const json = Buffer.from(JSON.stringify({ id }));
-  const envelope = Buffer.concat([Buffer.from([0, 0, 0, 0, 0]), json]);
-  envelope.writeUInt32BE(json.length, 1);
   return new Promise((resolve, reject) => {
     const req = http.request(url, { method: "POST", agent, headers: { "content-type": "application/connect+json", "connect-protocol-version": "1" } }, (res) => {
       const chunks: Buffer[] = [];
       res.on("data", (chunk: Buffer) => chunks.push(chunk));
       res.on("end", () => {
-        const body = Buffer.concat(chunks);
         const messages: string[] = [];
         let endStream: unknown;
-        for (let at = 0; at + 5 <= body.length; ) {
-          const length = body.readUInt32BE(at + 1);
-          const data = JSON.parse(body.subarray(at + 5, at + 5 + length).toString("utf8")) as { order?: { id: string } };
-          if (body[at]! & 0b10) endStream = data;
-          else messages.push(data.order?.id ?? "");
-          at += 5 + length;
+        for (const { flags, data } of envelopes(Buffer.concat(chunks))) {
+          const json = JSON.parse(data.toString("utf8")) as { order?: { id: string } };
+          if (flags & 0b10) endStream = json;
+          else messages.push(json.order?.id ?? "");
         }
         resolve({ status: res.statusCode ?? 0, reusedSocket: req.reusedSocket, messages, endStream });
       });
     });
     req.on("error", reject);
-    req.end(envelope);
+    req.end(envelope(Buffer.from(JSON.stringify({ id }))));
   });
 }
