@@ -14,6 +14,8 @@ import type { OrderStore, StoredOrder } from "./order-store.js";
 import { limits, validateCreateOrder } from "./order-validation.js";
 import { decodePageToken, encodePageToken } from "./page-token.js";
 import type { ShippingClient } from "./shipping-client.js";
+import type { OrderWatchHub } from "./order-watch-hub.js";
+import { watchOrder } from "./watch-order.js";
 
 const defaultPageSize = 50;
 const maxPageSize = 500;
@@ -28,10 +30,12 @@ export interface OrderServiceDeps {
   logger: Logger;
   /** Key signing ListOrders page tokens; a random one (tokens die with the process) when omitted. */
   pageTokenKey?: Uint8Array;
+  /** Feeds WatchOrder from orders' events; without one WatchOrder is UNIMPLEMENTED. */
+  watchHub?: OrderWatchHub;
 }
 
 /** The OrderService handlers. */
-export function createOrderService({ store, shipping, logger, pageTokenKey = randomBytes(32) }: OrderServiceDeps): ServiceImpl<typeof OrderService> {
+export function createOrderService({ store, shipping, logger, pageTokenKey = randomBytes(32), watchHub }: OrderServiceDeps): ServiceImpl<typeof OrderService> {
   /** The order's shipment from shipping, or undefined when shipping cannot say in time: never fails GetOrder. */
   async function shipmentOf(order: StoredOrder, ctx: HandlerContext): Promise<ShipmentSummary | undefined> {
     if (!order.shipmentId) return undefined;
@@ -144,10 +148,7 @@ export function createOrderService({ store, shipping, logger, pageTokenKey = ran
       return { order: orderToProto(order) };
     },
 
-    // eslint-disable-next-line require-yield -- placeholder until the watch hub lands (issue #11)
-    async *watchOrder() {
-      throw new ConnectError("WatchOrder is not served yet", Code.Unimplemented);
-    },
+    watchOrder: (req, ctx) => watchOrder(watchHub, store, req, ctx),
   };
 }
 

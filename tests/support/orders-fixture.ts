@@ -10,6 +10,7 @@ import { startServiceHost, type ServiceHost } from "../../services/platform/rpc/
 import { bindService } from "../../services/platform/rpc/index.js";
 import { createOrderService } from "../../services/orders/order-service.js";
 import { createShippingClient, type ShippingClient } from "../../services/orders/shipping-client.js";
+import type { OrderWatchHub } from "../../services/orders/order-watch-hub.js";
 import { testLogger } from "./shipping-harness.js";
 import { handlerContext } from "./handler-context.js";
 import { createTestDatabase, type TestDatabase } from "./test-database.js";
@@ -68,7 +69,16 @@ export function validCreateOrder(overrides: MessageInitShape<typeof CreateOrderR
  */
 export async function startOrdersHost(
   store: OrderStore,
-  options: { authenticator?: CallerAuthenticator; shipping?: ShippingClient; webPort?: number | undefined; reflection?: boolean; pageTokenKey?: Uint8Array } = {},
+  options: {
+    authenticator?: CallerAuthenticator;
+    shipping?: ShippingClient;
+    webPort?: number | undefined;
+    reflection?: boolean;
+    pageTokenKey?: Uint8Array;
+    /** Feeds WatchOrder; without one WatchOrder is UNIMPLEMENTED. */
+    watchHub?: OrderWatchHub;
+    shutdownGraceMs?: number;
+  } = {},
 ): Promise<ServiceHost> {
   // Port 9 is discard: a GetOrder's shipment lookup fails fast and the order comes back without it.
   const shipping = options.shipping ?? createShippingClient({ addr: "127.0.0.1:9", logger: testLogger });
@@ -77,10 +87,11 @@ export async function startOrdersHost(
     host: "127.0.0.1",
     grpcPort: 0,
     webPort: "webPort" in options ? options.webPort : 0,
-    services: [bindService(OrderService, createOrderService({ store, shipping, logger: testLogger, pageTokenKey: options.pageTokenKey }), "customer-token")],
+    services: [bindService(OrderService, createOrderService({ store, shipping, logger: testLogger, pageTokenKey: options.pageTokenKey, watchHub: options.watchHub }), "customer-token")],
     authenticator: options.authenticator ?? (await createCallerAuthenticator({ disabled: true })),
     reflection: options.reflection,
     healthChecks: [],
+    shutdownGraceMs: options.shutdownGraceMs,
   });
 }
 
