@@ -9,6 +9,7 @@ import { readAuthConfig } from "../platform/process/index.js";
 import { createCallerAuthenticator } from "../platform/identity/index.js";
 import type { ServiceHost } from "../platform/rpc/index.js";
 import { createJetStreamFixture, type JetStreamFixture } from "../../tests/support/jetstream-fixture.js";
+import { runBuf } from "../../tests/support/buf-cli.js";
 import { publishOrderChange } from "../../tests/support/order-events.js";
 import { createOrdersDatabase, orderContext, startOrdersHost, validCreateOrder, type OrdersDatabase } from "../../tests/support/orders-fixture.js";
 import { rpcPaths, type RpcPath } from "../../tests/support/rpc-paths.js";
@@ -139,6 +140,30 @@ describe("WatchOrder", () => {
       expect(messages[1]!.order?.cancelReason).toBe("changed my mind");
     }
   });
+
+  it("serves grpcurl-style clients: buf curl watches with nothing but server reflection, until the order is cancelled", async () => {
+    const placed = await placeOrder("alice");
+    const alice = await issuer.header("alice");
+    const curl = runBuf([
+      "curl",
+      "--protocol",
+      "grpc",
+      "--http2-prior-knowledge",
+      "-H",
+      `authorization: ${alice.authorization}`,
+      "-d",
+      JSON.stringify({ id: placed.id }),
+      `http://127.0.0.1:${host.grpcPort}/orders.v1.OrderService/WatchOrder`,
+    ]);
+    await waitFor(() => hub.size === 1, { what: "buf curl watching", timeoutMs: 30_000 });
+    await unary.call(OrderService.method.cancelOrder, { id: placed.id, reason: "seen by buf curl" }, { headers: alice });
+    const { code, stdout, stderr } = await curl;
+    expect(code, stderr).toBe(0);
+    // buf curl prints each message as a JSON object, in order.
+    const statuses = [...stdout.matchAll(/"status": "(ORDER_STATUS_\w+)"/g)].map((m) => m[1]);
+    expect(statuses).toEqual(["ORDER_STATUS_PENDING", "ORDER_STATUS_CANCELLED"]);
+    expect(stdout).toContain("seen by buf curl");
+  }, 60_000);
 
   it("sends an order already in a final status once and ends OK", async () => {
     const placed = await placeOrder("alice");
