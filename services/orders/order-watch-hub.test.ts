@@ -6,7 +6,7 @@ import { type Order, OrderSchema, OrderStatus } from "../../gen/orders/v1/orders
 import { connectNats } from "../platform/events/index.js";
 import { createJetStreamFixture, type JetStreamFixture } from "../../tests/support/jetstream-fixture.js";
 import { startPrivateNatsServer } from "../../tests/support/nats-server.js";
-import { publishOrderChange } from "../../tests/support/order-events.js";
+import { publishOrderChange } from "../../tests/support/order-changes.js";
 import { createOrdersDatabase, orderContext, validCreateOrder, type OrdersDatabase } from "../../tests/support/orders-fixture.js";
 import { testLogger } from "../../tests/support/shipping-harness.js";
 import { waitFor } from "../../tests/support/wait-for.js";

@@ -46,6 +46,7 @@ export class OrderWatchHub {
   private attached = false;
   private closed = false;
   private subscription: { unsubscribe(): void } | undefined;
+  private statuses: AsyncIterable<unknown> | undefined;
   private readonly bufferSize: number;
 
   constructor(private readonly options: OrderWatchHubOptions) {
@@ -103,6 +104,8 @@ export class OrderWatchHub {
     if (this.closed) return;
     this.closed = true;
     this.subscription?.unsubscribe();
+    // nats.js's status iterator ends on stop() (it also ends when the connection closes).
+    (this.statuses as { stop?: () => void } | undefined)?.stop?.();
     const reason = new ConnectError("this orders process is shutting down; watch again", Code.Unavailable);
     for (const set of this.byOrder.values()) for (const watcher of set) watcher.fail(reason);
   }
@@ -125,7 +128,9 @@ export class OrderWatchHub {
   }
 
   private async refreshAfterReconnects(nc: NatsConnection): Promise<void> {
-    for await (const status of nc.status()) {
+    const statuses = nc.status();
+    this.statuses = statuses;
+    for await (const status of statuses) {
       if (this.closed) return;
       if (status.type !== "reconnect") continue;
       // The flush proves the server has the re-sent subscription, so a change after the re-read arrives as an event.

@@ -10,7 +10,7 @@ import { createCallerAuthenticator } from "../platform/identity/index.js";
 import type { ServiceHost } from "../platform/rpc/index.js";
 import { createJetStreamFixture, type JetStreamFixture } from "../../tests/support/jetstream-fixture.js";
 import { runBuf } from "../../tests/support/buf-cli.js";
-import { publishOrderChange } from "../../tests/support/order-events.js";
+import { publishOrderChange } from "../../tests/support/order-changes.js";
 import { createOrdersDatabase, orderContext, startOrdersHost, validCreateOrder, type OrdersDatabase } from "../../tests/support/orders-fixture.js";
 import { rpcPaths, type RpcPath } from "../../tests/support/rpc-paths.js";
 import { testLogger } from "../../tests/support/shipping-harness.js";
