@@ -11,7 +11,7 @@ import { chromiumPath } from "./setup/system-packages.js";
 import { freePort } from "../services/mesh/ports.js";
 import { ephemeralServicePorts, startLauncher, type LauncherProcess } from "./support/mesh-launcher.js";
 import { createTestDatabase, type TestDatabase, uniqueName } from "./support/test-database.js";
-import { publishOrderChange } from "./support/order-events.js";
+import { publishOrderChange } from "./support/order-changes.js";
 import { type Order, OrderStatus, ShipmentSummarySchema } from "../gen/orders/v1/orders_pb.js";
 import { ShipmentStatus } from "../gen/shipping/v1/shipping_pb.js";
 import { openOrdersDatabase } from "../services/orders/db/open-database.js";
