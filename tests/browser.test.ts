@@ -1,15 +1,30 @@
+import { randomUUID } from "node:crypto";
 import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { create } from "@bufbuild/protobuf";
+import { timestampFromMs, timestampMs } from "@bufbuild/protobuf/wkt";
+import { jetstream, type JetStreamClient } from "@nats-io/jetstream";
 import { chromium, type Browser, type Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { chromiumPath } from "./setup/system-packages.js";
 import { freePort } from "../services/mesh/ports.js";
 import { ephemeralServicePorts, startLauncher, type LauncherProcess } from "./support/mesh-launcher.js";
 import { createTestDatabase, type TestDatabase, uniqueName } from "./support/test-database.js";
+import { publishOrderChange } from "./support/order-changes.js";
+import { type Order, OrderStatus, ShipmentSummarySchema } from "../gen/orders/v1/orders_pb.js";
+import { ShipmentStatus } from "../gen/shipping/v1/shipping_pb.js";
+import { openOrdersDatabase } from "../services/orders/db/open-database.js";
+import * as ordersSchema from "../services/orders/db/schema.js";
+import { orderToProto } from "../services/orders/order-mapping.js";
+import { OrderStore } from "../services/orders/order-store.js";
+import type { Database } from "../services/platform/db/index.js";
+import { connectNats, eventFamilies, type NatsConnection } from "../services/platform/events/index.js";
+import { createLogger } from "../services/platform/process/index.js";
 
 // Layer 3 in a real browser: Debian's Chromium (never a downloaded one) drives the page that `npm start`
-// serves, which talks Connect (JSON over fetch, CORS) straight to the orders web port. The test setup
+// serves, which talks Connect (binary over fetch, CORS) straight to the orders web port, WatchOrder
+// included (server streaming over fetch). The test setup
 // (tests/setup/system-packages.ts) has installed it when it was missing.
 const screenshots = "test-results";
 
@@ -21,6 +36,44 @@ describe("web page in headless Chromium", () => {
   let page: Page;
   const pageErrors: string[] = [];
   const customerId = uniqueName("browser");
+  let natsPort: number;
+  let nc: NatsConnection | undefined;
+  let js: JetStreamClient | undefined;
+  let ordersDb: Database<typeof ordersSchema> | undefined;
+  const ordersPrefix = eventFamilies.orders.defaults.subjectPrefix;
+
+  /**
+   * A pending order of the customer written straight into orders' database, without the outbox row
+   * CreateOrder writes: shipping dispatch never hears of it, so only what the test does moves it on.
+   */
+  async function insertPendingOrder(customer: string): Promise<Order> {
+    const now = new Date();
+    const id = randomUUID();
+    await ordersDb!.db.insert(ordersSchema.orders).values({
+      id,
+      customerId: customer,
+      customerEmail: `${customer}@example.com`,
+      currency: "EUR",
+      totalCents: 840n,
+      shippingAddress: { name: "Ada Lovelace", line1: "1 Main Street", line2: "", city: "Berlin", postalCode: "10115", country: "DE" },
+      createdAt: now,
+      updatedAt: now,
+    });
+    await ordersDb!.db.insert(ordersSchema.lineItems).values({ orderId: id, position: 0, sku: "LIVE-1", quantity: 2, unitPriceCents: 420n });
+    return orderToProto((await new OrderStore(ordersDb!.db, ordersDb!.sql).get(id))!);
+  }
+
+  /** Lists the customer's orders again and watches this one. */
+  async function select(id: string): Promise<void> {
+    await page.getByRole("button", { name: "Show orders" }).click();
+    await page.locator(`#order-rows tr[data-order-id="${id}"] button`).click();
+    await page.locator("#detail-id").filter({ hasText: id }).waitFor();
+  }
+
+  /** The order `steps` changes later: version + steps, updated steps ms later. */
+  function later(order: Order, steps: number, changes: Partial<Order>): Order {
+    return { ...order, ...changes, version: order.version + BigInt(steps), updateTime: timestampFromMs(timestampMs(order.updateTime!) + steps) };
+  }
 
   beforeAll(async () => {
     // Faster than the embedded PostgreSQL (no initdb): unique databases on the shared server; a private nats-server.
@@ -31,7 +84,7 @@ describe("web page in headless Chromium", () => {
       SHIPPING_DATABASE_URL: databases[1]!.url,
       NOTIFIER_DATABASE_URL: databases[2]!.url,
       MESH_DATA_DIR: dataDir,
-      MESH_NATS_PORT: String(await freePort()),
+      MESH_NATS_PORT: String((natsPort = await freePort())),
       ...ephemeralServicePorts,
     });
     browser = await chromium.launch({
@@ -39,12 +92,18 @@ describe("web page in headless Chromium", () => {
       args: ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--no-first-run", "--disable-sync"],
     });
     page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
+    // The test moves orders on as orders would: into its database, and orders events on the mesh's NATS.
+    ordersDb = await openOrdersDatabase(databases[0]!.url, 2);
+    nc = await connectNats(`nats://127.0.0.1:${natsPort}`, createLogger("browser-test", "silent"), "browser-test");
+    js = jetstream(nc);
     page.on("pageerror", (err) => pageErrors.push(err.message));
     await mkdir(screenshots, { recursive: true });
   }, 90_000);
 
   afterAll(async () => {
     await browser?.close();
+    await nc?.close();
+    await ordersDb?.close();
     const exit = await mesh?.stop("SIGINT");
     // The mesh's logs are the first thing to read when a step in the page did not happen.
     if (mesh) await writeFile(join(screenshots, "browser-mesh.log"), mesh.output());
@@ -72,7 +131,7 @@ describe("web page in headless Chromium", () => {
     expect(await page.locator("#list-error").isVisible()).toBe(false);
   });
 
-  it("places an order, lists it and shows its shipment once shipping created it", async () => {
+  it("places an order, lists it and watches it: the timeline shows it placed", async () => {
     await page.getByLabel("SKU").fill("BROWSER-1");
     await page.getByLabel("Quantity").fill("3");
     await page.getByLabel("Unit price").fill("4.20");
@@ -87,17 +146,57 @@ describe("web page in headless Chromium", () => {
     await row.waitFor();
     expect(await row.textContent()).toContain("3 × BROWSER-1");
     expect(await page.locator("#list-form input[name=customer_id]").inputValue()).toBe(customerId);
-    // The new order is selected and watched: its panel fills in with the first GetOrder answer.
+    // The new order is selected and watched: its panel fills in with WatchOrder's first message.
     await page.locator("#detail-id").filter({ hasText: placed! }).waitFor();
+    await page.locator('#timeline li[data-step="placed"]').waitFor();
+    expect(await page.locator("#watch-state").textContent()).toContain("Live");
+    expect(await page.locator("#detail-error").textContent()).toBe("");
     await page.screenshot({ path: join(screenshots, "browser-order-placed.png"), fullPage: true });
+  }, 60_000);
 
-    // The page polls GetOrder every second; the outbox -> JetStream -> shipping dispatch moves the order on.
-    await page.locator("#detail-status").filter({ hasText: "Shipment requested" }).waitFor({ timeout: 30_000 });
-    await page.locator("#detail-tracking").filter({ hasNotText: "—" }).waitFor({ timeout: 10_000 });
-    expect((await page.locator("#detail-tracking").textContent())?.trim()).toMatch(/\w{6,}/);
-    expect(await page.locator("#detail-shipment").textContent()).toMatch(/waiting for pick-up|in transit|delivered/);
-    expect(await row.locator(".badge").textContent()).toBe("Shipment requested");
-    await page.screenshot({ path: join(screenshots, "browser-shipment.png"), fullPage: true });
+  it("shows changes arrive live, without a reload: shipped with carrier and tracking number, then delivered", async () => {
+    const order = await insertPendingOrder(customerId);
+    await select(order.id);
+    const timeline = page.locator("#timeline");
+    await timeline.locator('li[data-step="placed"][data-state="current"]').waitFor();
+    expect(await page.getByRole("button", { name: "Cancel order" }).isVisible()).toBe(true);
+    // Set on this document only: still there at the end means the page never reloaded.
+    await page.evaluate("window.sameDocument = true");
+
+    const shipment = create(ShipmentSummarySchema, { id: randomUUID(), status: ShipmentStatus.PICKED_UP, carrier: "DHL", trackingNumber: "JJD0099887766" });
+    await publishOrderChange(js!, ordersPrefix, "orderShipped", later(order, 1, { status: OrderStatus.SHIPPED, shipment }));
+    const shipped = timeline.locator('li[data-step="shipped"][data-state="current"]');
+    await shipped.waitFor();
+    expect(await shipped.textContent()).toContain("DHL, tracking JJD0099887766");
+    expect(await page.locator("#detail-tracking").textContent()).toBe("JJD0099887766");
+    const done = await Promise.all((await timeline.locator('li[data-state="done"]').all()).map((item) => item.getAttribute("data-step")));
+    expect(done).toEqual(["placed", "shipment_requested"]);
+    // Picked up: no longer cancellable.
+    await page.getByRole("button", { name: "Cancel order" }).waitFor({ state: "hidden" });
+    await page.screenshot({ path: join(screenshots, "browser-order-shipped.png"), fullPage: true });
+
+    await publishOrderChange(js!, ordersPrefix, "orderDelivered", later(order, 2, { status: OrderStatus.DELIVERED, shipment: { ...shipment, status: ShipmentStatus.DELIVERED } }));
+    await timeline.locator('li[data-step="delivered"][data-state="current"]').waitFor();
+    await page.locator("#watch-state").filter({ hasText: "Final" }).waitFor();
+    expect(await page.locator(`#order-rows tr[data-order-id="${order.id}"] .badge`).textContent()).toBe("Delivered");
+    expect(await page.evaluate("window.sameDocument")).toBe(true);
+    await page.screenshot({ path: join(screenshots, "browser-order-delivered.png"), fullPage: true });
+  }, 60_000);
+
+  it("cancels with the Cancel button and shows the cancellation arrive through the watch", async () => {
+    const order = await insertPendingOrder(customerId);
+    await select(order.id);
+    await page.locator('#timeline li[data-step="placed"][data-state="current"]').waitFor();
+    await page.getByRole("button", { name: "Cancel order" }).click();
+    // The button's call shows nothing itself: CancelOrder commits, the relay publishes, the watch delivers.
+    const cancelled = page.locator('#timeline li[data-step="cancelled"][data-state="current"]');
+    await cancelled.waitFor({ timeout: 15_000 });
+    expect(await cancelled.textContent()).toContain("cancelled in the web page");
+    await page.getByRole("button", { name: "Cancel order" }).waitFor({ state: "hidden" });
+    await page.locator("#watch-state").filter({ hasText: "Final" }).waitFor();
+    expect(await page.locator("#detail-status").textContent()).toBe("Cancelled");
+    await page.screenshot({ path: join(screenshots, "browser-order-cancelled.png"), fullPage: true });
+    expect(pageErrors).toEqual([]);
   }, 60_000);
 
   it("shows the server's validation error next to the form for quantity 0", async () => {

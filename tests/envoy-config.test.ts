@@ -177,7 +177,7 @@ describe("mesh check rejects a broken copy", () => {
 
   it("when client deadlines are not enforced", () => {
     const problems = problemsWithEdit((config) => {
-      delete at(routes(config)[3], "route", "max_stream_duration").grpc_timeout_header_max;
+      delete at(routes(config).find((route) => route.name === "orders-api"), "route", "max_stream_duration").grpc_timeout_header_max;
     });
     expect(problems).toContain(
       "virtual_hosts[ordermesh].routes[orders-api]: no max_stream_duration.grpc_timeout_header_max, so client deadlines are not enforced",
@@ -188,6 +188,61 @@ describe("mesh check rejects a broken copy", () => {
     expect(problemsWithText("address: 127.0.0.1, port_value: 9901", "address: 0.0.0.0, port_value: 9901")).toContain(
       "admin.address: binds 0.0.0.0; the admin API can reconfigure Envoy and must stay on 127.0.0.1",
     );
+  });
+});
+
+describe("streaming check (WatchOrder) rejects a broken copy", () => {
+  const watchRoute = (config: unknown) => routes(config).find((route) => route.name === "orders-watch")!;
+  const where = "/orders.v1.OrderService/WatchOrder (server streaming, route orders-watch)";
+
+  it("passes the real file: WatchOrder has its own route that no timeout cuts, with a bounded idle timeout", () => {
+    expect(services.find((s) => s.name === "orders.v1.OrderService")?.serverStreaming).toEqual(["WatchOrder"]);
+    expect(validateEnvoyConfig(parseEnvoyYaml(envoyYaml), services).problems).toEqual([]);
+    expect(at(watchRoute(parseEnvoyYaml(envoyYaml)), "match").path).toBe("/orders.v1.OrderService/WatchOrder");
+  });
+
+  it("when WatchOrder falls through to the API route and its 30s stream deadline", () => {
+    const problems = problemsWithEdit((config) => {
+      routes(config).splice(routes(config).indexOf(watchRoute(config)), 1);
+    });
+    expect(problems).toContain("/orders.v1.OrderService/WatchOrder (server streaming, route orders-api): max_stream_duration 30s cuts the stream; leave it unset");
+    expect(problems).toContain("/orders.v1.OrderService/WatchOrder (server streaming, route orders-api): grpc_timeout_header_max 30s caps the caller's deadline; 0s honours it as sent");
+    expect(problems).toContainEqual(expect.stringMatching(/route orders-api\): no idle_timeout, so the connection manager's stream_idle_timeout/));
+  });
+
+  it("when the watch route has a route timeout, or none at all (Envoy's default is 15s)", () => {
+    expect(
+      problemsWithEdit((config) => {
+        at(watchRoute(config), "route").timeout = "15s";
+      }),
+    ).toContain(`${where}: route timeout is 15s; it must be 0s, or it cuts the stream`);
+    expect(
+      problemsWithEdit((config) => {
+        delete at(watchRoute(config), "route").timeout;
+      }),
+    ).toContain(`${where}: route timeout is unset (Envoy's default 15s); it must be 0s, or it cuts the stream`);
+  });
+
+  it("when the watch route's idle timeout is missing or never ends a vanished client's stream", () => {
+    expect(
+      problemsWithEdit((config) => {
+        delete at(watchRoute(config), "route").idle_timeout;
+      }),
+    ).toContainEqual(expect.stringMatching(/route orders-watch\): no idle_timeout/));
+    expect(
+      problemsWithEdit((config) => {
+        at(watchRoute(config), "route").idle_timeout = "0s";
+      }),
+    ).toContain(`${where}: idle_timeout 0s never ends a stream whose client vanished; bound it (e.g. 3600s)`);
+  });
+
+  it("when the watch route is not limited or needs no token like the rest of the API", () => {
+    const problems = problemsWithEdit((config) => {
+      delete watchRoute(config).typed_per_filter_config;
+      delete at(watchRoute(config), "route").rate_limits;
+    });
+    expect(problems).toContain("/orders.v1.OrderService/WatchOrder: not rate limited (no enabled local_ratelimit token bucket on its route)");
+    expect(problems).toContainEqual(expect.stringMatching(/^\/orders\.v1\.OrderService\/WatchOrder: not rate limited per customer/));
   });
 });
 

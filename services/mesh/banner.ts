@@ -45,6 +45,7 @@ export function readyBanner(summary: MeshSummary): string[] {
       `  grpcurl ${tls} ${auth} -d '${create}' ${target} orders.v1.OrderService/CreateOrder`,
       `  grpcurl ${tls} ${auth} -d '{"id":"<id from CreateOrder>"}' ${target} orders.v1.OrderService/GetOrder`,
       `  grpcurl ${tls} ${auth} -d '{}' ${target} orders.v1.OrderService/ListOrders`,
+      `  grpcurl ${tls} ${auth} -d '{"id":"<id from CreateOrder>"}' ${target} orders.v1.OrderService/WatchOrder   # every change, live`,
     );
     if (orders.webPort !== undefined) {
       lines.push(`  curl ${auth} -H 'content-type: application/json' -d '{}' http://${host}:${orders.webPort}/orders.v1.OrderService/ListOrders`);

@@ -70,6 +70,8 @@ export interface OrdersConfig {
   corsOrigins: readonly string[];
   /** HMAC-SHA256 key signing ListOrders page tokens (PAGE_TOKEN_KEY, base64, at least 32 bytes); undefined: one per process. */
   pageTokenKey: Uint8Array | undefined;
+  /** WatchOrder streams this process serves at once (MAX_WATCHERS); one more is RESOURCE_EXHAUSTED. */
+  maxWatchers: number;
 }
 
 /** Reads and validates the orders configuration; throws ConfigError naming the bad variable. */
@@ -101,5 +103,6 @@ export function loadOrdersConfig(env: Env = process.env, readFile?: ReadFile): O
     limits: readServerLimits(env),
     corsOrigins: readCorsOrigins(env),
     pageTokenKey: readSecretKey(env, "PAGE_TOKEN_KEY", 32),
+    maxWatchers: readPositiveInt(env, "MAX_WATCHERS", 1000),
   };
 }

@@ -20,6 +20,8 @@ import { startShippingDispatcher } from "./shipping-dispatcher.js";
 import { startShipmentCancellation } from "./shipment-cancellation.js";
 import { startShipmentTracking } from "./shipment-tracking.js";
 import { openOrdersDatabase } from "./db/open-database.js";
+import { orderToProto } from "./order-mapping.js";
+import { OrderWatchHub } from "./order-watch-hub.js";
 
 const logger = createLogger("orders");
 
@@ -33,9 +35,19 @@ await runProcess(logger, async () => {
   const shipping = createShippingClient({ addr: config.shippingAddr, logger, tls: config.tls });
   if (!config.pageTokenKey) logger.warn("PAGE_TOKEN_KEY is not set: page tokens are signed with a key of this process only and become invalid when it restarts");
   const pageTokenKey = config.pageTokenKey ?? randomBytes(32);
+  // WatchOrder answers UNAVAILABLE until startEvents attaches the hub to the first NATS connection.
+  const watchHub = new OrderWatchHub({
+    subjectPrefix: config.eventsSubjectPrefix,
+    maxWatchers: config.maxWatchers,
+    readOrder: async (id) => {
+      const order = await store.get(id);
+      return order && orderToProto(order);
+    },
+    logger,
+  });
   // Orders keep being accepted into the outbox while NATS is down, so health does not depend on it
   // and the event side starts whenever the first connection succeeds.
-  const events = startEvents(config, database.sql, store, shipping);
+  const events = startEvents(config, database.sql, store, shipping, watchHub);
   const host = await startServiceHost({
     logger,
     host: config.bindHost,
@@ -43,7 +55,7 @@ await runProcess(logger, async () => {
     limits: config.limits,
     corsOrigins: config.corsOrigins,
     webPort: config.webPort,
-    services: [bindService(OrderService, createOrderService({ store, logger, pageTokenKey }), "customer-token")],
+    services: [bindService(OrderService, createOrderService({ store, logger, pageTokenKey, watchHub }), "customer-token")],
     authenticator,
     reflection: config.reflection,
     healthChecks: [() => database.ping()],
@@ -53,16 +65,17 @@ await runProcess(logger, async () => {
 });
 
 /**
- * Connects to NATS (retrying until it answers), declares the streams, starts the relay, dispatch, the
- * shipment projection (shipment-tracking) and the cancel saga (shipment-cancel).
+ * Connects to NATS (retrying until it answers), attaches the watch hub, declares the streams, starts the
+ * relay, dispatch, the shipment projection (shipment-tracking) and the cancel saga (shipment-cancel).
  */
-async function startEvents(config: OrdersConfig, sql: Parameters<typeof startOutboxRelay>[0]["sql"], store: OrderStore, shipping: ShippingClient) {
+async function startEvents(config: OrdersConfig, sql: Parameters<typeof startOutboxRelay>[0]["sql"], store: OrderStore, shipping: ShippingClient, watchHub: OrderWatchHub) {
   let nc: NatsConnection | undefined;
   let relay: OutboxRelay | undefined;
   const consumers: DurableConsumer[] = [];
   let stopping = false;
   const started = (async () => {
     nc = await connectNats(config.natsUrl, logger, "orders", { waitOnFirstConnect: true });
+    await watchHub.attach(nc);
     const jsm = await jetstreamManager(nc);
     const js = jetstream(nc);
     await ensureEventStreams(jsm, { stream: config.eventsStream, subjectPrefix: config.eventsSubjectPrefix, limits: config.streamLimits });
@@ -92,6 +105,7 @@ async function startEvents(config: OrdersConfig, sql: Parameters<typeof startOut
   return {
     async stop() {
       stopping = true;
+      watchHub.close();
       if (!nc) return; // never connected: nothing to drain, the outbox keeps the events
       await started;
       await Promise.all(consumers.map((c) => c.stop()));

@@ -14,6 +14,8 @@ import type { OrderStore, StoredOrder } from "./order-store.js";
 import { cancellation } from "./order-transitions.js";
 import { limits, validateCreateOrder } from "./order-validation.js";
 import { decodePageToken, encodePageToken } from "./page-token.js";
+import type { OrderWatchHub } from "./order-watch-hub.js";
+import { watchOrder } from "./watch-order.js";
 
 const defaultPageSize = 50;
 const maxPageSize = 500;
@@ -27,10 +29,12 @@ export interface OrderServiceDeps {
   logger: Logger;
   /** Key signing ListOrders page tokens; a random one (tokens die with the process) when omitted. */
   pageTokenKey?: Uint8Array;
+  /** Feeds WatchOrder from orders' events; without one WatchOrder is UNIMPLEMENTED. */
+  watchHub?: OrderWatchHub;
 }
 
 /** The OrderService handlers. */
-export function createOrderService({ store, pageTokenKey = randomBytes(32) }: OrderServiceDeps): ServiceImpl<typeof OrderService> {
+export function createOrderService({ store, pageTokenKey = randomBytes(32), watchHub }: OrderServiceDeps): ServiceImpl<typeof OrderService> {
   return {
     async createOrder(request, ctx) {
       const req = asCaller(callerOf(ctx), request);
@@ -118,10 +122,7 @@ export function createOrderService({ store, pageTokenKey = randomBytes(32) }: Or
       return { order: orderToProto(result.order) };
     },
 
-    // eslint-disable-next-line require-yield -- placeholder until the watch hub lands (issue #11)
-    async *watchOrder() {
-      throw new ConnectError("WatchOrder is not served yet", Code.Unimplemented);
-    },
+    watchOrder: (req, ctx) => watchOrder(watchHub, store, req, ctx),
   };
 }
 

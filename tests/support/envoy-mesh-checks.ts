@@ -12,6 +12,7 @@ import {
   typeUrl,
 } from "./envoy-config-model.js";
 import { edgeProblems } from "./envoy-edge-checks.js";
+import { streamingRouteProblems } from "./envoy-stream-checks.js";
 import type { ProtoService } from "./envoy-proto-services.js";
 import { firstMatchingRoute, virtualHostFor } from "./envoy-route-match.js";
 
@@ -79,6 +80,7 @@ export function meshProblems(bootstrap: Json, services: readonly ProtoService[])
   }
   problems.push(...serviceRoutingProblems(gateway, services, clusterNames));
   problems.push(...edgeProblems(gateway, { api: services, platform: platformServices }, upstreams));
+  problems.push(...streamingRouteProblems(gateway, services));
   return problems;
 }
 

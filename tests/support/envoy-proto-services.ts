@@ -6,6 +6,8 @@ import protobuf from "protobufjs";
 export interface ProtoService {
   name: string;
   methods: string[];
+  /** The methods that stream responses to a single request (e.g. WatchOrder). */
+  serverStreaming?: string[];
 }
 
 // Vendored contracts: grpc/ holds health and reflection, which every process serves and the gateway
@@ -27,7 +29,14 @@ export function protoServices(protoDir: string): ProtoService[] {
 function collect(namespace: protobuf.NamespaceBase): ProtoService[] {
   return namespace.nestedArray.flatMap((nested) => {
     if (nested instanceof protobuf.Service) {
-      return [{ name: nested.fullName.replace(/^\./, ""), methods: nested.methodsArray.map((method) => method.name) }];
+      const methods = nested.methodsArray;
+      return [
+        {
+          name: nested.fullName.replace(/^\./, ""),
+          methods: methods.map((method) => method.name),
+          serverStreaming: methods.filter((method) => method.responseStream === true && method.requestStream !== true).map((method) => method.name),
+        },
+      ];
     }
     return nested instanceof protobuf.Namespace ? collect(nested) : [];
   });

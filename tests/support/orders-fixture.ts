@@ -9,6 +9,7 @@ import { createCallerAuthenticator, type CallerAuthenticator } from "../../servi
 import { startServiceHost, type ServiceHost } from "../../services/platform/rpc/index.js";
 import { bindService } from "../../services/platform/rpc/index.js";
 import { createOrderService } from "../../services/orders/order-service.js";
+import type { OrderWatchHub } from "../../services/orders/order-watch-hub.js";
 import { testLogger } from "./shipping-harness.js";
 import { handlerContext } from "./handler-context.js";
 import { createTestDatabase, type TestDatabase } from "./test-database.js";
@@ -67,17 +68,26 @@ export function validCreateOrder(overrides: MessageInitShape<typeof CreateOrderR
  */
 export async function startOrdersHost(
   store: OrderStore,
-  options: { authenticator?: CallerAuthenticator; webPort?: number | undefined; reflection?: boolean; pageTokenKey?: Uint8Array } = {},
+  options: {
+    authenticator?: CallerAuthenticator;
+    webPort?: number | undefined;
+    reflection?: boolean;
+    pageTokenKey?: Uint8Array;
+    /** Feeds WatchOrder; without one WatchOrder is UNIMPLEMENTED. */
+    watchHub?: OrderWatchHub;
+    shutdownGraceMs?: number;
+  } = {},
 ): Promise<ServiceHost> {
   return startServiceHost({
     logger: testLogger,
     host: "127.0.0.1",
     grpcPort: 0,
     webPort: "webPort" in options ? options.webPort : 0,
-    services: [bindService(OrderService, createOrderService({ store, logger: testLogger, pageTokenKey: options.pageTokenKey }), "customer-token")],
+    services: [bindService(OrderService, createOrderService({ store, logger: testLogger, pageTokenKey: options.pageTokenKey, watchHub: options.watchHub }), "customer-token")],
     authenticator: options.authenticator ?? (await createCallerAuthenticator({ disabled: true })),
     reflection: options.reflection,
     healthChecks: [],
+    shutdownGraceMs: options.shutdownGraceMs,
   });
 }
 

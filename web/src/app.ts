@@ -6,7 +6,7 @@ import { OrderWatcher } from "./order-watcher.js";
 import { describeRpcError } from "./rpc-error.js";
 import { sessionFromToken, signInWithDevIssuer, type Session } from "./session.js";
 
-// Wires the page: sign in, place an order, list a customer's orders, watch the selected order change.
+// Wires the page: sign in, place an order, list a customer's orders, watch the selected order change live.
 const baseUrl = apiBaseUrl(window.location);
 let session: Session | undefined;
 const client = createOrdersClient(baseUrl, () => session?.token);
@@ -16,15 +16,22 @@ const orderForm = new OrderForm(byId<HTMLFormElement>("order-form"));
 const listForm = byId<HTMLFormElement>("list-form");
 const listCustomer = listForm.elements.namedItem("customer_id") as HTMLInputElement;
 const listError = byId("list-error");
-const detail = new OrderDetail();
-const watcher = new OrderWatcher(
-  client,
-  (order) => {
+// Cancel shows nothing itself: the change reaches the page through the watch, like every other change.
+const detail = new OrderDetail(async (id) => {
+  try {
+    await client.cancelOrder({ id, reason: "cancelled in the web page" });
+  } catch (err) {
+    detail.showCancelError(describeRpcError(err, baseUrl).summary);
+  }
+});
+const watcher = new OrderWatcher(client, {
+  order(order) {
     detail.show(order);
     list.update(order);
   },
-  (err) => detail.showError(describeRpcError(err, baseUrl).summary),
-);
+  ended: () => detail.showFinal(),
+  failed: (err, retryInMs) => detail.showWatchError(describeRpcError(err, baseUrl).summary, retryInMs),
+});
 const list = new OrderList(select);
 
 function select(id: string): void {

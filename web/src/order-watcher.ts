@@ -1,17 +1,35 @@
-import type { Order } from "../../gen/orders/v1/orders_pb.js";
-import type { OrdersClient } from "./api.js";
+import { type Client, Code, ConnectError } from "@connectrpc/connect";
+import { ExponentialBackoff, halfJitterGenerator, type IBackoff, type IBackoffFactory } from "cockatiel";
+import type { Order, OrderService } from "../../gen/orders/v1/orders_pb.js";
 
-/** How often the selected order is fetched again; OrderService has no server streaming to push changes. */
-export const pollIntervalMs = 1000;
+/** What the page hears from the watched order's stream. */
+export interface WatchEvents {
+  /** The order as it is now (first message) or after a change. */
+  order(order: Order): void;
+  /** The stream ended OK: the order reached a final status and will not change any more. */
+  ended(): void;
+  /** The stream failed; it opens again after retryInMs, or never (undefined) when watching again cannot help. */
+  failed(err: unknown, retryInMs: number | undefined): void;
+}
 
-/** Polls GetOrder for one order at a time, a second after each answer, so calls never pile up. */
+// Answers a new watch would get again: no such order (or not the caller's), a bad request or token.
+const permanent = new Set([Code.NotFound, Code.InvalidArgument, Code.PermissionDenied, Code.Unauthenticated, Code.Unimplemented]);
+
+/** Between reconnects: 0.5 s, doubling up to 10 s, each drawn in [d/2, d] so many pages do not return at once. */
+export const reconnectBackoff: IBackoffFactory<unknown> = new ExponentialBackoff({ initialDelay: 500, maxDelay: 10_000, generator: halfJitterGenerator });
+
+/**
+ * Watches one order at a time with WatchOrder (server streaming over connect-web): each message is the
+ * order's new state. A stream that fails (server restarting, gateway idle timeout, network) is opened
+ * again after a bounded backoff, which starts afresh once a message arrives.
+ */
 export class OrderWatcher {
   private current: AbortController | undefined;
 
   constructor(
-    private readonly client: OrdersClient,
-    private readonly onOrder: (order: Order) => void,
-    private readonly onError: (err: unknown) => void,
+    private readonly client: Pick<Client<typeof OrderService>, "watchOrder">,
+    private readonly events: WatchEvents,
+    private readonly backoff: IBackoffFactory<unknown> = reconnectBackoff,
   ) {}
 
   /** Starts watching the order with this id, replacing any order watched before. */
@@ -19,22 +37,47 @@ export class OrderWatcher {
     this.stop();
     const controller = new AbortController();
     this.current = controller;
-    const tick = async () => {
-      try {
-        const { order } = await this.client.getOrder({ id }, { signal: controller.signal });
-        if (!controller.signal.aborted && order) this.onOrder(order);
-      } catch (err) {
-        // Keep polling: a service restarting for a moment is exactly what watching should ride out.
-        if (!controller.signal.aborted) this.onError(err);
-      }
-      if (!controller.signal.aborted) setTimeout(() => void tick(), pollIntervalMs);
-    };
-    void tick();
+    void this.run(id, controller.signal);
   }
 
-  /** Stops polling and cancels the call in flight. */
+  /** Stops watching and cancels the stream. */
   stop(): void {
     this.current?.abort();
     this.current = undefined;
   }
+
+  private async run(id: string, signal: AbortSignal): Promise<void> {
+    let delay: IBackoff<unknown> | undefined;
+    while (!signal.aborted) {
+      try {
+        // timeoutMs 0: no deadline (the transport's default would end every watch after 10 s).
+        for await (const { order } of this.client.watchOrder({ id }, { signal, timeoutMs: 0 })) {
+          delay = undefined;
+          if (order && !signal.aborted) this.events.order(order);
+        }
+        if (!signal.aborted) this.events.ended();
+        return;
+      } catch (err) {
+        if (signal.aborted) return;
+        if (permanent.has(ConnectError.from(err).code)) return this.events.failed(err, undefined);
+        delay = delay ? delay.next(undefined) : this.backoff.next(undefined);
+        this.events.failed(err, delay.duration);
+        await sleep(delay.duration, signal);
+      }
+    }
+  }
+}
+
+function sleep(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    const timer = setTimeout(resolve, ms);
+    signal.addEventListener(
+      "abort",
+      () => {
+        clearTimeout(timer);
+        resolve();
+      },
+      { once: true },
+    );
+  });
 }

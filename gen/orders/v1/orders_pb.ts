@@ -700,9 +700,12 @@ export const OrderService: GenService<{
   /**
    * WatchOrder streams an order: first the order as it is now, then the order after every change,
    * until it reaches a final status (DELIVERED, CANCELLED, DISPATCH_FAILED; the stream then ends
-   * with OK) or the caller cancels. Changes come from orders' events, not from polling. Each
-   * process serves a bounded number of watchers; past it the call is RESOURCE_EXHAUSTED. Another
-   * customer's order is NOT_FOUND.
+   * with OK) or the caller cancels. Changes come from orders' events, not from polling. Every
+   * message is a newer state than the one before (version, then update_time); a caller that reads
+   * slowly gets the latest state, not every step. Each process serves a bounded number of watchers
+   * (MAX_WATCHERS); past it the call is RESOURCE_EXHAUSTED. UNAVAILABLE while the process is not
+   * yet connected to its event broker or is shutting down: watch again. No deadline is needed; one
+   * the caller sets ends the stream with DEADLINE_EXCEEDED. Another customer's order is NOT_FOUND.
    *
    * @generated from rpc orders.v1.OrderService.WatchOrder
    */

@@ -23,7 +23,11 @@ export function clampConnectTimeout(value: string): string {
   return /^\d{1,10}$/.test(value) && Number(value) > maxDeadlineMs ? String(maxDeadlineMs) : value;
 }
 
-/** Lowers overlong grpc-timeout and connect-timeout-ms request headers in place, before connect-node reads them. */
+/**
+ * Lowers overlong grpc-timeout and connect-timeout-ms request headers in place, before connect-node reads
+ * them. It only ever lowers: a call without either header has no deadline, and none is added here (a
+ * server stream such as WatchOrder, started without one, lives until it ends or the caller cancels).
+ */
 export function clampDeadlineHeaders(headers: IncomingHttpHeaders): void {
   const grpcTimeout = headers["grpc-timeout"];
   if (typeof grpcTimeout === "string") headers["grpc-timeout"] = clampGrpcTimeout(grpcTimeout);

@@ -10,6 +10,7 @@ import type { ServiceBinding } from "./service-impl.js";
 import { undecodableRequest } from "./undecodable-requests.js";
 
 type UnaryFn = (req: Message, ctx: HandlerContext) => Promise<unknown> | unknown;
+type ServerStreamFn = (req: Message, ctx: HandlerContext) => AsyncIterable<unknown>;
 
 /**
  * Serves handlers written against protobuf-es descriptors on @grpc/grpc-js: the service definition is
@@ -18,16 +19,16 @@ type UnaryFn = (req: Message, ctx: HandlerContext) => Promise<unknown> | unknown
 export function addGrpcService(server: grpc.Server, binding: ServiceBinding): void {
   const definition: Record<string, grpc.MethodDefinition<Message, Message>> = {};
   const handlers: grpc.UntypedServiceImplementation = {};
-  const impl = binding.impl as unknown as Record<string, UnaryFn>;
+  const impl = binding.impl as unknown as Record<string, UnaryFn | ServerStreamFn>;
   for (const method of binding.service.methods) {
-    // Streaming methods are not served on grpc-js yet (issue #11 adds server streaming); grpc-js answers UNIMPLEMENTED.
-    if (method.methodKind !== "unary") continue;
+    // No service has a client-streaming or bidi method; grpc-js answers UNIMPLEMENTED for one until then.
+    if (method.methodKind !== "unary" && method.methodKind !== "server_streaming") continue;
     const handler = impl[method.localName];
     if (!handler) continue;
     definition[method.localName] = {
       path: `/${binding.service.typeName}/${method.name}`,
       requestStream: false,
-      responseStream: false,
+      responseStream: method.methodKind === "server_streaming",
       requestSerialize: (msg: Message) => Buffer.from(toBinary(method.input, msg)),
       // grpc-js answers a throwing deserializer with INTERNAL; the handler answers INVALID_ARGUMENT instead.
       requestDeserialize: (buf: Buffer) => {
@@ -41,26 +42,36 @@ export function addGrpcService(server: grpc.Server, binding: ServiceBinding): vo
       responseDeserialize: (buf: Buffer) => fromBinary(method.output, buf),
       originalName: method.localName,
     };
-    handlers[method.localName] = unaryHandler(binding, method, handler);
+    handlers[method.localName] =
+      method.methodKind === "unary" ? unaryHandler(binding, method, handler as UnaryFn) : serverStreamingHandler(binding, method, handler as ServerStreamFn);
   }
   server.addService(definition, handlers);
 }
 
+type GrpcCall = grpc.ServerUnaryCall<Message, Message> | grpc.ServerWritableStream<Message, Message>;
+
+/** The handler context of a grpc-js call: its deadline, metadata and mTLS peer; aborted when the client cancels. */
+function callContext(binding: ServiceBinding, method: DescMethod, call: GrpcCall): ReturnType<typeof createHandlerContext> {
+  const cancelled = new AbortController();
+  const ctx = createHandlerContext({
+    service: binding.service,
+    method,
+    protocolName: "grpc",
+    requestMethod: "POST",
+    url: call.getPath(),
+    timeoutMs: remainingMs(call.getDeadline()),
+    requestSignal: cancelled.signal,
+    requestHeader: metadataToHeaders(call.metadata),
+    contextValues: grpcPeerContextValues(call),
+  });
+  // grpc-js says "cancelled" for a client's cancel, a reset stream and a passed deadline alike.
+  call.once("cancelled", () => cancelled.abort(new ConnectError("cancelled by the client", Code.Canceled)));
+  return ctx;
+}
+
 function unaryHandler(binding: ServiceBinding, method: DescMethod & { output: DescMessage }, handler: UnaryFn) {
   return (call: grpc.ServerUnaryCall<Message, Message>, callback: grpc.sendUnaryData<Message>) => {
-    const cancelled = new AbortController();
-    const ctx = createHandlerContext({
-      service: binding.service,
-      method,
-      protocolName: "grpc",
-      requestMethod: "POST",
-      url: call.getPath(),
-      timeoutMs: remainingMs(call.getDeadline()),
-      requestSignal: cancelled.signal,
-      requestHeader: metadataToHeaders(call.metadata),
-      contextValues: grpcPeerContextValues(call),
-    });
-    call.once("cancelled", () => cancelled.abort(new ConnectError("cancelled by the client", Code.Canceled)));
+    const ctx = callContext(binding, method, call);
     const request: Message | Undecodable = call.request;
     Promise.resolve()
       .then(() => {
@@ -78,6 +89,60 @@ function unaryHandler(binding: ServiceBinding, method: DescMethod & { output: De
       // Releases the deadline timer and listeners; a shared reason spares a DOMException (and its stack) per call.
       .finally(() => ctx.abort(callEnded));
   };
+}
+
+/**
+ * Serves a protobuf-es server-streaming handler (an async iterable of messages) on a grpc-js writable
+ * call: each message is written as it comes, the next one is pulled only once grpc-js has room for it
+ * (write() returning false waits for "drain"), the end is OK with the handler's trailers, a thrown
+ * error becomes its gRPC status, and a client that goes away aborts ctx.signal and stops the handler.
+ */
+function serverStreamingHandler(binding: ServiceBinding, method: DescMethod & { output: DescMessage }, handler: ServerStreamFn) {
+  return (call: grpc.ServerWritableStream<Message, Message>) => {
+    const ctx = callContext(binding, method, call);
+    const request: Message | Undecodable = call.request;
+    void (async () => {
+      let iterator: AsyncIterator<unknown> | undefined;
+      try {
+        if (request instanceof Undecodable) throw undecodableRequest(method.input, request.cause);
+        iterator = handler(request, ctx)[Symbol.asyncIterator]();
+        let headerSent = false;
+        for (let next = await iterator.next(); !next.done; next = await iterator.next()) {
+          if (!headerSent) {
+            const header = toMetadata(ctx.responseHeader);
+            if (header) call.sendMetadata(header);
+            headerSent = true;
+          }
+          if (!call.write(create(method.output, next.value as never))) await drained(call, ctx.signal);
+        }
+        call.end(toMetadata(ctx.responseTrailer));
+      } catch (err) {
+        // A cancelled call has no client left to tell; grpc-js already answered a passed deadline.
+        if (!call.cancelled) call.emit("error", toServiceError(err));
+      } finally {
+        ctx.abort(callEnded);
+        // Ends a handler left suspended at a yield (the client went away while a write waited): its finally runs now.
+        await iterator?.return?.().catch(() => undefined);
+      }
+    })();
+  };
+}
+
+/** Resolves once the call's write buffer has room again; rejects when the call is aborted first. */
+function drained(call: grpc.ServerWritableStream<Message, Message>, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const onDrain = () => {
+      signal.removeEventListener("abort", onAbort);
+      resolve();
+    };
+    const onAbort = () => {
+      call.removeListener("drain", onDrain);
+      reject(signal.reason);
+    };
+    if (signal.aborted) return reject(signal.reason);
+    call.once("drain", onDrain);
+    signal.addEventListener("abort", onAbort, { once: true });
+  });
 }
 
 const callEnded = new ConnectError("the call has ended", Code.Canceled);

@@ -1,4 +1,5 @@
 import * as grpc from "@grpc/grpc-js";
+import { Code, ConnectError } from "@connectrpc/connect";
 import { clampGrpcJsServerDeadlines } from "./deadline-limits.js";
 import { addGrpcService } from "./grpc-adapter.js";
 import { watchGrpcJsConnections } from "./grpc-connections.js";
@@ -43,7 +44,7 @@ export interface ServiceHost {
   grpcPort: number;
   webPort: number | undefined;
   health: HealthReporter;
-  /** Drains and stops the servers: NOT_SERVING first, then no new calls, then in-flight calls finish. */
+  /** Drains and stops the servers: NOT_SERVING first, open streams end UNAVAILABLE, no new calls, in-flight unary calls finish. */
   stop(): Promise<void>;
 }
 
@@ -53,7 +54,10 @@ export async function startServiceHost(options: ServiceHostOptions): Promise<Ser
   const limits: ServerLimits = { ...defaultServerLimits, ...options.limits };
   // One shedder for every service of the process: the limit is on the process's work, not per service.
   const shedder = createLoadShedder(limits.maxInFlightCalls);
-  const services = options.services.map((s) => instrumentService(s, options.logger, shedder, options.authenticator));
+  // Unary calls in flight at shutdown finish within the grace; an open stream (a watch) would only end
+  // when the grace cuts it, so streams are ended at once, UNAVAILABLE: the client calls again elsewhere.
+  const streamsDrain = new AbortController();
+  const services = options.services.map((s) => instrumentService(s, options.logger, shedder, options.authenticator, streamsDrain.signal));
   const health = new HealthReporter(services.map((s) => s.service.typeName), options.logger);
   const server = new grpc.Server(grpcServerOptions(limits));
   services.forEach((s) => addGrpcService(server, s));
@@ -91,6 +95,7 @@ export async function startServiceHost(options: ServiceHostOptions): Promise<Ser
     health,
     async stop() {
       health.shutdown();
+      streamsDrain.abort(new ConnectError("the server is shutting down; call again to continue (on another replica, or on this one once it is back)", Code.Unavailable));
       let cut: NodeJS.Timeout | undefined;
       // Once the grace is over, forceShutdown destroys the HTTP/2 sessions; connections that have none (a
       // TLS handshake or HTTP/2 preface never finished) are destroyed too, and stop waits for neither.

@@ -27,38 +27,51 @@ export function bindService<S extends DescService>(service: S, impl: ServiceImpl
 }
 
 type UnaryFn = (req: unknown, ctx: HandlerContext) => unknown;
+type ServerStreamFn = (req: unknown, ctx: HandlerContext) => AsyncIterable<unknown>;
 
 /**
- * Wraps every unary handler once for all transports: sheds calls beyond the process's in-flight limit,
+ * Wraps every handler once for all transports: sheds calls beyond the process's in-flight limit,
  * admits the caller by the binding's access policy, refuses strings with NUL characters, cancels the
  * handler's database queries when the call ends early, logs method, code and duration, and turns
  * unexpected exceptions into INTERNAL (a statement that ran out of time into DEADLINE_EXCEEDED, an
  * unreachable database into UNAVAILABLE) so no stack trace or SQL text reaches a client.
+ * Server-streaming handlers get the same checks (see instrumentServerStream for how they are shed);
+ * `streamsDrain` aborting (the host is shutting down) ends every open stream with its reason, so a
+ * stream never holds a shutdown for its grace period.
  */
 export function instrumentService(
   binding: ServiceBinding,
   logger: Logger,
   shedder: LoadShedder = createLoadShedder(defaultServerLimits.maxInFlightCalls),
   authenticator?: CallerAuthenticator,
+  streamsDrain?: AbortSignal,
 ): ServiceBinding {
   if (binding.access === "customer-token" && !authenticator) {
     throw new Error(`${binding.service.typeName} requires a customer token, but no authenticator was configured`);
   }
-  const wrapped: Record<string, UnaryFn> = {};
+  const wrapped: Record<string, UnaryFn | ServerStreamFn> = {};
   const impl = binding.impl as unknown as Record<string, UnaryFn>;
   for (const method of binding.service.methods) {
     const handler = impl[method.localName];
     if (!handler) continue;
     const rpc = `/${binding.service.typeName}/${method.name}`;
+    // Runs the checks every call passes before its handler; they throw to refuse.
+    const checks = async (req: unknown, ctx: HandlerContext) => {
+      await admit(binding.access, ctx, authenticator);
+      const nul = nulCharacterViolations(method.input, req as Message);
+      if (nul.length > 0) throw invalidArgument(nul);
+    };
+    if (method.methodKind === "server_streaming") {
+      wrapped[method.localName] = instrumentServerStream(rpc, handler as unknown as ServerStreamFn, checks, { logger, shedder, streamsDrain });
+      continue;
+    }
     wrapped[method.localName] = async (req, ctx) => {
       const started = performance.now();
       try {
         // Shed first, so an overload costs no token verification; admit before the request's checks, so
         // an unauthenticated caller learns nothing about the request's validity.
         const res = await shedder.run(async () => {
-          await admit(binding.access, ctx, authenticator);
-          const nul = nulCharacterViolations(method.input, req as Message);
-          if (nul.length > 0) throw invalidArgument(nul);
+          await checks(req, ctx);
           // The call's signal goes with its database work: queries still running when it aborts are cancelled.
           return runWithQuerySignal(ctx.signal, () => handler(req, ctx));
         });
@@ -72,6 +85,73 @@ export function instrumentService(
     };
   }
   return { service: binding.service, impl: wrapped as unknown as ServiceImpl<DescService>, access: binding.access };
+}
+
+/**
+ * A server-streaming handler with the unary path's checks and logging. A stream may stay open for
+ * hours, so it holds an in-flight slot of the load shedder only while it is admitted and its first
+ * message is produced (the part that costs database work); after that it waits for events without
+ * one, and the service bounds its open streams itself (OrderService: MAX_WATCHERS), beside
+ * MAX_CONCURRENT_STREAMS and MAX_CONNECTIONS. Its context's signal also aborts when streamsDrain does.
+ * One "rpc" log line when the stream ends, with the messages sent.
+ */
+function instrumentServerStream(
+  rpc: string,
+  handler: ServerStreamFn,
+  checks: (req: unknown, ctx: HandlerContext) => Promise<void>,
+  { logger, shedder, streamsDrain }: { logger: Logger; shedder: LoadShedder; streamsDrain: AbortSignal | undefined },
+): ServerStreamFn {
+  return async function* (req, ctx) {
+    const started = performance.now();
+    const stream = linkSignal(ctx, streamsDrain);
+    const fields = () => ({ rpc, durationMs: elapsed(started), protocol: ctx.protocolName, traceparent: traceparentOf(ctx.requestHeader), messages });
+    let iterator: AsyncIterator<unknown> | undefined;
+    let messages = 0;
+    let logged = false;
+    try {
+      const first = await shedder.run(async () => {
+        await checks(req, ctx);
+        iterator = handler(req, stream.ctx)[Symbol.asyncIterator]();
+        // The first message is the stream's database work (e.g. WatchOrder's read): cancelled with the call.
+        return runWithQuerySignal(stream.ctx.signal, () => iterator!.next());
+      });
+      for (let next = first; !next.done; next = await iterator!.next()) {
+        yield next.value;
+        messages++;
+      }
+      logged = true;
+      logger.info({ ...fields(), code: "OK" }, "rpc");
+    } catch (err) {
+      const error = toClientError(err, stream.ctx, logger, rpc);
+      logged = true;
+      logger.info({ ...fields(), code: Code[error.code], error: boundedLogText(error.rawMessage) }, "rpc");
+      throw error;
+    } finally {
+      stream.release();
+      // The transport stopped pulling (the client went away while a message was being written).
+      if (!logged) logger.info({ ...fields(), code: Code[Code.Canceled] }, "rpc");
+      await iterator?.return?.();
+    }
+  };
+}
+
+/** ctx with a signal that also aborts when `also` does (with its reason); release() detaches it. */
+function linkSignal(ctx: HandlerContext, also: AbortSignal | undefined): { ctx: HandlerContext; release(): void } {
+  if (!also) return { ctx, release: () => undefined };
+  const linked = new AbortController();
+  const fromCall = () => linked.abort(ctx.signal.reason);
+  const fromAlso = () => linked.abort(also.reason);
+  if (ctx.signal.aborted) fromCall();
+  else if (also.aborted) fromAlso();
+  ctx.signal.addEventListener("abort", fromCall, { once: true });
+  also.addEventListener("abort", fromAlso, { once: true });
+  return {
+    ctx: { ...ctx, signal: linked.signal },
+    release() {
+      ctx.signal.removeEventListener("abort", fromCall);
+      also.removeEventListener("abort", fromAlso);
+    },
+  };
 }
 
 function toClientError(err: unknown, ctx: HandlerContext, logger: Logger, rpc: string): ConnectError {

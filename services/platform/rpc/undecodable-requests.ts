@@ -1,7 +1,7 @@
 import type { DescMessage } from "@bufbuild/protobuf";
 import { Code, ConnectError } from "@connectrpc/connect";
 import { createAsyncIterable, encodeEnvelope, sinkAllBytes, type UniversalHandler, type UniversalServerResponse } from "@connectrpc/connect/protocol";
-import { codeToHttpStatus, errorFromJsonBytes, errorToJsonBytes } from "@connectrpc/connect/protocol-connect";
+import { codeToHttpStatus, endStreamFlag, endStreamFromJson, endStreamToJson, errorFromJsonBytes, errorToJsonBytes } from "@connectrpc/connect/protocol-connect";
 import { findTrailerError, setTrailerStatus } from "@connectrpc/connect/protocol-grpc";
 import { trailerFlag, trailerParse, trailerSerialize } from "@connectrpc/connect/protocol-grpc-web";
 
@@ -30,7 +30,7 @@ function asUndecodable(error: ConnectError | undefined, input: DescMessage): Con
 
 /**
  * Wraps a connect-node method handler so that its answer to an undecodable request is INVALID_ARGUMENT,
- * on Connect, gRPC and gRPC-Web alike. connect-es decodes the body before any interceptor runs, so the
+ * on Connect (unary and streaming), gRPC and gRPC-Web alike. connect-es decodes the body before any interceptor runs, so the
  * error can only be corrected in the response it already encoded.
  */
 export function answerUndecodableAsInvalidArgument(handler: UniversalHandler): UniversalHandler {
@@ -40,6 +40,7 @@ export function answerUndecodableAsInvalidArgument(handler: UniversalHandler): U
     const contentType = req.header.get("content-type") ?? "";
     if (contentType.startsWith("application/grpc-web")) return { ...res, body: correctGrpcWebTrailer(res.body, input) };
     if (contentType.startsWith("application/grpc")) return correctGrpcTrailer(res, input);
+    if (contentType.startsWith("application/connect+")) return { ...res, body: correctEnvelopes(res.body, (chunk) => correctEndStreamEnvelope(chunk, input)) };
     return await correctConnectUnary(res, input);
   };
   return Object.assign(wrapped, handler);
@@ -77,19 +78,39 @@ function correctGrpcTrailer(res: UniversalServerResponse, input: DescMessage): U
 }
 
 function correctGrpcWebTrailer(body: UniversalServerResponse["body"], input: DescMessage): UniversalServerResponse["body"] {
+  return correctEnvelopes(body, (chunk) => correctTrailerEnvelope(chunk, input));
+}
+
+function correctEnvelopes(body: UniversalServerResponse["body"], correct: (chunk: Uint8Array) => Uint8Array): UniversalServerResponse["body"] {
   if (!body) return body;
   return (async function* () {
-    for await (const chunk of body) yield correctTrailerEnvelope(chunk, input);
+    for await (const chunk of body) yield correct(chunk);
   })();
 }
 
-// gRPC-Web sends its status in a last envelope with the trailer flag; only a chunk that is exactly that
-// one uncompressed envelope is looked at, which is how connect-es sends an error answered before any message.
-function correctTrailerEnvelope(chunk: Uint8Array, input: DescMessage): Uint8Array {
-  if (chunk.length < 5 || chunk[0] !== trailerFlag) return chunk;
+/** The data of a chunk that is exactly one uncompressed envelope with these flags, else undefined. */
+function soleEnvelope(chunk: Uint8Array, flags: number): Uint8Array | undefined {
+  if (chunk.length < 5 || chunk[0] !== flags) return undefined;
   const length = new DataView(chunk.buffer, chunk.byteOffset, chunk.byteLength).getUint32(1);
-  if (5 + length !== chunk.length) return chunk;
-  const trailer = trailerParse(chunk.subarray(5));
+  return 5 + length === chunk.length ? chunk.subarray(5) : undefined;
+}
+
+// gRPC-Web sends its status in a last envelope with the trailer flag, Connect streams in an end-stream
+// envelope; only a chunk that is exactly that one uncompressed envelope is looked at, which is how
+// connect-es sends an error answered before any message.
+function correctEndStreamEnvelope(chunk: Uint8Array, input: DescMessage): Uint8Array {
+  const data = soleEnvelope(chunk, endStreamFlag);
+  if (!data) return chunk;
+  const end = endStreamFromJson(data);
+  const corrected = asUndecodable(end.error, input);
+  if (!corrected) return chunk;
+  return encodeEnvelope(endStreamFlag, new TextEncoder().encode(JSON.stringify(endStreamToJson(end.metadata, corrected, undefined))));
+}
+
+function correctTrailerEnvelope(chunk: Uint8Array, input: DescMessage): Uint8Array {
+  const data = soleEnvelope(chunk, trailerFlag);
+  if (!data) return chunk;
+  const trailer = trailerParse(data);
   const corrected = asUndecodable(findTrailerError(trailer), input);
   if (!corrected) return chunk;
   setTrailerStatus(trailer, corrected);
