@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { ConfigError, readAuthConfig, readCorsOrigins, readHostPort, readOptionalPort, readPort, readPositiveInt, readSecretKey, readServerLimits, readString, readUrl } from "./config.js";
+import { ConfigError, readAuthConfig, readCorsOrigins, readDuration, readHostPort, readOptionalPort, readPort, readPositiveInt, readSecretKey, readServerLimits, readString, readUrl } from "./config.js";
 import { defaultServerLimits } from "../rpc/server-limits.js";
 
 /** Asserts that reading throws a ConfigError naming the variable and quoting the bad value. */
@@ -174,5 +174,31 @@ describe("readSecretKey", () => {
     }
     expect(message).toContain("K must be at least 32 bytes");
     expect(message).not.toContain(value);
+  });
+});
+
+describe("readDuration", () => {
+  it.each([
+    ["500ms", 500],
+    ["0s", 0],
+    ["30s", 30_000],
+    ["1.5s", 1500],
+    ["2m", 120_000],
+    ["1h", 3_600_000],
+  ])("reads %s as %i ms", (raw, ms) => {
+    expect(readDuration({ D: raw }, "D", 1)).toBe(ms);
+  });
+
+  it("returns the default when unset or empty, and off (undefined) only where allowed", () => {
+    expect(readDuration({}, "D", 250)).toBe(250);
+    expect(readDuration({ D: "" }, "D", 250)).toBe(250);
+    expect(readDuration({}, "D", undefined, { off: true })).toBeUndefined();
+    expect(readDuration({ D: "off" }, "D", 1000, { off: true })).toBeUndefined();
+    expectConfigError(() => readDuration({ CARRIER_X: "off" }, "CARRIER_X", 1000), "CARRIER_X", "off");
+  });
+
+  it.each(["30", "-1s", "1.s", "2 m", "1d", "s", "1e3ms", "30S"])("rejects %j naming the variable and the units", (raw) => {
+    expectConfigError(() => readDuration({ CARRIER_PICKUP_AFTER: raw }, "CARRIER_PICKUP_AFTER", 1, { off: true }), "CARRIER_PICKUP_AFTER", raw);
+    expect(() => readDuration({ D: raw }, "D", 1, { off: true })).toThrow(/like 500ms, 30s, 2m or 1h, or "off"/);
   });
 });

@@ -69,6 +69,27 @@ export function readPositiveInt(env: Env, name: string, fallback: number): numbe
   return value;
 }
 
+const durationUnits: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
+
+/**
+ * Reads a duration such as "500ms", "30s", "2m" or "1.5h" in milliseconds, or returns the default when
+ * unset. A bare number is refused (seconds or milliseconds? the unit must be said). With `{ off: true }`
+ * the value "off" is allowed and read as undefined (the feature is disabled).
+ */
+export function readDuration(env: Env, name: string, fallbackMs: number): number;
+export function readDuration(env: Env, name: string, fallbackMs: number | undefined, options: { off: true }): number | undefined;
+export function readDuration(env: Env, name: string, fallbackMs: number | undefined, options: { off?: boolean } = {}): number | undefined {
+  const raw = env[name];
+  if (raw === undefined || raw === "") return fallbackMs;
+  if (raw === "off" && options.off) return undefined;
+  const match = /^(\d+(?:\.\d+)?)(ms|s|m|h)$/.exec(raw);
+  const ms = match ? Math.round(Number(match[1]) * durationUnits[match[2]!]!) : NaN;
+  if (!Number.isSafeInteger(ms)) {
+    throw new ConfigError(`${name} must be a duration like 500ms, 30s, 2m or 1h${options.off ? ', or "off"' : ""}, got "${raw}"`);
+  }
+  return ms;
+}
+
 /** How a service verifies its callers' bearer tokens (the AUTH_* variables). */
 export type AuthConfig =
   | { disabled: true }
