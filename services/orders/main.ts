@@ -3,7 +3,7 @@ import { jetstream, jetstreamManager } from "@nats-io/jetstream";
 import { OrderService } from "../../gen/orders/v1/orders_pb.js";
 import { redact } from "../platform/db/index.js";
 import type { DurableConsumer } from "../platform/events/index.js";
-import { ensureEventStreams } from "../platform/events/index.js";
+import { ensureEventStreams, startOutboxRelay, type OutboxRelay, type OutboxRelayOptions } from "../platform/events/index.js";
 import { createCallerAuthenticator } from "../platform/identity/index.js";
 import { createLogger } from "../platform/process/index.js";
 import { connectNats, type NatsConnection } from "../platform/events/index.js";
@@ -11,10 +11,9 @@ import { runProcess } from "../platform/process/index.js";
 import { startServiceHost } from "../platform/rpc/index.js";
 import { bindService } from "../platform/rpc/index.js";
 import { loadOrdersConfig, type OrdersConfig } from "./config.js";
-import * as schema from "./db/schema.js";
+import { outboxChannel } from "./db/schema.js";
 import { createOrderService } from "./order-service.js";
 import { OrderStore } from "./order-store.js";
-import { startOutboxRelay, type OutboxRelay } from "./outbox-relay.js";
 import { createShippingClient, type ShippingClient } from "./shipping-client.js";
 import { startShippingDispatcher } from "./shipping-dispatcher.js";
 import { openOrdersDatabase } from "./db/open-database.js";
@@ -51,7 +50,7 @@ await runProcess(logger, async () => {
 });
 
 /** Connects to NATS (retrying until it answers), declares the streams, starts the relay and dispatch. */
-async function startEvents(config: OrdersConfig, sql: Parameters<typeof startOutboxRelay>[0]["sql"], store: OrderStore, shipping: ShippingClient) {
+async function startEvents(config: OrdersConfig, sql: OutboxRelayOptions["sql"], store: OrderStore, shipping: ShippingClient) {
   let nc: NatsConnection | undefined;
   let relay: OutboxRelay | undefined;
   let dispatcher: DurableConsumer | undefined;
@@ -62,7 +61,16 @@ async function startEvents(config: OrdersConfig, sql: Parameters<typeof startOut
     const js = jetstream(nc);
     await ensureEventStreams(jsm, { stream: config.eventsStream, subjectPrefix: config.eventsSubjectPrefix });
     if (stopping) return;
-    relay = await startOutboxRelay({ sql, js, logger, subjectPrefix: config.eventsSubjectPrefix, retentionMs: config.outboxRetentionMs });
+    relay = await startOutboxRelay({
+      sql,
+      nc,
+      logger,
+      family: "orders",
+      subjectPrefix: config.eventsSubjectPrefix,
+      channel: outboxChannel,
+      retentionMs: config.outboxRetentionMs,
+      maxAttempts: config.outboxMaxAttempts,
+    });
     dispatcher = await startShippingDispatcher({
       js,
       jsm,

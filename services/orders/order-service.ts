@@ -2,7 +2,7 @@ import { createHash, randomBytes, randomUUID } from "node:crypto";
 import { create, toBinary } from "@bufbuild/protobuf";
 import { timestampFromDate } from "@bufbuild/protobuf/wkt";
 import { Code, ConnectError, type HandlerContext, type ServiceImpl } from "@connectrpc/connect";
-import { OrderCancelledSchema, OrderCreatedSchema } from "../../gen/orders/v1/events_pb.js";
+import { catalogue, encodeEvent } from "../platform/events/index.js";
 import { type CreateOrderRequest, CreateOrderRequestSchema, type Order, OrderSchema, OrderService, type ShipmentSummary, ShipmentSummarySchema } from "../../gen/orders/v1/orders_pb.js";
 import { callerOf, mayActFor, type Caller } from "../platform/identity/index.js";
 import type { Logger } from "../platform/process/index.js";
@@ -73,9 +73,8 @@ export function createOrderService({ store, shipping, logger, pageTokenKey = ran
         items: req.items.map((i) => ({ sku: i.sku, quantity: i.quantity, unitPriceCents: i.unitPriceCents })),
       };
       const proto = orderToProto(order);
-      const eventId = randomUUID();
-      const payload = toBinary(OrderCreatedSchema, create(OrderCreatedSchema, { eventId, order: proto, occurTime: timestampFromDate(now) }));
-      if (await store.insert({ ...order, event: { id: eventId, payload, traceparent: traceparentOf(ctx.requestHeader) } })) return { order: proto };
+      const event = encodeEvent(catalogue.orderCreated, { eventId: randomUUID(), order: proto, occurTime: timestampFromDate(now) });
+      if (await store.insert({ ...order, event, traceparent: traceparentOf(ctx.requestHeader) })) return { order: proto };
 
       // The request_id was taken: a retry gets the original order, a different payload is refused.
       const existing = await store.getByRequestId(req.customerId, requestId!);
@@ -130,14 +129,15 @@ export function createOrderService({ store, shipping, logger, pageTokenKey = ran
         }
         return {
           set: { status: "cancelled", cancelReason: req.reason },
-          event: (updated) => {
-            const eventId = randomUUID();
-            const payload = toBinary(
-              OrderCancelledSchema,
-              create(OrderCancelledSchema, { eventId, order: orderToProto(updated), occurTime: timestampFromDate(updated.updatedAt), reason: req.reason }),
-            );
-            return { id: eventId, name: "cancelled", type: OrderCancelledSchema.typeName, payload, traceparent: traceparentOf(ctx.requestHeader) };
-          },
+          event: (updated) => ({
+            event: encodeEvent(catalogue.orderCancelled, {
+              eventId: randomUUID(),
+              order: orderToProto(updated),
+              occurTime: timestampFromDate(updated.updatedAt),
+              reason: req.reason,
+            }),
+            traceparent: traceparentOf(ctx.requestHeader),
+          }),
         };
       });
       if (!order) throw notFound();

@@ -1,6 +1,8 @@
 import { and, eq, getTableColumns, inArray, isNull, sql as dsql } from "drizzle-orm";
 import type { PostgresJsDatabase } from "drizzle-orm/postgres-js";
 import type { Sql } from "postgres";
+import { insertOutboxEvents, type OutboxEntry } from "../platform/db/index.js";
+import type { EncodedEvent } from "../platform/events/index.js";
 import * as schema from "./db/schema.js";
 import { orders, outbox, type OrderRow, type StoredAddress } from "./db/schema.js";
 
@@ -28,17 +30,14 @@ export interface NewOrder {
   requestId: string | null;
   requestHash: string | null;
   createdAt: Date;
-  event: { id: string; payload: Uint8Array; traceparent?: string | undefined };
-}
-
-/** An outbox event to write with a state change. */
-export interface NewEvent {
-  id: string;
-  name: string;
-  type: string;
-  payload: Uint8Array;
+  /** The catalogue's OrderCreated, encoded. */
+  event: EncodedEvent;
+  /** W3C traceparent of the CreateOrder call, carried on the event. */
   traceparent?: string | undefined;
 }
+
+/** An outbox event to write with a state change (its time is the change's updated_at). */
+export type NewEvent = Omit<OutboxEntry, "createdAt">;
 
 /** Keyset position of the last order on a page. */
 export interface PageCursor {
@@ -140,8 +139,8 @@ export class OrderStore {
              with ordinality as x(sku, quantity, price, position)
       ), events as (
         insert into outbox (id, aggregate_id, event_name, event_type, payload, created_at, traceparent)
-        select ${order.event.id}, inserted.id, 'created', 'orders.v1.OrderCreated', ${Buffer.from(order.event.payload)}, ${createdAt},
-               ${order.event.traceparent ?? null}
+        select ${order.event.id}, inserted.id, ${order.event.name}, ${order.event.type}, ${Buffer.from(order.event.payload)}, ${createdAt},
+               ${order.traceparent ?? null}
         from inserted
       )
       select id from inserted`;
@@ -197,16 +196,7 @@ export class OrderStore {
         .where(eq(orders.id, id))
         .returning();
       const next = { ...updated!, items: order.items };
-      const event = plan.event(next);
-      await tx.insert(outbox).values({
-        id: event.id,
-        aggregateId: id,
-        eventName: event.name,
-        eventType: event.type,
-        payload: event.payload,
-        createdAt: next.updatedAt,
-        traceparent: event.traceparent ?? null,
-      });
+      await insertOutboxEvents(tx, outbox, [{ ...plan.event(next), createdAt: next.updatedAt }]);
       return next;
     });
   }

@@ -1,3 +1,5 @@
 // Public surface of platform/db: PostgreSQL access: opening a service's database (pool, migrations, health ping).
 export { openDatabase, projectPath, redact } from "./database.js";
 export type { Database } from "./database.js";
+export { insertOutboxEvents, outboxTable } from "./outbox-table.js";
+export type { OutboxEntry, OutboxTable, OutboxWriter } from "./outbox-table.js";
