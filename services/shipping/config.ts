@@ -3,6 +3,7 @@ import {
   ConfigError,
   type Env,
   readCorsOrigins,
+  readDuration,
   readOptionalAuthConfig,
   readOptionalPort,
   readPort,
@@ -14,6 +15,8 @@ import {
 } from "../platform/process/index.js";
 import type { ServerLimits } from "../platform/rpc/index.js";
 import { loadTlsConfig, type ReadFile, type TlsConfig } from "../platform/identity/index.js";
+import { readEventFamily, type EventFamilyConfig } from "../platform/events/index.js";
+import type { CarrierDelays } from "./carrier-simulator.js";
 
 /** Everything the shipping process reads from its environment. */
 export interface ShippingConfig {
@@ -39,6 +42,16 @@ export interface ShippingConfig {
   corsOrigins: readonly string[];
   /** Serve grpc.reflection (REFLECTION, default on). */
   reflection: boolean;
+  /** nats:// URL of the JetStream server shipping's outbox relay publishes to. */
+  natsUrl: string;
+  /** Stream and subject prefix of shipping's events (SHIPPING_EVENTS_STREAM, SHIPPING_EVENTS_SUBJECT_PREFIX). */
+  events: EventFamilyConfig;
+  /** How long published outbox rows are kept before pruning (must outlast the JetStream duplicate window). */
+  outboxRetentionMs: number;
+  /** Failed publishes of one outbox row before the relay marks it failed and skips it. */
+  outboxMaxAttempts: number;
+  /** The simulated carrier's delays (CARRIER_PICKUP_AFTER, CARRIER_DELIVER_AFTER; default off). */
+  carrier: CarrierDelays;
 }
 
 /** Reads and validates the shipping configuration; throws ConfigError naming the bad variable. */
@@ -56,6 +69,14 @@ export function loadShippingConfig(env: Env = process.env, readFile?: ReadFile):
     limits: readServerLimits(env),
     corsOrigins: readCorsOrigins(env),
     reflection: readSwitch(env, "REFLECTION", true),
+    natsUrl: readUrl(env, "NATS_URL", "nats://127.0.0.1:4222", ["nats", "tls"]),
+    events: readEventFamily(env, "shipping"),
+    outboxRetentionMs: readPositiveInt(env, "OUTBOX_RETENTION_MS", 60 * 60_000),
+    outboxMaxAttempts: readPositiveInt(env, "OUTBOX_MAX_ATTEMPTS", 50),
+    carrier: {
+      pickupAfterMs: readDuration(env, "CARRIER_PICKUP_AFTER", undefined, { off: true }),
+      deliverAfterMs: readDuration(env, "CARRIER_DELIVER_AFTER", undefined, { off: true }),
+    },
   };
   // Without a certificate and a CA to verify clients, no caller could ever prove it is orders:
   // refusing to start beats a shipping that silently accepts nobody (or, worse, everybody).

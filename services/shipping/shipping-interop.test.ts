@@ -60,7 +60,7 @@ describe.each(rpcPaths(0, 0).map((p) => p.name))("%s", (name) => {
     expect(await failure(path().call(getShipment, { id: randomUUID() }))).toMatchObject({ code: Code.NotFound, badRequestFields: [] });
     expect(await failure(path().call(getShipmentByOrder, { orderId: randomUUID() }))).toMatchObject({ code: Code.NotFound });
     const { shipment } = await path().call(createShipment, shipmentRequest());
-    await servers.store.setStatus(shipment!.id, "in_transit");
+    await servers.store.updateStatus(shipment!.id, "in_transit");
     const err = await failure(path().call(cancelShipment, { id: shipment!.id }));
     expect(err.code).toBe(Code.FailedPrecondition);
     expect(err.message).toContain("in_transit");

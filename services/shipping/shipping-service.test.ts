@@ -221,7 +221,7 @@ describe("CancelShipment", () => {
 
   it.each(["in_transit", "delivered"] as const)("refuses a %s shipment with FAILED_PRECONDITION and leaves it as it is", async (status) => {
     const { shipment } = await createShipment();
-    await store.setStatus(shipment!.id, status);
+    await store.updateStatus(shipment!.id, status);
     const err = await expectCode(cancel(shipment!.id), Code.FailedPrecondition);
     expect(err.rawMessage).toContain(status);
     expect((await store.get(shipment!.id))?.status).toBe(status);

@@ -1,11 +1,12 @@
 import { randomUUID } from "node:crypto";
 import { Code, ConnectError, type ServiceImpl } from "@connectrpc/connect";
-import { ShipmentStatus, ShippingService } from "../../gen/shipping/v1/shipping_pb.js";
-import { startServiceHost, type ServiceHost } from "../../services/platform/rpc/index.js";
+import { create } from "@bufbuild/protobuf";
+import { CreateShipmentsResultSchema, ShipmentSchema, ShipmentStatus, ShippingService } from "../../gen/shipping/v1/shipping_pb.js";
+import { startServiceHost, statusOf, type ServiceHost } from "../../services/platform/rpc/index.js";
 import { bindService } from "../../services/platform/rpc/index.js";
 import { testLogger } from "./shipping-harness.js";
 
-/** What CreateShipment answers to one call: a shipment ("ok") or an error with this code. */
+/** What CreateShipment (or one request of CreateShipments) answers to one call: a shipment ("ok") or an error with this code. */
 export type ScriptedAnswer = Code | "ok";
 
 /** A ShippingService on a real gRPC port whose CreateShipment answers what each test scripts per order. */
@@ -14,7 +15,7 @@ export interface ScriptedShipping {
   grpcAddress: string;
   /** Answers for the order's calls in turn; the last one repeats for every later call. Unscripted orders get "ok". */
   script(orderId: string, ...answers: [ScriptedAnswer, ...ScriptedAnswer[]]): void;
-  /** How many CreateShipment calls reached the server for this order. */
+  /** How many CreateShipment calls (and CreateShipments requests) reached the server for this order. */
   calls(orderId: string): number;
 }
 
@@ -23,18 +24,33 @@ export async function startScriptedShipping(): Promise<ScriptedShipping> {
   const scripts = new Map<string, ScriptedAnswer[]>();
   const counts = new Map<string, number>();
   const unimplemented = () => Promise.reject(new ConnectError("not scripted", Code.Unimplemented));
+  /** The next scripted answer for the order: its shipment, or throws the scripted error. */
+  const answerFor = (orderId: string) => {
+    const n = counts.get(orderId) ?? 0;
+    counts.set(orderId, n + 1);
+    const answers = scripts.get(orderId) ?? ["ok"];
+    const answer = answers[Math.min(n, answers.length - 1)]!;
+    if (answer !== "ok") throw new ConnectError(`scripted ${Code[answer]} for order ${orderId}`, answer);
+    return create(ShipmentSchema, { id: randomUUID(), orderId, status: ShipmentStatus.PENDING, version: 1n });
+  };
   const impl: ServiceImpl<typeof ShippingService> = {
     async createShipment({ orderId }) {
-      const n = counts.get(orderId) ?? 0;
-      counts.set(orderId, n + 1);
-      const answers = scripts.get(orderId) ?? ["ok"];
-      const answer = answers[Math.min(n, answers.length - 1)]!;
-      if (answer !== "ok") throw new ConnectError(`scripted ${Code[answer]} for order ${orderId}`, answer);
-      return { shipment: { id: randomUUID(), orderId, status: ShipmentStatus.PENDING } };
+      return { shipment: answerFor(orderId) };
+    },
+    // Each request of a batch is one call of its order's script, answered on its own as ShippingService does.
+    async createShipments({ requests }) {
+      return {
+        results: requests.map(({ orderId }) => {
+          try {
+            return create(CreateShipmentsResultSchema, { result: { case: "shipment", value: answerFor(orderId) } });
+          } catch (err) {
+            return create(CreateShipmentsResultSchema, { result: { case: "error", value: statusOf(err) } });
+          }
+        }),
+      };
     },
     getShipment: unimplemented,
     getShipmentByOrder: unimplemented,
-    createShipments: unimplemented,
     updateShipmentStatus: unimplemented,
     cancelShipment: unimplemented,
   };
