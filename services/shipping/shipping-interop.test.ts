@@ -32,7 +32,7 @@ afterAll(async () => {
   await testDb?.drop();
 });
 
-const { createShipment, getShipment, getShipmentByOrder, cancelShipment } = ShippingService.method;
+const { createShipment, createShipments, getShipment, getShipmentByOrder, cancelShipment, updateShipmentStatus } = ShippingService.method;
 
 describe.each(rpcPaths(0, 0).map((p) => p.name))("%s", (name) => {
   const path = () => paths.find((p) => p.name === name)!;
@@ -47,6 +47,18 @@ describe.each(rpcPaths(0, 0).map((p) => p.name))("%s", (name) => {
     expect(equals(ShipmentSchema, (await path().call(getShipmentByOrder, { orderId: req.orderId })).shipment!, created)).toBe(true);
     const cancelled = (await path().call(cancelShipment, { id: created.id })).shipment!;
     expect(cancelled.status).toBe(ShipmentStatus.CANCELLED);
+  });
+
+  it("creates a batch answered per request, moves a shipment along and cancels by order before creation", async () => {
+    const good = shipmentRequest();
+    const { results } = await path().call(createShipments, { requests: [good, shipmentRequest({ orderId: "nope" })] });
+    expect(results.map((r) => r.result.case)).toEqual(["shipment", "error"]);
+    const created = results[0]!.result.value as { id: string };
+    expect(results[1]!.result.value).toMatchObject({ code: Code.InvalidArgument, message: "order_id: must be a UUID" });
+    const moved = (await path().call(updateShipmentStatus, { id: created.id, status: ShipmentStatus.IN_TRANSIT, trackingNumber: "TRACK-1" })).shipment!;
+    expect(moved).toMatchObject({ status: ShipmentStatus.IN_TRANSIT, trackingNumber: "TRACK-1", version: 2n });
+    const tombstone = (await path().call(cancelShipment, { orderId: randomUUID() })).shipment!;
+    expect(tombstone).toMatchObject({ status: ShipmentStatus.CANCELLED, carrier: "" });
   });
 
   it("answers INVALID_ARGUMENT with BadRequest details naming every field", async () => {
