@@ -61,13 +61,20 @@ export async function startBenchMesh(options: BenchMeshOptions): Promise<MeshUnd
   const databases = { orders: dbUrl("orders"), shipping: dbUrl("shipping"), notifier: dbUrl("notifier") };
   const smtp = await startSmtpReceiver();
   const ports = { orders: await freePort(), shipping: await freePort(), notifier: await freePort() };
-  const events = { NATS_URL: options.natsUrl, EVENTS_STREAM: stream, EVENTS_SUBJECT_PREFIX: subjectPrefix };
+  const shippingStream = `${stream}_SHIPPING`;
+  const events = {
+    NATS_URL: options.natsUrl,
+    EVENTS_STREAM: stream,
+    EVENTS_SUBJECT_PREFIX: subjectPrefix,
+    SHIPPING_EVENTS_STREAM: shippingStream,
+    SHIPPING_EVENTS_SUBJECT_PREFIX: `${subjectPrefix}_shipping`,
+  };
   // warn: an info line per RPC and per event would make logging a large share of what is measured.
   const common = { LOG_LEVEL: "warn", BIND_HOST: "127.0.0.1" };
   const env: Record<MeshService, Record<string, string>> = {
     // Plaintext on loopback, as the recorded results were measured; without TLS files shipping needs
     // the explicit opt-out of its service-identity check (the TLS cost is not in these figures).
-    shipping: { ...common, SHIPPING_PORT: String(ports.shipping), SHIPPING_WEB_PORT: "off", SHIPPING_DATABASE_URL: databases.shipping, AUTH_DISABLED: "true" },
+    shipping: { ...common, ...events, SHIPPING_PORT: String(ports.shipping), SHIPPING_WEB_PORT: "off", SHIPPING_DATABASE_URL: databases.shipping, AUTH_DISABLED: "true" },
     orders: {
       ...common,
       ...events,
@@ -86,7 +93,7 @@ export async function startBenchMesh(options: BenchMeshOptions): Promise<MeshUnd
   const close = async () => {
     await Promise.all(Object.values(children).map((c) => stopChild(c)));
     await dropDatabases(options.postgresUrl, Object.values(databases));
-    await deleteStreams(options.natsUrl, [stream, deadLetterStreamName(stream)]);
+    await deleteStreams(options.natsUrl, [stream, deadLetterStreamName(stream), shippingStream, deadLetterStreamName(shippingStream)]);
     await smtp.stop();
   };
   try {

@@ -32,7 +32,8 @@ afterAll(async () => {
   await smtp?.stop();
   const nc = await connect({ servers: TEST_NATS_URL });
   const jsm = await jetstream(nc).jetstreamManager();
-  for (const name of [stream, `${stream}_DEADLETTER`]) await jsm.streams.delete(name).catch(() => false);
+  const shippingStream = mesh?.shippingEvents.stream ?? `${stream}_SHIPPING`;
+  for (const name of [stream, `${stream}_DEADLETTER`, shippingStream, `${shippingStream}_DEADLETTER`]) await jsm.streams.delete(name).catch(() => false);
   await nc.close();
 });
 

@@ -1,10 +1,11 @@
+import { setTimeout as sleep } from "node:timers/promises";
 import type { Sql } from "postgres";
 import { jetstreamManager } from "@nats-io/jetstream";
 import { ShippingService } from "../../gen/shipping/v1/shipping_pb.js";
 import { redact } from "../platform/db/index.js";
 import { connectNats, ensureEventStreams, startOutboxRelay, type NatsConnection, type OutboxRelay } from "../platform/events/index.js";
 import { createCallerAuthenticator } from "../platform/identity/index.js";
-import { createLogger } from "../platform/process/index.js";
+import { createLogger, exponentialBackoff } from "../platform/process/index.js";
 import { runProcess } from "../platform/process/index.js";
 import { startServiceHost } from "../platform/rpc/index.js";
 import { bindService } from "../platform/rpc/index.js";
@@ -53,7 +54,19 @@ function startEvents(config: ShippingConfig, sql: Sql) {
   let stopping = false;
   const started = (async () => {
     nc = await connectNats(config.natsUrl, logger, "shipping", { waitOnFirstConnect: true });
-    await ensureEventStreams(await jetstreamManager(nc), config.events);
+    const jsm = await jetstreamManager(nc);
+    // NATS may go again right after the first connection: keep trying rather than stop serving.
+    const backoff = exponentialBackoff({ initialMs: 500, maxMs: 10_000 });
+    for (let attempt = 1; !stopping; attempt++) {
+      try {
+        await ensureEventStreams(jsm, config.events);
+        break;
+      } catch (err) {
+        const retryInMs = backoff(attempt);
+        logger.warn({ err: err instanceof Error ? err.message : String(err), retryInMs }, "could not declare the event streams; will retry");
+        await sleep(retryInMs);
+      }
+    }
     if (stopping) return;
     relay = await startOutboxRelay({
       sql,

@@ -17,6 +17,8 @@ export interface MeshUnderTest {
   orders: Client<typeof OrderService>;
   shipping: Client<typeof ShippingService>;
   databases: Record<MeshService, TestDatabase>;
+  /** Where shipping publishes its events (the caller deletes the streams, as it does its own). */
+  shippingEvents: { stream: string; subjectPrefix: string };
   /** Starts a service again (same port, database and env) after it was stopped or killed. */
   start(service: MeshService): Promise<void>;
   /** SIGKILL (crash) or SIGTERM (graceful), then waits for the exit. */
@@ -32,6 +34,9 @@ export interface MeshOptions {
   natsUrl: string;
   stream: string;
   subjectPrefix: string;
+  /** Shipping's stream and subject prefix (SHIPPING_EVENTS_*); default `${stream}_SHIPPING` and `${subjectPrefix}_shipping`. */
+  shippingStream?: string;
+  shippingSubjectPrefix?: string;
   smtpUrl: string;
   /** Extra environment per service (tuning for tests). */
   env?: Partial<Record<MeshService, Record<string, string>>>;
@@ -68,9 +73,16 @@ export async function startMesh(options: MeshOptions): Promise<MeshUnderTest> {
   };
   // Fixed ports (chosen free now) so a restarted service comes back where its callers expect it.
   const ports = { orders: await freePort(), shipping: await freePort(), notifier: await freePort() };
-  const events = { NATS_URL: options.natsUrl, EVENTS_STREAM: options.stream, EVENTS_SUBJECT_PREFIX: options.subjectPrefix };
+  const shippingEvents = { stream: options.shippingStream ?? `${options.stream}_SHIPPING`, subjectPrefix: options.shippingSubjectPrefix ?? `${options.subjectPrefix}_shipping` };
+  const events = {
+    NATS_URL: options.natsUrl,
+    EVENTS_STREAM: options.stream,
+    EVENTS_SUBJECT_PREFIX: options.subjectPrefix,
+    SHIPPING_EVENTS_STREAM: shippingEvents.stream,
+    SHIPPING_EVENTS_SUBJECT_PREFIX: shippingEvents.subjectPrefix,
+  };
   const env: Record<MeshService, Record<string, string>> = {
-    shipping: { SHIPPING_PORT: String(ports.shipping), SHIPPING_WEB_PORT: "off", SHIPPING_DATABASE_URL: databases.shipping.url },
+    shipping: { SHIPPING_PORT: String(ports.shipping), SHIPPING_WEB_PORT: "off", SHIPPING_DATABASE_URL: databases.shipping.url, ...events },
     orders: {
       ORDERS_PORT: String(ports.orders),
       ORDERS_WEB_PORT: "off",
@@ -93,6 +105,7 @@ export async function startMesh(options: MeshOptions): Promise<MeshUnderTest> {
   const mesh: MeshUnderTest = {
     processes,
     databases,
+    shippingEvents,
     orders: createClient(OrderService, createGrpcTransport({ baseUrl: `https://127.0.0.1:${ports.orders}`, nodeOptions })),
     shipping: createClient(ShippingService, createGrpcTransport({ baseUrl: `https://127.0.0.1:${ports.shipping}`, nodeOptions })),
     start,

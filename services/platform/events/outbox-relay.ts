@@ -219,6 +219,7 @@ export async function startOutboxRelay(options: OutboxRelayOptions): Promise<Out
     );
   }, 10_000);
   for (const t of [poll, prune, report]) t.unref();
+  log.info({ subjectPrefix: options.subjectPrefix, channel: options.channel, maxAttempts }, "outbox relay started");
 
   return {
     backlog: () => count("pending"),
