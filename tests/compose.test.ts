@@ -57,7 +57,10 @@ const loaders: Record<string, AppLoader> = {
     return {
       bindHost: config.bindHost,
       grpcPort: config.grpcPort,
-      dependencies: [{ variable: "SHIPPING_DATABASE_URL", kind: "postgres", target: config.databaseUrl }],
+      dependencies: [
+        { variable: "SHIPPING_DATABASE_URL", kind: "postgres", target: config.databaseUrl },
+        { variable: "NATS_URL", kind: "nats", target: config.natsUrl },
+      ],
     };
   },
   notifier: (env) => {
@@ -151,7 +154,7 @@ describe("compose check rejects a broken copy", () => {
 
   it("when an address names a host that is no compose service", () => {
     expect(problemsWithText("NATS_URL: nats://nats:4222", "NATS_URL: nats://localhost:4222")).toContain(
-      'orders: NATS_URL=nats://localhost:4222 points at host "localhost", which is no compose service',
+      'shipping: NATS_URL=nats://localhost:4222 points at host "localhost", which is no compose service',
     );
   });
 

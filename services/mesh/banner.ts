@@ -11,6 +11,8 @@ export interface MeshSummary {
   webPageUrl: string | undefined;
   /** The dev CA that signed the services' certificates (grpcurl -cacert). */
   caFile?: string | undefined;
+  /** The simulated carrier's delays as shipping reads them (CARRIER_PICKUP_AFTER, CARRIER_DELIVER_AFTER). */
+  carrier?: { pickupAfter: string; deliverAfter: string } | undefined;
 }
 
 /** The lines printed once everything is up: endpoints, the web page and ready-to-paste grpcurl commands. */
@@ -24,6 +26,12 @@ export function readyBanner(summary: MeshSummary): string[] {
   lines.push(`  ${"postgres".padEnd(9)} ${summary.postgres}`, `  ${"nats".padEnd(9)} ${summary.nats}`);
   if (summary.emailDir) lines.push(`  ${"emails".padEnd(9)} .eml files in ${summary.emailDir}`);
   if (summary.caFile) lines.push(`  ${"TLS".padEnd(9)} gRPC ports: TLS by the dev CA ${summary.caFile}; orders -> shipping: mTLS`);
+  if (summary.carrier) {
+    const { pickupAfter, deliverAfter } = summary.carrier;
+    lines.push(
+      `  ${"carrier".padEnd(9)} simulated: pickup ${pickupAfter} after creation, delivery ${deliverAfter} after pickup (CARRIER_PICKUP_AFTER, CARRIER_DELIVER_AFTER; "off" stops it)`,
+    );
+  }
   if (summary.webPageUrl) lines.push("", `  web page  ${summary.webPageUrl}`);
 
   const orders = services.orders;
@@ -47,6 +55,14 @@ export function readyBanner(summary: MeshSummary): string[] {
       `  grpcurl ${tls} ${auth} -d '{}' ${target} orders.v1.OrderService/ListOrders`,
       `  grpcurl ${tls} ${auth} -d '{"id":"<id from CreateOrder>"}' ${target} orders.v1.OrderService/WatchOrder   # every change, live`,
     );
+    const shipping = services.shipping;
+    if (shipping) {
+      // The carrier's webhook stand-in: an admin (or the carrier's certificate) reports what happened to a parcel.
+      const admin = `-H "authorization: Bearer $(npm run -s token -- ops --admin)"`;
+      lines.push(
+        `  grpcurl ${tls} ${admin} -d '{"id":"<shipment id>","status":"SHIPMENT_STATUS_DELIVERED"}' ${host}:${shipping.grpcPort} shipping.v1.ShippingService/UpdateShipmentStatus`,
+      );
+    }
     if (orders.webPort !== undefined) {
       lines.push(`  curl ${auth} -H 'content-type: application/json' -d '{}' http://${host}:${orders.webPort}/orders.v1.OrderService/ListOrders`);
     }

@@ -65,6 +65,9 @@ describe("npm start (services/mesh launcher)", () => {
     const caFile = join(dataDir, "tls", "ca.crt");
     expect(output).toContain(`grpcurl -cacert ${caFile} ${running.ordersGrpcAddr} list`);
     expect(output).toContain(`grpcurl -cacert ${caFile} -H "authorization: Bearer $(npm run -s token -- c-1)" -d '{}' ${running.ordersGrpcAddr} orders.v1.OrderService/ListOrders`);
+    // The simulated carrier runs with the launcher's delays, and the banner says so.
+    expect(output).toContain("carrier   simulated: pickup 20s after creation, delivery 40s after pickup");
+    expect(output).toMatch(/^\[shipping\]\s+\S+ INFO\s+simulated carrier started/m);
     // The gRPC port is TLS by the dev CA: a client that trusts it needs no client certificate; plaintext fails.
     firstCa = await readFile(caFile, "utf8");
     expect(await probeHealth(running.ordersGrpcAddr, "", 5000, grpc.credentials.createSsl(Buffer.from(firstCa)))).toBe("SERVING");

@@ -62,6 +62,10 @@ export class Mesh {
     delete env.AUTH_JWKS_URL;
     Object.assign(env, { AUTH_JWKS_FILE: issuer.jwksFile, AUTH_ISSUER: issuer.issuer, AUTH_AUDIENCE: defaultAudience });
     env.PAGE_TOKEN_KEY ??= await localPageTokenKey(config.dataDir);
+    // A simulated carrier moves shipments along, so a local order goes all the way to DELIVERED; the
+    // user's own values (or "off") win.
+    env.CARRIER_PICKUP_AFTER ??= "20s";
+    env.CARRIER_DELIVER_AFTER ??= "40s";
     // The services allow the web page's origin by CORS, so its port is known before they start.
     const webPagePort = config.webPort === 0 ? await freePort(host) : config.webPort;
     if (webPagePort !== undefined) env.CORS_ORIGINS ??= `http://${host}:${webPagePort},http://localhost:${webPagePort}`;
@@ -90,6 +94,7 @@ export class Mesh {
       nats: config.natsUrl ? `${redact(config.natsUrl)} (given by NATS_URL)` : `${nats} (local nats-server, JetStream store in ${join(config.dataDir, "nats")})`,
       emailDir,
       webPageUrl,
+      carrier: { pickupAfter: env.CARRIER_PICKUP_AFTER, deliverAfter: env.CARRIER_DELIVER_AFTER },
     };
   }
 

@@ -58,6 +58,8 @@ export interface OrdersConfig {
   shipmentCancelMaxBackoffMs: number;
   /** How long published outbox rows are kept before pruning (must outlast the JetStream duplicate window). */
   outboxRetentionMs: number;
+  /** Failed publishes of one outbox row before the relay marks it failed and skips it. */
+  outboxMaxAttempts: number;
   /** How OrderService callers' bearer tokens are verified (AUTH_*); required unless AUTH_DISABLED=true. */
   auth: AuthConfig;
   /** Serve grpc.reflection (REFLECTION, default on). */
@@ -97,6 +99,7 @@ export function loadOrdersConfig(env: Env = process.env, readFile?: ReadFile): O
     shipmentTrackingConcurrency: readPositiveInt(env, "SHIPMENT_TRACKING_CONCURRENCY", 16),
     shipmentCancelMaxBackoffMs: readPositiveInt(env, "SHIPMENT_CANCEL_MAX_BACKOFF_MS", 30_000),
     outboxRetentionMs: readPositiveInt(env, "OUTBOX_RETENTION_MS", 60 * 60_000),
+    outboxMaxAttempts: readPositiveInt(env, "OUTBOX_MAX_ATTEMPTS", 50),
     auth: readAuthConfig(env),
     reflection: readSwitch(env, "REFLECTION", true),
     tls: loadTlsConfig(env, readFile),

@@ -3,7 +3,7 @@ import { jetstream, jetstreamManager } from "@nats-io/jetstream";
 import { OrderService } from "../../gen/orders/v1/orders_pb.js";
 import { redact } from "../platform/db/index.js";
 import type { DurableConsumer } from "../platform/events/index.js";
-import { ensureEventStreams } from "../platform/events/index.js";
+import { ensureEventStreams, startOutboxRelay, type OutboxRelay, type OutboxRelayOptions } from "../platform/events/index.js";
 import { createCallerAuthenticator } from "../platform/identity/index.js";
 import { createLogger } from "../platform/process/index.js";
 import { connectNats, type NatsConnection } from "../platform/events/index.js";
@@ -11,10 +11,9 @@ import { runProcess } from "../platform/process/index.js";
 import { startServiceHost } from "../platform/rpc/index.js";
 import { bindService } from "../platform/rpc/index.js";
 import { loadOrdersConfig, type OrdersConfig } from "./config.js";
-import * as schema from "./db/schema.js";
+import { outboxChannel } from "./db/schema.js";
 import { createOrderService } from "./order-service.js";
 import { OrderStore } from "./order-store.js";
-import { startOutboxRelay, type OutboxRelay } from "./outbox-relay.js";
 import { createShippingClient, type ShippingClient } from "./shipping-client.js";
 import { startShippingDispatcher } from "./shipping-dispatcher.js";
 import { startShipmentCancellation } from "./shipment-cancellation.js";
@@ -68,7 +67,7 @@ await runProcess(logger, async () => {
  * Connects to NATS (retrying until it answers), attaches the watch hub, declares the streams, starts the
  * relay, dispatch, the shipment projection (shipment-tracking) and the cancel saga (shipment-cancel).
  */
-async function startEvents(config: OrdersConfig, sql: Parameters<typeof startOutboxRelay>[0]["sql"], store: OrderStore, shipping: ShippingClient, watchHub: OrderWatchHub) {
+async function startEvents(config: OrdersConfig, sql: OutboxRelayOptions["sql"], store: OrderStore, shipping: ShippingClient, watchHub: OrderWatchHub) {
   let nc: NatsConnection | undefined;
   let relay: OutboxRelay | undefined;
   const consumers: DurableConsumer[] = [];
@@ -80,7 +79,16 @@ async function startEvents(config: OrdersConfig, sql: Parameters<typeof startOut
     const js = jetstream(nc);
     await ensureEventStreams(jsm, { stream: config.eventsStream, subjectPrefix: config.eventsSubjectPrefix, limits: config.streamLimits });
     if (stopping) return;
-    relay = await startOutboxRelay({ sql, js, logger, subjectPrefix: config.eventsSubjectPrefix, retentionMs: config.outboxRetentionMs });
+    relay = await startOutboxRelay({
+      sql,
+      nc,
+      logger,
+      family: "orders",
+      subjectPrefix: config.eventsSubjectPrefix,
+      channel: outboxChannel,
+      retentionMs: config.outboxRetentionMs,
+      maxAttempts: config.outboxMaxAttempts,
+    });
     const orderEvents = { stream: config.eventsStream, subjectPrefix: config.eventsSubjectPrefix };
     consumers.push(await startShippingDispatcher({
       js,

@@ -2,6 +2,7 @@ import { and, eq, getTableColumns, inArray, isNull, sql as dsql } from "drizzle-
 import type { PostgresJsDatabase } from "drizzle-orm/postgres-js";
 import type { Sql } from "postgres";
 import type { Shipment } from "../../gen/shipping/v1/shipping_pb.js";
+import { insertOutboxEvents } from "../platform/db/index.js";
 import type { EncodedEvent } from "../platform/events/index.js";
 import * as schema from "./db/schema.js";
 import { orders, outbox, type OrderRow, type StoredAddress } from "./db/schema.js";
@@ -198,17 +199,7 @@ export class OrderStore {
         events.push(step.event(next));
       }
       await tx.update(orders).set(set).where(eq(orders.id, id));
-      await tx.insert(outbox).values(
-        events.map((event) => ({
-          id: event.id,
-          aggregateId: event.orderId,
-          eventName: event.name,
-          eventType: event.type,
-          payload: event.payload,
-          createdAt: updatedAt,
-          traceparent: plan.traceparent ?? null,
-        })),
-      );
+      await insertOutboxEvents(tx, outbox, events.map((event) => ({ event, createdAt: updatedAt, traceparent: plan.traceparent })));
       return { order: next, events };
     });
   }

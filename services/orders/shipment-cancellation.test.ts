@@ -12,7 +12,8 @@ import { testLogger } from "../../tests/support/shipping-harness.js";
 import { startTcpProxy, type TcpProxy } from "../../tests/support/tcp-proxy.js";
 import { waitFor } from "../../tests/support/wait-for.js";
 import { createOrderService } from "./order-service.js";
-import { startOutboxRelay, type OutboxRelay } from "./outbox-relay.js";
+import { startOutboxRelay, type OutboxRelay } from "../platform/events/index.js";
+import { outboxChannel } from "./db/schema.js";
 import { shipmentCancelConsumer, startShipmentCancellation } from "./shipment-cancellation.js";
 import { startShipmentTracking } from "./shipment-tracking.js";
 import { createShippingClient, type ShippingClient } from "./shipping-client.js";
@@ -37,7 +38,7 @@ beforeAll(async () => {
   scripted = await startScriptedShipping();
   proxy = await startTcpProxy("127.0.0.1", scripted.host.grpcPort);
   shipping = createShippingClient({ addr: `127.0.0.1:${proxy.port}`, logger: testLogger, breakerThreshold: 3, halfOpenAfterMs: 200, dispatchAttemptTimeoutMs: 500 });
-  relay = await startOutboxRelay({ sql: db.database.sql, js: ordersStream.js, logger: testLogger, subjectPrefix: ordersStream.subjectPrefix, pollIntervalMs: 100 });
+  relay = await startOutboxRelay({ sql: db.database.sql, nc: ordersStream.nc, logger: testLogger, family: "orders", channel: outboxChannel, subjectPrefix: ordersStream.subjectPrefix, pollIntervalMs: 100 });
   const { js, jsm } = ordersStream;
   consumers.push(await startShipmentCancellation({ js, jsm, orders: ordersStream, store: db.store, shipping, logger: testLogger, maxBackoffMs: 200 }));
   consumers.push(await startShipmentTracking({ js: shippingStream.js, jsm: shippingStream.jsm, shipping: shippingStream, store: db.store, logger: testLogger }));

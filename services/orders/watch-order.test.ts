@@ -20,7 +20,8 @@ import { waitFor } from "../../tests/support/wait-for.js";
 import { OrderWatchHub } from "./order-watch-hub.js";
 import { orderToProto } from "./order-mapping.js";
 import type { OrderStore } from "./order-store.js";
-import { startOutboxRelay, type OutboxRelay } from "./outbox-relay.js";
+import { startOutboxRelay, type OutboxRelay } from "../platform/events/index.js";
+import { outboxChannel } from "./db/schema.js";
 import { watchOrder } from "./watch-order.js";
 
 // Layer 2: WatchOrder on a real host (every stream path: grpc-js, Connect's gRPC, Connect and gRPC-Web
@@ -48,7 +49,7 @@ beforeAll(async () => {
     logger: testLogger,
   });
   await hub.attach(events.nc);
-  relay = await startOutboxRelay({ sql: db.database.sql, js: events.js, logger: testLogger, subjectPrefix: events.subjectPrefix });
+  relay = await startOutboxRelay({ sql: db.database.sql, nc: events.nc, logger: testLogger, family: "orders", channel: outboxChannel, subjectPrefix: events.subjectPrefix });
   host = await startOrdersHost(db.store, { authenticator: await createCallerAuthenticator(readAuthConfig(issuer.env)), watchHub: hub });
   streams = streamPaths(host.grpcPort, host.webPort!);
   unary = rpcPaths(host.grpcPort, host.webPort!)[0]!;

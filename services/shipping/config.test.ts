@@ -1,3 +1,4 @@
+import { defaultEventStreamLimits } from "../platform/events/index.js";
 import { describe, expect, it } from "vitest";
 import { ConfigError } from "../platform/process/index.js";
 import { defaultCorsOrigins, defaultServerLimits } from "../platform/rpc/index.js";
@@ -11,12 +12,19 @@ describe("loadShippingConfig", () => {
       webPort: 8082,
       databaseUrl: "postgres://postgres@127.0.0.1:5432/shipping",
       databasePoolSize: 10,
+      databaseStatementTimeoutMs: 5000,
       tls: { identity: undefined, ca: undefined, webPlaintext: false },
       auth: { disabled: true },
       authDisabled: true,
       limits: defaultServerLimits,
       corsOrigins: defaultCorsOrigins,
       reflection: true,
+      natsUrl: "nats://127.0.0.1:4222",
+      events: { stream: "SHIPPING", subjectPrefix: "shipping" },
+      streamLimits: defaultEventStreamLimits,
+      outboxRetentionMs: 3_600_000,
+      outboxMaxAttempts: 50,
+      carrier: { pickupAfterMs: undefined, deliverAfterMs: undefined },
     });
   });
 
@@ -46,6 +54,13 @@ describe("loadShippingConfig", () => {
       MAX_REQUEST_BYTES: "4096",
       CORS_ORIGINS: "https://shop.example",
       REFLECTION: "off",
+      NATS_URL: "nats://nats:4222",
+      SHIPPING_EVENTS_STREAM: "SHIP_TEST",
+      SHIPPING_EVENTS_SUBJECT_PREFIX: "ship_test",
+      OUTBOX_RETENTION_MS: "600000",
+      OUTBOX_MAX_ATTEMPTS: "5",
+      CARRIER_PICKUP_AFTER: "20s",
+      CARRIER_DELIVER_AFTER: "1.5m",
     });
     expect(config).toMatchObject({
       bindHost: "0.0.0.0",
@@ -56,7 +71,13 @@ describe("loadShippingConfig", () => {
       limits: { ...defaultServerLimits, maxRequestBytes: 4096 },
       reflection: false,
       corsOrigins: ["https://shop.example"],
+      natsUrl: "nats://nats:4222",
+      events: { stream: "SHIP_TEST", subjectPrefix: "ship_test" },
+      outboxRetentionMs: 600_000,
+      outboxMaxAttempts: 5,
+      carrier: { pickupAfterMs: 20_000, deliverAfterMs: 90_000 },
     });
+    expect(loadShippingConfig({ AUTH_DISABLED: "true", CARRIER_PICKUP_AFTER: "off", CARRIER_DELIVER_AFTER: "500ms" }).carrier).toEqual({ pickupAfterMs: undefined, deliverAfterMs: 500 });
   });
 
   it.each([
@@ -66,6 +87,10 @@ describe("loadShippingConfig", () => {
     ["SHIPPING_DATABASE_POOL", "0"],
     ["CORS_ORIGINS", "*"],
     ["MAX_IN_FLIGHT_CALLS", "-1"],
+    ["NATS_URL", "http://nats:4222"],
+    ["OUTBOX_MAX_ATTEMPTS", "0"],
+    ["CARRIER_PICKUP_AFTER", "20"],
+    ["CARRIER_DELIVER_AFTER", "soon"],
   ])("rejects a bad %s with a ConfigError naming it", (name, value) => {
     expect(() => loadShippingConfig({ AUTH_DISABLED: "true", [name]: value })).toThrow(ConfigError);
     expect(() => loadShippingConfig({ AUTH_DISABLED: "true", [name]: value })).toThrow(name);

@@ -3,6 +3,7 @@ import {
   ConfigError,
   type Env,
   readCorsOrigins,
+  readDuration,
   readOptionalAuthConfig,
   readOptionalPort,
   readPort,
@@ -14,6 +15,9 @@ import {
 } from "../platform/process/index.js";
 import type { ServerLimits } from "../platform/rpc/index.js";
 import { loadTlsConfig, type ReadFile, type TlsConfig } from "../platform/identity/index.js";
+import { readEventFamily, readStreamLimits, type EventFamilyConfig, type EventStreamLimits } from "../platform/events/index.js";
+import { defaultStatementTimeoutMs } from "../platform/db/index.js";
+import type { CarrierDelays } from "./carrier-simulator.js";
 
 /** Everything the shipping process reads from its environment. */
 export interface ShippingConfig {
@@ -27,6 +31,8 @@ export interface ShippingConfig {
   databaseUrl: string;
   /** Connections in the database pool. */
   databasePoolSize: number;
+  /** Longest a statement may run before PostgreSQL cancels it (DATABASE_STATEMENT_TIMEOUT_MS). */
+  databaseStatementTimeoutMs: number;
   /** TLS of the listeners and the CA that verifies orders' client certificate. */
   tls: TlsConfig;
   /** How customers' bearer tokens for reads are verified (AUTH_*); undefined: no customer reads. */
@@ -39,6 +45,18 @@ export interface ShippingConfig {
   corsOrigins: readonly string[];
   /** Serve grpc.reflection (REFLECTION, default on). */
   reflection: boolean;
+  /** nats:// URL of the JetStream server shipping's outbox relay publishes to. */
+  natsUrl: string;
+  /** Stream and subject prefix of shipping's events (SHIPPING_EVENTS_STREAM, SHIPPING_EVENTS_SUBJECT_PREFIX). */
+  events: EventFamilyConfig;
+  /** Retention of shipping's stream and its dead letters (EVENTS_MAX_AGE, EVENTS_MAX_BYTES, DEADLETTER_*). */
+  streamLimits: EventStreamLimits;
+  /** How long published outbox rows are kept before pruning (must outlast the JetStream duplicate window). */
+  outboxRetentionMs: number;
+  /** Failed publishes of one outbox row before the relay marks it failed and skips it. */
+  outboxMaxAttempts: number;
+  /** The simulated carrier's delays (CARRIER_PICKUP_AFTER, CARRIER_DELIVER_AFTER; default off). */
+  carrier: CarrierDelays;
 }
 
 /** Reads and validates the shipping configuration; throws ConfigError naming the bad variable. */
@@ -50,12 +68,22 @@ export function loadShippingConfig(env: Env = process.env, readFile?: ReadFile):
     webPort: readOptionalPort(env, "SHIPPING_WEB_PORT", 8082),
     databaseUrl: readUrl(env, "SHIPPING_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/shipping", ["postgres", "postgresql"]),
     databasePoolSize: readPositiveInt(env, "SHIPPING_DATABASE_POOL", 10),
+    databaseStatementTimeoutMs: readPositiveInt(env, "DATABASE_STATEMENT_TIMEOUT_MS", defaultStatementTimeoutMs),
     tls: loadTlsConfig(env, readFile),
     auth,
     authDisabled: auth?.disabled ?? false,
     limits: readServerLimits(env),
     corsOrigins: readCorsOrigins(env),
     reflection: readSwitch(env, "REFLECTION", true),
+    natsUrl: readUrl(env, "NATS_URL", "nats://127.0.0.1:4222", ["nats", "tls"]),
+    events: readEventFamily(env, "shipping"),
+    streamLimits: readStreamLimits(env),
+    outboxRetentionMs: readPositiveInt(env, "OUTBOX_RETENTION_MS", 60 * 60_000),
+    outboxMaxAttempts: readPositiveInt(env, "OUTBOX_MAX_ATTEMPTS", 50),
+    carrier: {
+      pickupAfterMs: readDuration(env, "CARRIER_PICKUP_AFTER", undefined, { off: true }),
+      deliverAfterMs: readDuration(env, "CARRIER_DELIVER_AFTER", undefined, { off: true }),
+    },
   };
   // Without a certificate and a CA to verify clients, no caller could ever prove it is orders:
   // refusing to start beats a shipping that silently accepts nobody (or, worse, everybody).

@@ -19,6 +19,9 @@ import { ensureDevCertificates } from "../mesh/dev-certificates.js";
 import { waitFor } from "../../tests/support/wait-for.js";
 
 // Layer 3: the compiled shipping process (`npm test` builds dist/ first), driven like an operator would.
+// Nothing listens on this NATS: shipping serves (and is SERVING) without it, its outbox keeping the
+// events; shipping-outbox-crash.test.ts covers the publishing side.
+const noNats = { NATS_URL: "nats://127.0.0.1:9" };
 let testDb: TestDatabase;
 let proc: ServiceProcess | undefined;
 
@@ -38,6 +41,7 @@ afterAll(async () => {
 describe("shipping process", () => {
   it("on SIGTERM reports NOT_SERVING, finishes the in-flight call and exits 0", async () => {
     proc = startServiceProcess("services/shipping/main.js", {
+      ...noNats,
       SHIPPING_PORT: "0",
       SHIPPING_WEB_PORT: "0",
       SHIPPING_DATABASE_URL: testDb.url,
@@ -99,7 +103,7 @@ describe("shipping process", () => {
   });
 
   it("exits 1 with a message naming the variable when the config is invalid", async () => {
-    proc = startServiceProcess("services/shipping/main.js", { SHIPPING_PORT: "abc", SHIPPING_DATABASE_URL: testDb.url });
+    proc = startServiceProcess("services/shipping/main.js", { ...noNats, SHIPPING_PORT: "abc", SHIPPING_DATABASE_URL: testDb.url });
     const exit = await proc.exited;
     expect(exit.code, proc.output()).toBe(1);
     const fatal = proc.logs.find((l) => l.msg?.startsWith("failed to start"));
@@ -109,6 +113,7 @@ describe("shipping process", () => {
 
   it("exits 1 naming the database when PostgreSQL cannot be reached", async () => {
     proc = startServiceProcess("services/shipping/main.js", {
+      ...noNats,
       SHIPPING_PORT: "0",
       SHIPPING_WEB_PORT: "off",
       // Port 1 on loopback refuses at once, so the failure is fast and certain.
@@ -121,7 +126,7 @@ describe("shipping process", () => {
   });
 
   it("refuses to start without the TLS files that identify orders, naming them", async () => {
-    proc = startServiceProcess("services/shipping/main.js", { SHIPPING_PORT: "0", SHIPPING_WEB_PORT: "off", SHIPPING_DATABASE_URL: testDb.url });
+    proc = startServiceProcess("services/shipping/main.js", { ...noNats, SHIPPING_PORT: "0", SHIPPING_WEB_PORT: "off", SHIPPING_DATABASE_URL: testDb.url });
     const exit = await proc.exited;
     expect(exit.code, proc.output()).toBe(1);
     expect(proc.logs.find((l) => l.msg?.startsWith("failed to start"))?.msg).toMatch(/TLS_CERT_FILE, TLS_KEY_FILE and TLS_CA_FILE/);
@@ -132,7 +137,7 @@ describe("shipping process", () => {
     try {
       const certs = await ensureDevCertificates(dir, ["shipping", "orders"]);
       const tlsEnv = { TLS_CA_FILE: certs.caFile, TLS_CERT_FILE: certs.services.shipping!.certFile, TLS_KEY_FILE: certs.services.shipping!.keyFile };
-      proc = startServiceProcess("services/shipping/main.js", { SHIPPING_PORT: "0", SHIPPING_WEB_PORT: "off", SHIPPING_DATABASE_URL: testDb.url, ...tlsEnv });
+      proc = startServiceProcess("services/shipping/main.js", { ...noNats, SHIPPING_PORT: "0", SHIPPING_WEB_PORT: "off", SHIPPING_DATABASE_URL: testDb.url, ...tlsEnv });
       const listening = await proc.waitForLog((l) => l.msg === "listening", "the listening log line");
       expect(listening).toMatchObject({ tls: true });
       const address = `127.0.0.1:${listening.grpcPort as number}`;

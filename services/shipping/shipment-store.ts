@@ -1,8 +1,14 @@
-import { randomInt } from "node:crypto";
-import { eq, sql } from "drizzle-orm";
+import { randomInt, randomUUID } from "node:crypto";
+import { timestampFromDate } from "@bufbuild/protobuf/wkt";
+import { asc, eq, inArray, isNotNull, lte, min, sql } from "drizzle-orm";
 import type { PostgresJsDatabase } from "drizzle-orm/postgres-js";
+import { insertOutboxEvents } from "../platform/db/index.js";
+import { catalogue, encodeEvent, type EncodedEvent } from "../platform/events/index.js";
+import type { CarrierSchedule } from "./carrier-simulator.js";
 import * as schema from "./db/schema.js";
-import { shipments, type ShipmentRow, type StoredAddress, type StoredShipmentItem } from "./db/schema.js";
+import { outbox, shipments, type ShipmentRow, type StoredAddress, type StoredShipmentItem } from "./db/schema.js";
+import { statusToProto, toProto } from "./shipment-mapping.js";
+import { nextCarrierStep, planTransition, type ShipmentState } from "./shipment-transitions.js";
 
 /** What CreateShipment stores. */
 export interface NewShipment {
@@ -13,54 +19,100 @@ export interface NewShipment {
   items: StoredShipmentItem[];
 }
 
-/** Why a cancellation did not happen. */
-export type CancelOutcome = { kind: "cancelled"; row: ShipmentRow } | { kind: "not-found" } | { kind: "not-cancellable"; row: ShipmentRow };
+/** Context of a change, carried on its event. */
+export interface ChangeContext {
+  /** W3C traceparent of the call that caused the change. */
+  traceparent?: string | undefined;
+}
 
-/** The shipping database behind ShippingService; hot-path statements are prepared once. */
+/** A carrier's report beyond the status itself. */
+export interface StatusReport extends ChangeContext {
+  /** New tracking number; empty or undefined keeps the current one. */
+  trackingNumber?: string | undefined;
+  /** When the carrier says it happened (the event's occur_time); default now. */
+  occurTime?: Date | undefined;
+}
+
+/** Which shipment to cancel: by its id, or by its order's id (which works before the shipment exists). */
+export type CancelTarget = { id: string } | { orderId: string };
+
+type Tx = Parameters<Parameters<PostgresJsDatabase<typeof schema>["transaction"]>[0]>[0];
+
+const carrier = "DHL";
+const emptyAddress: StoredAddress = { name: "", line1: "", line2: "", city: "", postalCode: "", country: "" };
+
+/**
+ * The shipping database behind ShippingService. Every change is one transaction that also writes its
+ * event into the outbox, carrying the shipment as committed (version included); changes of one
+ * shipment lock its row first, so a pickup and a cancellation of it are serialised and exactly one wins.
+ */
 export class ShipmentStore {
-  private readonly insertOnce;
   private readonly byId;
   private readonly byOrder;
-  private readonly cancelPending;
+  private readonly schedule: CarrierSchedule;
 
-  constructor(private readonly db: PostgresJsDatabase<typeof schema>) {
-    this.insertOnce = db
-      .insert(shipments)
-      .values({
-        orderId: sql.placeholder("orderId"),
-        customerId: sql.placeholder("customerId"),
-        carrier: sql.placeholder("carrier"),
-        trackingNumber: sql.placeholder("trackingNumber"),
-        address: sql.placeholder("address"),
-        items: sql.placeholder("items"),
-      })
-      .onConflictDoNothing({ target: shipments.orderId })
-      .returning()
-      .prepare("shipment_insert_once");
+  constructor(
+    private readonly db: PostgresJsDatabase<typeof schema>,
+    options: { schedule?: CarrierSchedule } = {},
+  ) {
+    this.schedule = options.schedule ?? (() => undefined);
     this.byId = db.select().from(shipments).where(eq(shipments.id, sql.placeholder("id"))).prepare("shipment_by_id");
     this.byOrder = db.select().from(shipments).where(eq(shipments.orderId, sql.placeholder("orderId"))).prepare("shipment_by_order");
-    this.cancelPending = db
-      .update(shipments)
-      .set({ status: "cancelled", updatedAt: sql`now()` })
-      .where(sql`${shipments.id} = ${sql.placeholder("id")} and ${shipments.status} = 'pending'`)
-      .returning()
-      .prepare("shipment_cancel_pending");
   }
 
   /** Creates the order's shipment, or returns the one it already has (the unique order_id decides). */
-  async createOnce(input: NewShipment): Promise<{ row: ShipmentRow; created: boolean }> {
-    const [inserted] = await this.insertOnce.execute({
-      orderId: input.orderId,
-      customerId: input.customerId ?? "",
-      carrier: "DHL",
-      trackingNumber: trackingNumber(),
-      address: input.address,
-      items: input.items,
+  async createOnce(input: NewShipment, context: ChangeContext = {}): Promise<{ row: ShipmentRow; created: boolean }> {
+    return (await this.createMany([input], context))[0]!;
+  }
+
+  /**
+   * createOnce for many orders in one transaction: one insert for all of them, one outbox insert for
+   * the ShipmentCreated events of those it created, one read of those that existed. Answers in the
+   * order of the inputs; an order named twice gets the same shipment twice.
+   */
+  async createMany(inputs: readonly NewShipment[], context: ChangeContext = {}): Promise<Array<{ row: ShipmentRow; created: boolean }>> {
+    if (inputs.length === 0) return [];
+    // Sorted, so two batches naming the same orders wait on each other in one order and never deadlock.
+    const firsts = [...new Map(inputs.map((i) => [i.orderId, i] as const)).values()].sort((a, b) => (a.orderId < b.orderId ? -1 : 1));
+    return this.db.transaction(async (tx) => {
+      const now = new Date();
+      const dueAt = this.dueAt("pending", now);
+      const inserted = await tx
+        .insert(shipments)
+        .values(
+          firsts.map((i) => ({
+            orderId: i.orderId,
+            customerId: i.customerId ?? "",
+            carrier,
+            trackingNumber: trackingNumber(),
+            address: i.address,
+            items: i.items,
+            createdAt: now,
+            updatedAt: now,
+            carrierDueAt: dueAt,
+          })),
+        )
+        .onConflictDoNothing({ target: shipments.orderId })
+        .returning();
+      await insertOutboxEvents(
+        tx,
+        outbox,
+        inserted.map((row) => ({
+          event: encodeEvent(catalogue.shipmentCreated, { eventId: randomUUID(), shipment: toProto(row), occurTime: timestampFromDate(now) }),
+          createdAt: now,
+          traceparent: context.traceparent,
+        })),
+      );
+      const created = new Map(inserted.map((row) => [row.orderId, row]));
+      const missing = firsts.filter((i) => !created.has(i.orderId)).map((i) => i.orderId);
+      const existing = missing.length > 0 ? await tx.select().from(shipments).where(inArray(shipments.orderId, missing)) : [];
+      const found = new Map(existing.map((row) => [row.orderId, row]));
+      return inputs.map((i) => {
+        const row = created.get(i.orderId) ?? found.get(i.orderId);
+        if (!row) throw new Error(`shipment of order ${i.orderId} vanished after a conflicting insert`);
+        return { row, created: created.has(i.orderId) };
+      });
     });
-    if (inserted) return { row: inserted, created: true };
-    const [existing] = await this.byOrder.execute({ orderId: input.orderId });
-    if (!existing) throw new Error(`shipment of order ${input.orderId} vanished after a conflicting insert`);
-    return { row: existing, created: false };
   }
 
   /** The shipment with this id, if any. */
@@ -73,18 +125,116 @@ export class ShipmentStore {
     return (await this.byOrder.execute({ orderId }))[0];
   }
 
-  /** Cancels a pending shipment; a cancelled one stays as it is. */
-  async cancel(id: string): Promise<CancelOutcome> {
-    const [cancelled] = await this.cancelPending.execute({ id });
-    if (cancelled) return { kind: "cancelled", row: cancelled };
-    const row = await this.get(id);
-    if (!row) return { kind: "not-found" };
-    return row.status === "cancelled" ? { kind: "cancelled", row } : { kind: "not-cancellable", row };
+  /**
+   * Cancels a pending shipment (a cancelled one is returned as it is; a picked-up one is
+   * FAILED_PRECONDITION). By order id before the order has a shipment, it stores a cancelled
+   * tombstone (empty address and items, no carrier) with its ShipmentCancelled event, so a later
+   * CreateShipment returns it instead of creating a shipment. Undefined: no shipment with that id.
+   */
+  async cancel(target: CancelTarget, context: ChangeContext = {}): Promise<ShipmentRow | undefined> {
+    return this.db.transaction(async (tx) => {
+      const current = await this.lock(tx, target);
+      if (current) return this.apply(tx, current, "cancelled", context);
+      if (!("orderId" in target)) return undefined;
+      const now = new Date();
+      const [tombstone] = await tx
+        .insert(shipments)
+        .values({ orderId: target.orderId, status: "cancelled", carrier: "", trackingNumber: "", address: emptyAddress, items: [], createdAt: now, updatedAt: now })
+        .onConflictDoNothing({ target: shipments.orderId })
+        .returning();
+      if (tombstone) {
+        await this.record(tx, this.cancelledEvent(tombstone, now), now, context);
+        return tombstone;
+      }
+      // A CreateShipment committed between our look and our insert: cancel what it created.
+      const created = await this.lock(tx, target);
+      return created && this.apply(tx, created, "cancelled", context);
+    });
   }
 
-  /** Moves a shipment along (the carrier's side; used by operators and tests). */
-  async setStatus(id: string, status: ShipmentRow["status"]): Promise<void> {
-    await this.db.update(shipments).set({ status, updatedAt: sql`now()` }).where(eq(shipments.id, id));
+  /**
+   * Moves a shipment to the status a carrier reports (see planTransition); the status it already has
+   * changes nothing. Undefined: no such shipment.
+   */
+  async updateStatus(id: string, status: ShipmentState, report: StatusReport = {}): Promise<ShipmentRow | undefined> {
+    return this.db.transaction(async (tx) => {
+      const current = await this.lock(tx, { id });
+      return current && this.apply(tx, current, status, report);
+    });
+  }
+
+  /**
+   * The simulated carrier's work: takes up to `limit` shipments whose carrier step is due (FOR UPDATE
+   * SKIP LOCKED, so replicas share them and none waits on a shipment another is changing) one step
+   * further, each through the same transition as updateStatus. Returns how many it moved.
+   */
+  async advanceDue(limit: number): Promise<number> {
+    return this.db.transaction(async (tx) => {
+      const due = await tx
+        .select()
+        .from(shipments)
+        .where(lte(shipments.carrierDueAt, sql`now()`))
+        .orderBy(asc(shipments.carrierDueAt))
+        .limit(limit)
+        .for("update", { skipLocked: true });
+      for (const row of due) {
+        const next = nextCarrierStep(row.status);
+        if (next) await this.apply(tx, row, next, {});
+        // A final shipment with a step due (planned before a cancel by an older build, say): nothing left to do.
+        else await tx.update(shipments).set({ carrierDueAt: null }).where(eq(shipments.id, row.id));
+      }
+      return due.length;
+    });
+  }
+
+  /** When the next carrier step of any shipment is due; undefined when none is planned. */
+  async nextCarrierDue(): Promise<Date | undefined> {
+    const [row] = await this.db.select({ at: min(shipments.carrierDueAt) }).from(shipments).where(isNotNull(shipments.carrierDueAt));
+    return row?.at ?? undefined;
+  }
+
+  private async lock(tx: Tx, target: CancelTarget): Promise<ShipmentRow | undefined> {
+    const where = "id" in target ? eq(shipments.id, target.id) : eq(shipments.orderId, target.orderId);
+    const [row] = await tx.select().from(shipments).where(where).for("update");
+    return row;
+  }
+
+  /** Applies one checked transition to a locked row: the new state, version + 1, the next carrier step, the event. */
+  private async apply(tx: Tx, row: ShipmentRow, to: ShipmentState, report: StatusReport): Promise<ShipmentRow> {
+    if (planTransition(row.status, to, `shipment ${row.id}`) === "unchanged") return row;
+    const now = new Date();
+    const [updated] = await tx
+      .update(shipments)
+      .set({
+        status: to,
+        version: sql`${shipments.version} + 1`,
+        trackingNumber: report.trackingNumber || row.trackingNumber,
+        updatedAt: now,
+        carrierDueAt: this.dueAt(to, now),
+      })
+      .where(eq(shipments.id, row.id))
+      .returning();
+    const occurTime = timestampFromDate(report.occurTime ?? now);
+    const event =
+      to === "cancelled"
+        ? this.cancelledEvent(updated!, report.occurTime ?? now)
+        : encodeEvent(catalogue.shipmentStatusChanged, { eventId: randomUUID(), shipment: toProto(updated!), previousStatus: statusToProto[row.status], occurTime });
+    await this.record(tx, event, now, report);
+    return updated!;
+  }
+
+  private cancelledEvent(row: ShipmentRow, at: Date): EncodedEvent {
+    return encodeEvent(catalogue.shipmentCancelled, { eventId: randomUUID(), shipment: toProto(row), occurTime: timestampFromDate(at) });
+  }
+
+  private record(tx: Tx, event: EncodedEvent, createdAt: Date, context: ChangeContext): Promise<void> {
+    return insertOutboxEvents(tx, outbox, [{ event, createdAt, traceparent: context.traceparent }]);
+  }
+
+  /** When the simulated carrier should take the step after `status`, or null when it takes none. */
+  private dueAt(status: ShipmentState, now: Date): Date | null {
+    const afterMs = this.schedule(status);
+    return afterMs === undefined ? null : new Date(now.getTime() + afterMs);
   }
 }
 

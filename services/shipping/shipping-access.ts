@@ -21,6 +21,8 @@ export type CustomerOf = (ctx: HandlerContext) => CustomerCaller | undefined;
 export interface ShippingAccess {
   /** Throws UNAUTHENTICATED or PERMISSION_DENIED unless the caller may create and cancel shipments. */
   requireMutator(ctx: HandlerContext, rpc: string): void;
+  /** Throws UNAUTHENTICATED or PERMISSION_DENIED unless the caller may report carrier status (an admin or the carrier). */
+  requireStatusReporter(ctx: HandlerContext, rpc: string): void;
   /** Throws UNAUTHENTICATED or PERMISSION_DENIED when the caller may read no shipment at all. */
   requireReader(ctx: HandlerContext, rpc: string): void;
   /** Whether the caller may see a shipment of this customer's order (false: answer NOT_FOUND). */
@@ -29,6 +31,9 @@ export interface ShippingAccess {
 
 /** The one service that dispatches orders to shipping. */
 export const shipmentMutator = "orders";
+
+/** The service that reports what happens to parcels (its certificate names spiffe://ordermesh/carrier). */
+export const carrierService = "carrier";
 
 /**
  * The customer of a call as the binding's "customer-token-if-sent" policy verified it (jwt-auth puts
@@ -41,7 +46,8 @@ export const customerFromToken: CustomerOf = (ctx) => {
 
 /**
  * The production policy: only orders (by its verified client certificate) creates and cancels
- * shipments; reads are for orders, admins and the customer who owns the order.
+ * shipments; the carrier (by its certificate) and admins (by token) report status; reads are for
+ * orders, admins and the customer who owns the order.
  */
 export function serviceIdentityAccess(customerOf: CustomerOf = customerFromToken): ShippingAccess {
   const callerOf = (ctx: HandlerContext): Caller | undefined => servicePeerOf(ctx) ?? customerOf(ctx);
@@ -51,6 +57,12 @@ export function serviceIdentityAccess(customerOf: CustomerOf = customerFromToken
       if (!caller) throw unauthenticated(rpc);
       if (caller.kind === "service" && caller.name === shipmentMutator) return;
       throw new ConnectError(`${rpc} may only be called by the ${shipmentMutator} service, not by ${describe(caller)}`, Code.PermissionDenied);
+    },
+    requireStatusReporter(ctx, rpc) {
+      const caller = callerOf(ctx);
+      if (!caller) throw unauthenticated(rpc);
+      if (caller.kind === "service" ? caller.name === carrierService : caller.admin) return;
+      throw new ConnectError(`${rpc} may only be called by the ${carrierService} service or an admin, not by ${describe(caller)}`, Code.PermissionDenied);
     },
     requireReader(ctx, rpc) {
       const caller = callerOf(ctx);
@@ -72,13 +84,14 @@ export function serviceIdentityAccess(customerOf: CustomerOf = customerFromToken
 /** No checks at all: AUTH_DISABLED=true (logged as a warning at start) and handler tests. */
 export const allowAnyCaller: ShippingAccess = {
   requireMutator: () => {},
+  requireStatusReporter: () => {},
   requireReader: () => {},
   mayRead: () => true,
 };
 
 function unauthenticated(rpc: string): ConnectError {
   return new ConnectError(
-    `${rpc} needs a caller identity: the ${shipmentMutator} service's mTLS client certificate, or a customer's bearer token for reads`,
+    `${rpc} needs a caller identity: a mesh service's mTLS client certificate (${shipmentMutator}, ${carrierService}), or a bearer token (customers' reads, admins' status reports)`,
     Code.Unauthenticated,
   );
 }

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { Code, ConnectError, createClient, type Client } from "@connectrpc/connect";
 import { createConnectTransport, createGrpcTransport } from "@connectrpc/connect-node";
-import { ShippingService } from "../../gen/shipping/v1/shipping_pb.js";
+import { ShipmentStatus, ShippingService } from "../../gen/shipping/v1/shipping_pb.js";
 import { createGrpcJsTransport, type ClosableTransport } from "../platform/rpc/index.js";
 import type { KeyPair } from "../platform/identity/index.js";
 import { shipmentRequest, startShippingServers, type ShippingServers } from "../../tests/support/shipping-harness.js";
@@ -108,6 +108,32 @@ describe.each(clients)("ShippingService identity over mTLS: $name", ({ make }) =
     expect(await codeOf(make(undefined).cancelShipment({ id: shipment!.id }))).toBe("Unauthenticated");
     expect(await codeOf(make(undefined).cancelShipment({ id: shipment!.id }, { headers: await issuer.header("c-1", { admin: true }) }))).toBe("PermissionDenied");
     expect((await servers.store.get(shipment!.id))?.status).toBe("pending");
+  });
+
+  it("takes CreateShipments from orders only, like CreateShipment", async () => {
+    const req = shipmentRequest();
+    expect(await codeOf(make(undefined).createShipments({ requests: [req] }))).toBe("Unauthenticated");
+    expect(await codeOf(make(undefined).createShipments({ requests: [req] }, { headers: await issuer.header("c-root", { admin: true }) }))).toBe("PermissionDenied");
+    expect(await codeOf(make(certs.carrier).createShipments({ requests: [req] }))).toBe("PermissionDenied");
+    expect(await servers.store.getByOrder(req.orderId)).toBeUndefined();
+    const { results } = await make(certs.orders).createShipments({ requests: [req] });
+    expect(results[0]?.result.case).toBe("shipment");
+  });
+
+  it("takes UpdateShipmentStatus from an admin's token or the carrier's certificate, and from nobody else", async () => {
+    const { shipment } = await make(certs.orders).createShipment(shipmentRequest());
+    const report = (status: ShipmentStatus) => ({ id: shipment!.id, status });
+    // Refused before anything is looked at: even a request for a missing shipment says who may call.
+    expect(await codeOf(make(undefined).updateShipmentStatus(report(ShipmentStatus.PICKED_UP)))).toBe("Unauthenticated");
+    const customer = await outcomeOf(make(undefined).updateShipmentStatus(report(ShipmentStatus.PICKED_UP), { headers: await issuer.header("c-ada") }));
+    expect(customer).toEqual({ code: "PermissionDenied", message: expect.stringContaining("only be called by the carrier service or an admin, not by customer c-ada") });
+    expect(await codeOf(make(certs.orders).updateShipmentStatus(report(ShipmentStatus.PICKED_UP)))).toBe("PermissionDenied");
+    expect(await codeOf(make(certs.notifier).updateShipmentStatus(report(ShipmentStatus.PICKED_UP)))).toBe("PermissionDenied");
+    expect(await codeOf(make(certs.forgedOrders).updateShipmentStatus(report(ShipmentStatus.PICKED_UP)))).not.toBe("OK");
+    expect((await servers.store.get(shipment!.id))?.status).toBe("pending");
+    const admin = { headers: await issuer.header("c-root", { admin: true }) };
+    expect((await make(undefined).updateShipmentStatus(report(ShipmentStatus.PICKED_UP), admin)).shipment?.status).toBe(ShipmentStatus.PICKED_UP);
+    expect((await make(certs.carrier).updateShipmentStatus(report(ShipmentStatus.DELIVERED))).shipment?.status).toBe(ShipmentStatus.DELIVERED);
   });
 
   it("answers reads to the customer who owns the order and to admins, NOT_FOUND to other customers", async () => {

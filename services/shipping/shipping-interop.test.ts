@@ -32,7 +32,7 @@ afterAll(async () => {
   await testDb?.drop();
 });
 
-const { createShipment, getShipment, getShipmentByOrder, cancelShipment } = ShippingService.method;
+const { createShipment, createShipments, getShipment, getShipmentByOrder, cancelShipment, updateShipmentStatus } = ShippingService.method;
 
 describe.each(rpcPaths(0, 0).map((p) => p.name))("%s", (name) => {
   const path = () => paths.find((p) => p.name === name)!;
@@ -49,6 +49,18 @@ describe.each(rpcPaths(0, 0).map((p) => p.name))("%s", (name) => {
     expect(cancelled.status).toBe(ShipmentStatus.CANCELLED);
   });
 
+  it("creates a batch answered per request, moves a shipment along and cancels by order before creation", async () => {
+    const good = shipmentRequest();
+    const { results } = await path().call(createShipments, { requests: [good, shipmentRequest({ orderId: "nope" })] });
+    expect(results.map((r) => r.result.case)).toEqual(["shipment", "error"]);
+    const created = results[0]!.result.value as { id: string };
+    expect(results[1]!.result.value).toMatchObject({ code: Code.InvalidArgument, message: "order_id: must be a UUID" });
+    const moved = (await path().call(updateShipmentStatus, { id: created.id, status: ShipmentStatus.IN_TRANSIT, trackingNumber: "TRACK-1" })).shipment!;
+    expect(moved).toMatchObject({ status: ShipmentStatus.IN_TRANSIT, trackingNumber: "TRACK-1", version: 2n });
+    const tombstone = (await path().call(cancelShipment, { orderId: randomUUID() })).shipment!;
+    expect(tombstone).toMatchObject({ status: ShipmentStatus.CANCELLED, carrier: "" });
+  });
+
   it("answers INVALID_ARGUMENT with BadRequest details naming every field", async () => {
     const err = await failure(path().call(createShipment, shipmentRequest({ orderId: "nope", items: [{ sku: "", quantity: 0 }] })));
     expect(err).toMatchObject({ code: Code.InvalidArgument, badRequestFields: ["order_id", "items[0].sku", "items[0].quantity"] });
@@ -60,7 +72,7 @@ describe.each(rpcPaths(0, 0).map((p) => p.name))("%s", (name) => {
     expect(await failure(path().call(getShipment, { id: randomUUID() }))).toMatchObject({ code: Code.NotFound, badRequestFields: [] });
     expect(await failure(path().call(getShipmentByOrder, { orderId: randomUUID() }))).toMatchObject({ code: Code.NotFound });
     const { shipment } = await path().call(createShipment, shipmentRequest());
-    await servers.store.setStatus(shipment!.id, "in_transit");
+    await servers.store.updateStatus(shipment!.id, "in_transit");
     const err = await failure(path().call(cancelShipment, { id: shipment!.id }));
     expect(err.code).toBe(Code.FailedPrecondition);
     expect(err.message).toContain("in_transit");

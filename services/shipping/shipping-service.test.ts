@@ -2,11 +2,17 @@ import { randomUUID } from "node:crypto";
 import { create, equals } from "@bufbuild/protobuf";
 import { Code, type HandlerContext, type ServiceImpl } from "@connectrpc/connect";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { anyUnpack } from "@bufbuild/protobuf/wkt";
+import { BadRequestSchema } from "../../gen/google/rpc/error_details_pb.js";
 import {
   CancelShipmentRequestSchema,
   CancelShipmentResponseSchema,
   CreateShipmentRequestSchema,
   CreateShipmentResponseSchema,
+  CreateShipmentsRequestSchema,
+  CreateShipmentsResponseSchema,
+  UpdateShipmentStatusRequestSchema,
+  UpdateShipmentStatusResponseSchema,
   GetShipmentByOrderRequestSchema,
   GetShipmentByOrderResponseSchema,
   GetShipmentRequestSchema,
@@ -18,6 +24,7 @@ import {
 import type { Database } from "../platform/db/index.js";
 import { handlerContext } from "../../tests/support/handler-context.js";
 import { expectCode, expectInvalidArgument } from "../../tests/support/rpc-assertions.js";
+import { timestampFromDate } from "@bufbuild/protobuf/wkt";
 import { shipmentRequest } from "../../tests/support/shipping-harness.js";
 import { openShippingDatabase } from "./db/open-database.js";
 import { createTestDatabase, type TestDatabase } from "../../tests/support/test-database.js";
@@ -63,7 +70,21 @@ async function getShipmentByOrder(orderId: string) {
   );
 }
 async function cancel(id: string) {
-  return create(CancelShipmentResponseSchema, await service.cancelShipment(create(CancelShipmentRequestSchema, { id }), ctx("cancelShipment")));
+  return cancelBy({ id });
+}
+async function cancelBy(target: { id?: string; orderId?: string }) {
+  return create(CancelShipmentResponseSchema, await service.cancelShipment(create(CancelShipmentRequestSchema, target), ctx("cancelShipment")));
+}
+async function createShipments(requests: Array<Parameters<typeof shipmentRequest>[0]>) {
+  return create(
+    CreateShipmentsResponseSchema,
+    await service.createShipments(create(CreateShipmentsRequestSchema, { requests: requests.map((r) => create(CreateShipmentRequestSchema, r)) }), ctx("createShipments")),
+  );
+}
+async function updateStatus(init: { id: string; status: ShipmentStatus; trackingNumber?: string; occurTime?: Date }) {
+  const { occurTime, ...rest } = init;
+  const req = create(UpdateShipmentStatusRequestSchema, { ...rest, ...(occurTime ? { occurTime: timestampFromDate(occurTime) } : {}) });
+  return create(UpdateShipmentStatusResponseSchema, await service.updateShipmentStatus(req, ctx("updateShipmentStatus")));
 }
 
 const validAddress = shipmentRequest().address!;
@@ -221,7 +242,7 @@ describe("CancelShipment", () => {
 
   it.each(["in_transit", "delivered"] as const)("refuses a %s shipment with FAILED_PRECONDITION and leaves it as it is", async (status) => {
     const { shipment } = await createShipment();
-    await store.setStatus(shipment!.id, status);
+    await store.updateStatus(shipment!.id, status);
     const err = await expectCode(cancel(shipment!.id), Code.FailedPrecondition);
     expect(err.rawMessage).toContain(status);
     expect((await store.get(shipment!.id))?.status).toBe(status);
@@ -230,5 +251,108 @@ describe("CancelShipment", () => {
   it("answers NOT_FOUND for an unknown shipment and INVALID_ARGUMENT for a malformed id", async () => {
     await expectCode(cancel(randomUUID()), Code.NotFound);
     await expectInvalidArgument(cancel("42"), ["id"]);
+  });
+});
+
+describe("CancelShipment by order_id", () => {
+  it("names the shipment by id or by order_id, exactly one of them", async () => {
+    const { shipment } = await createShipment();
+    await expectInvalidArgument(cancelBy({}), ["id", "order_id"]);
+    await expectInvalidArgument(cancelBy({ id: shipment!.id, orderId: shipment!.orderId }), ["id", "order_id"]);
+    await expectInvalidArgument(cancelBy({ orderId: "nope" }), ["order_id"]);
+    expect((await cancelBy({ orderId: shipment!.orderId.toUpperCase() })).shipment).toMatchObject({ id: shipment!.id, status: ShipmentStatus.CANCELLED, version: 2n });
+  });
+
+  it("before the shipment exists: answers a cancelled empty shipment, which a later CreateShipment returns", async () => {
+    const orderId = randomUUID();
+    const { shipment: tombstone } = await cancelBy({ orderId });
+    expect(tombstone).toMatchObject({ orderId, status: ShipmentStatus.CANCELLED, carrier: "", trackingNumber: "", items: [], version: 1n });
+    const { shipment } = await createShipment({ orderId });
+    expect(equals(ShipmentSchema, shipment!, tombstone!)).toBe(true);
+  });
+
+  it("refuses a picked-up shipment with FAILED_PRECONDITION", async () => {
+    const { shipment } = await createShipment();
+    await updateStatus({ id: shipment!.id, status: ShipmentStatus.PICKED_UP });
+    const err = await expectCode(cancelBy({ orderId: shipment!.orderId }), Code.FailedPrecondition);
+    expect(err.rawMessage).toContain("picked_up and can no longer be cancelled");
+  });
+});
+
+describe("CreateShipments", () => {
+  it("answers each request on its own, in order: shipments for the valid ones, CreateShipment's error for the others", async () => {
+    const existing = (await createShipment()).shipment!;
+    const a = shipmentRequest();
+    const res = await createShipments([a, shipmentRequest({ orderId: "not-a-uuid" }), { ...shipmentRequest(), orderId: existing.orderId }, shipmentRequest({ items: [] }), a]);
+    expect(res.results.map((r) => r.result.case)).toEqual(["shipment", "error", "shipment", "error", "shipment"]);
+    const [first, badId, again, noItems, repeat] = res.results.map((r) => r.result);
+    expect(first!.value).toMatchObject({ orderId: a.orderId, status: ShipmentStatus.PENDING, version: 1n });
+    expect(equals(ShipmentSchema, again!.value as never, existing)).toBe(true);
+    expect(equals(ShipmentSchema, repeat!.value as never, first!.value as never)).toBe(true);
+    for (const [result, field, message] of [
+      [badId, "order_id", "order_id: must be a UUID"],
+      [noItems, "items", "items: needs at least one item"],
+    ] as const) {
+      expect(result!.case).toBe("error");
+      const status = result!.value as { code: number; message: string; details: Parameters<typeof anyUnpack>[0][] };
+      expect(status.code).toBe(Code.InvalidArgument);
+      expect(status.message).toBe(message);
+      expect(status.details.map((d) => anyUnpack(d, BadRequestSchema)?.fieldViolations.map((v) => v.field))).toEqual([[field]]);
+    }
+    expect(await store.getByOrder(a.orderId)).toMatchObject({ id: (first!.value as { id: string }).id });
+  });
+
+  it("answers a batch of nothing but invalid requests without storing anything", async () => {
+    const orderId = randomUUID();
+    const res = await createShipments([shipmentRequest({ orderId, items: [] })]);
+    expect(res.results.map((r) => r.result.case)).toEqual(["error"]);
+    expect(await store.getByOrder(orderId)).toBeUndefined();
+  });
+
+  it.each([0, 501])("refuses a batch of %i requests", async (n) => {
+    await expectInvalidArgument(
+      createShipments(Array.from({ length: n }, () => shipmentRequest())),
+      ["requests"],
+    );
+  });
+
+  it("takes 500 requests in one call", async () => {
+    const res = await createShipments(Array.from({ length: 500 }, () => shipmentRequest()));
+    expect(res.results.filter((r) => r.result.case === "shipment")).toHaveLength(500);
+  });
+});
+
+describe("UpdateShipmentStatus", () => {
+  it("moves a shipment along, keeps or replaces its tracking number, and repeats idempotently", async () => {
+    const { shipment } = await createShipment();
+    const picked = (await updateStatus({ id: shipment!.id, status: ShipmentStatus.PICKED_UP, trackingNumber: "1Z999" })).shipment!;
+    expect(picked).toMatchObject({ status: ShipmentStatus.PICKED_UP, trackingNumber: "1Z999", version: 2n });
+    const repeat = (await updateStatus({ id: shipment!.id, status: ShipmentStatus.PICKED_UP, trackingNumber: "1Z999" })).shipment!;
+    expect(equals(ShipmentSchema, repeat, picked)).toBe(true);
+    const delivered = (await updateStatus({ id: shipment!.id, status: ShipmentStatus.DELIVERED, occurTime: new Date() })).shipment!;
+    expect(delivered).toMatchObject({ status: ShipmentStatus.DELIVERED, trackingNumber: "1Z999", version: 3n });
+  });
+
+  it("refuses moves the shipment's life does not allow with FAILED_PRECONDITION", async () => {
+    const { shipment } = await createShipment();
+    await updateStatus({ id: shipment!.id, status: ShipmentStatus.DELIVERED });
+    const back = await expectCode(updateStatus({ id: shipment!.id, status: ShipmentStatus.IN_TRANSIT }), Code.FailedPrecondition);
+    expect(back.rawMessage).toContain("is delivered; it cannot go back to in_transit");
+    const { shipment: other } = await createShipment();
+    await updateStatus({ id: other!.id, status: ShipmentStatus.CANCELLED });
+    const late = await expectCode(updateStatus({ id: other!.id, status: ShipmentStatus.PICKED_UP }), Code.FailedPrecondition);
+    expect(late.rawMessage).toContain("was cancelled; it cannot become picked_up");
+  });
+
+  it("checks id, status and tracking_number, naming every bad field", async () => {
+    await expectInvalidArgument(updateStatus({ id: "x", status: ShipmentStatus.UNSPECIFIED, trackingNumber: "T".repeat(65) }), ["id", "status", "tracking_number"]);
+    await expectInvalidArgument(updateStatus({ id: randomUUID(), status: ShipmentStatus.PENDING }), ["status"]);
+    await expectInvalidArgument(updateStatus({ id: randomUUID(), status: 99 as ShipmentStatus }), ["status"]);
+    const { shipment } = await createShipment();
+    expect((await updateStatus({ id: shipment!.id, status: ShipmentStatus.IN_TRANSIT, trackingNumber: "T".repeat(64) })).shipment?.trackingNumber).toHaveLength(64);
+  });
+
+  it("answers NOT_FOUND for an unknown shipment", async () => {
+    await expectCode(updateStatus({ id: randomUUID(), status: ShipmentStatus.DELIVERED }), Code.NotFound);
   });
 });

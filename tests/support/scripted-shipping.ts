@@ -1,11 +1,12 @@
 import { randomUUID } from "node:crypto";
 import { Code, ConnectError, type ServiceImpl } from "@connectrpc/connect";
-import { ShipmentStatus, ShippingService } from "../../gen/shipping/v1/shipping_pb.js";
-import { startServiceHost, type ServiceHost } from "../../services/platform/rpc/index.js";
+import { create } from "@bufbuild/protobuf";
+import { CreateShipmentsResultSchema, ShipmentSchema, ShipmentStatus, ShippingService } from "../../gen/shipping/v1/shipping_pb.js";
+import { startServiceHost, statusOf, type ServiceHost } from "../../services/platform/rpc/index.js";
 import { bindService } from "../../services/platform/rpc/index.js";
 import { testLogger } from "./shipping-harness.js";
 
-/** What CreateShipment or CancelShipment answers to one call: a shipment ("ok") or an error with this code. */
+/** What CreateShipment (or one request of CreateShipments) answers to one call: a shipment ("ok") or an error with this code. */
 export type ScriptedAnswer = Code | "ok";
 
 /** A ShippingService on a real gRPC port whose CreateShipment and CancelShipment answer what each test scripts per order. */
@@ -14,7 +15,7 @@ export interface ScriptedShipping {
   grpcAddress: string;
   /** CreateShipment's answers for the order's calls in turn; the last one repeats for every later call. Unscripted orders get "ok". */
   script(orderId: string, ...answers: [ScriptedAnswer, ...ScriptedAnswer[]]): void;
-  /** How many CreateShipment calls reached the server for this order. */
+  /** How many CreateShipment calls (and CreateShipments requests) reached the server for this order. */
   calls(orderId: string): number;
   /** CancelShipment's answers (by order_id) in turn, like script(); "ok" answers a CANCELLED shipment. */
   scriptCancel(orderId: string, ...answers: [ScriptedAnswer, ...ScriptedAnswer[]]): void;
@@ -27,10 +28,26 @@ export async function startScriptedShipping(): Promise<ScriptedShipping> {
   const creates = scriptBook();
   const cancels = scriptBook();
   const unimplemented = () => Promise.reject(new ConnectError("not scripted", Code.Unimplemented));
+  /** The next scripted CreateShipment answer for the order: its shipment, or throws the scripted error. */
+  const answerFor = (orderId: string) => {
+    creates.answer(orderId, "CreateShipment");
+    return create(ShipmentSchema, { id: randomUUID(), orderId, status: ShipmentStatus.PENDING, carrier: "DHL", trackingNumber: "OM1", version: 1n });
+  };
   const impl: ServiceImpl<typeof ShippingService> = {
     async createShipment({ orderId }) {
-      creates.answer(orderId, "CreateShipment");
-      return { shipment: { id: randomUUID(), orderId, status: ShipmentStatus.PENDING, carrier: "DHL", trackingNumber: "OM1", version: 1n } };
+      return { shipment: answerFor(orderId) };
+    },
+    // Each request of a batch is one call of its order's script, answered on its own as ShippingService does.
+    async createShipments({ requests }) {
+      return {
+        results: requests.map(({ orderId }) => {
+          try {
+            return create(CreateShipmentsResultSchema, { result: { case: "shipment", value: answerFor(orderId) } });
+          } catch (err) {
+            return create(CreateShipmentsResultSchema, { result: { case: "error", value: statusOf(err) } });
+          }
+        }),
+      };
     },
     async cancelShipment({ orderId }) {
       cancels.answer(orderId, "CancelShipment");
@@ -38,7 +55,6 @@ export async function startScriptedShipping(): Promise<ScriptedShipping> {
     },
     getShipment: unimplemented,
     getShipmentByOrder: unimplemented,
-    createShipments: unimplemented,
     updateShipmentStatus: unimplemented,
   };
   const host = await startServiceHost({

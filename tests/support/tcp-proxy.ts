@@ -8,13 +8,19 @@ export interface TcpProxy {
   cut(): void;
   /** Accepts and forwards connections again. */
   restore(): void;
+  /** Keeps every connection open but forwards nothing (a stalled link): bytes wait until resume(). */
+  pause(): void;
+  /** Forwards again what pause() held back, and everything after. */
+  resume(): void;
   close(): Promise<void>;
 }
 
 /** Starts a proxy on an ephemeral 127.0.0.1 port forwarding to targetHost:targetPort. */
 export async function startTcpProxy(targetHost: string, targetPort: number): Promise<TcpProxy> {
   const open = new Set<net.Socket>();
+  const links = new Set<[net.Socket, net.Socket]>();
   let isCut = false;
+  let isPaused = false;
   const server = net.createServer((client) => {
     // A cut link behaves like a host that resets connections, so clients fail fast instead of hanging.
     if (isCut) {
@@ -26,13 +32,16 @@ export async function startTcpProxy(targetHost: string, targetPort: number): Pro
       [client, upstream],
       [upstream, client],
     ] as const) {
+      const link: [net.Socket, net.Socket] = [a, b];
       open.add(a);
+      links.add(link);
       a.on("error", () => b.destroy());
       a.on("close", () => {
         open.delete(a);
+        links.delete(link);
         b.destroy();
       });
-      a.pipe(b);
+      if (!isPaused) a.pipe(b);
     }
   });
   await new Promise<void>((resolve, reject) => {
@@ -48,6 +57,18 @@ export async function startTcpProxy(targetHost: string, targetPort: number): Pro
     cut,
     restore() {
       isCut = false;
+    },
+    pause() {
+      isPaused = true;
+      for (const [from, to] of links) {
+        from.unpipe(to);
+        // unpipe leaves a socket flowing; paused, its bytes wait in the kernel buffers instead of being read and dropped.
+        from.pause();
+      }
+    },
+    resume() {
+      isPaused = false;
+      for (const [from, to] of links) from.pipe(to);
     },
     async close() {
       cut();

@@ -1,12 +1,14 @@
 import { createCertificateAuthority } from "../../services/mesh/dev-certificates.js";
 import type { KeyPair, TlsConfig } from "../../services/platform/identity/index.js";
 
-/** A throwaway mesh CA with certificates for orders, notifier and shipping, and one from a CA nobody trusts. */
+/** A throwaway mesh CA with certificates for orders, notifier, shipping and the carrier, and one from a CA nobody trusts. */
 export interface TestCertificates {
   ca: Buffer;
   orders: KeyPair;
   notifier: KeyPair;
   shipping: KeyPair;
+  /** The carrier service that reports shipment status (spiffe://ordermesh/carrier). */
+  carrier: KeyPair;
   /** Names itself "orders" but is signed by another CA. */
   forgedOrders: KeyPair;
   /** The other CA's certificate: trusting it instead of the mesh CA must fail. */
@@ -29,6 +31,7 @@ export async function createTestCertificates(): Promise<TestCertificates> {
     orders: await pair(ca, "orders"),
     notifier: await pair(ca, "notifier"),
     shipping: await pair(ca, "shipping"),
+    carrier: await pair(ca, "carrier"),
     forgedOrders: await pair(other, "orders"),
   };
   return { ...certs, tlsOf: (service) => ({ identity: certs[service], ca: certs.ca }) };

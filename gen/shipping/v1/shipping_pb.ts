@@ -643,9 +643,10 @@ export const ShippingService: GenService<{
   },
   /**
    * CancelShipment cancels a shipment the carrier has not picked up yet, named by its id or by its
-   * order_id. By order_id it also works before the shipment exists: shipping then records the order
-   * as cancelled, and a later CreateShipment for it returns that cancelled shipment instead of
-   * creating one. Cancelling a cancelled shipment is harmless; one picked up is FAILED_PRECONDITION.
+   * order_id (exactly one of them, else INVALID_ARGUMENT). By order_id it also works before the
+   * shipment exists: shipping then records the order as cancelled (a shipment with status CANCELLED,
+   * empty address and items, carrier and tracking number ""), and a later CreateShipment for it
+   * returns that cancelled shipment instead of creating one. Cancelling a cancelled shipment is harmless; one picked up is FAILED_PRECONDITION.
    * Pickup and cancellation of one shipment are serialised: exactly one of them happens.
    *
    * @generated from rpc shipping.v1.ShippingService.CancelShipment
@@ -658,9 +659,10 @@ export const ShippingService: GenService<{
   /**
    * UpdateShipmentStatus moves a shipment along its life, as the carrier reports it (the stand-in for a
    * carrier's webhook). Allowed: PENDING -> PICKED_UP -> IN_TRANSIT -> DELIVERED (a step may be
-   * skipped forward, e.g. PENDING -> IN_TRANSIT), PENDING -> CANCELLED. Anything else (backwards,
-   * DELIVERED before pickup, pickup after cancel) is FAILED_PRECONDITION; asking for the status the
-   * shipment already has changes nothing and returns it (idempotent).
+   * skipped forward, e.g. PENDING -> IN_TRANSIT), PENDING -> CANCELLED. Anything else (backwards, any
+   * move after CANCELLED or DELIVERED, cancellation after pickup) is FAILED_PRECONDITION with a message
+   * saying why; asking for the status the shipment already has changes nothing, its tracking_number
+   * included, and returns the shipment (idempotent).
    *
    * @generated from rpc shipping.v1.ShippingService.UpdateShipmentStatus
    */

@@ -1,5 +1,6 @@
 import { sql } from "drizzle-orm";
-import { bigint, customType, index, integer, jsonb, pgEnum, pgTable, primaryKey, text, timestamp, unique, uuid } from "drizzle-orm/pg-core";
+import { outboxTable } from "../../platform/db/index.js";
+import { bigint, index, integer, jsonb, pgEnum, pgTable, primaryKey, text, timestamp, unique, uuid } from "drizzle-orm/pg-core";
 
 /** Life of an order; mirrors orders.v1.OrderStatus. */
 export const orderStatus = pgEnum("order_status", ["pending", "shipment_requested", "cancelled", "dispatch_failed", "cancelling", "shipped", "delivered"]);
@@ -16,12 +17,6 @@ export interface StoredAddress {
   postalCode: string;
   country: string;
 }
-
-const bytea = customType<{ data: Uint8Array; driverData: Buffer }>({
-  dataType: () => "bytea",
-  toDriver: (value) => Buffer.from(value),
-  fromDriver: (value) => new Uint8Array(value),
-});
 
 /** Orders. Ids and timestamps are assigned by the service so the outbox event can carry the exact row. */
 export const orders = pgTable(
@@ -75,29 +70,11 @@ export const lineItems = pgTable(
   (t) => [primaryKey({ columns: [t.orderId, t.position] })],
 );
 
-/**
- * Transactional outbox: written in the same transaction as the order change, published to JetStream
- * by the relay. The row id is the event id (Nats-Msg-Id, CloudEvents id).
- */
-export const outbox = pgTable(
-  "outbox",
-  {
-    id: uuid("id").primaryKey(),
-    aggregateId: uuid("aggregate_id").notNull(),
-    /** Event name under the subject prefix, e.g. "created" is published on "<prefix>.created". */
-    eventName: text("event_name").notNull(),
-    /** Full protobuf message name, the CloudEvents type. */
-    eventType: text("event_type").notNull(),
-    payload: bytea("payload").notNull(),
-    createdAt: timestamp("created_at", { withTimezone: true, precision: 3 }).notNull(),
-    publishedAt: timestamp("published_at", { withTimezone: true, precision: 3 }),
-    attempts: integer("attempts").notNull().default(0),
-    lastError: text("last_error"),
-    /** W3C traceparent of the request that caused the event, carried on the published message. */
-    traceparent: text("traceparent"),
-  },
-  (t) => [index("outbox_unpublished").on(t.createdAt).where(sql`${t.publishedAt} is null`)],
-);
+/** Orders' transactional outbox (the platform's one definition). */
+export const outbox = outboxTable();
+
+/** The channel the outbox trigger NOTIFYs on every insert (migration 0001_outbox_notify); the relay LISTENs to it. */
+export const outboxChannel = "orders_outbox";
 
 export type OrderRow = typeof orders.$inferSelect;
 export type LineItemRow = typeof lineItems.$inferSelect;

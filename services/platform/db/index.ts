@@ -2,3 +2,5 @@
 export { defaultStatementTimeoutMs, openDatabase, projectPath, redact } from "./database.js";
 export { runWithQuerySignal } from "./query-cancellation.js";
 export type { Database } from "./database.js";
+export { insertOutboxEvents, outboxTable } from "./outbox-table.js";
+export type { OutboxEntry, OutboxTable, OutboxWriter } from "./outbox-table.js";

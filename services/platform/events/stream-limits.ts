@@ -32,9 +32,9 @@ export const defaultEventStreamLimits: EventStreamLimits = {
 export function readStreamLimits(env: Env): EventStreamLimits {
   const d = defaultEventStreamLimits;
   return {
-    events: { maxAgeMs: readDuration(env, "EVENTS_MAX_AGE", d.events.maxAgeMs), maxBytes: readByteSize(env, "EVENTS_MAX_BYTES", d.events.maxBytes) },
+    events: { maxAgeMs: readDuration(env, "EVENTS_MAX_AGE", d.events.maxAgeMs, { off: true }), maxBytes: readByteSize(env, "EVENTS_MAX_BYTES", d.events.maxBytes) },
     deadLetters: {
-      maxAgeMs: readDuration(env, "DEADLETTER_MAX_AGE", d.deadLetters.maxAgeMs),
+      maxAgeMs: readDuration(env, "DEADLETTER_MAX_AGE", d.deadLetters.maxAgeMs, { off: true }),
       maxBytes: readByteSize(env, "DEADLETTER_MAX_BYTES", d.deadLetters.maxBytes),
     },
   };

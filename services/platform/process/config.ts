@@ -69,6 +69,27 @@ export function readPositiveInt(env: Env, name: string, fallback: number): numbe
   return value;
 }
 
+const durationUnits: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
+
+/**
+ * Reads a duration such as "500ms", "30s", "2m", "1.5h" or "7d" in milliseconds, or returns the default when
+ * unset. A bare number is refused (seconds or milliseconds? the unit must be said). With `{ off: true }`
+ * the value "off" is allowed and read as undefined (the feature is disabled).
+ */
+export function readDuration(env: Env, name: string, fallbackMs: number): number;
+export function readDuration(env: Env, name: string, fallbackMs: number | undefined, options: { off: true }): number | undefined;
+export function readDuration(env: Env, name: string, fallbackMs: number | undefined, options: { off?: boolean } = {}): number | undefined {
+  const raw = env[name];
+  if (raw === undefined || raw === "") return fallbackMs;
+  if (raw === "off" && options.off) return undefined;
+  const match = /^(\d+(?:\.\d+)?)(ms|s|m|h|d)$/.exec(raw);
+  const ms = match ? Math.round(Number(match[1]) * durationUnits[match[2]!]!) : NaN;
+  if (!Number.isSafeInteger(ms)) {
+    throw new ConfigError(`${name} must be a duration like 500ms, 30s, 2m, 1h or 7d${options.off ? ', or "off"' : ""}, got "${raw}"`);
+  }
+  return ms;
+}
+
 /** How a service verifies its callers' bearer tokens (the AUTH_* variables). */
 export type AuthConfig =
   | { disabled: true }
@@ -169,25 +190,6 @@ export function readSecretKey(env: Env, name: string, minBytes: number): Uint8Ar
     throw new ConfigError(`${name} must be at least ${minBytes} bytes in base64 (e.g. \`openssl rand -base64 32\`), got ${canonical ? `${key.length} bytes` : "something that is not base64"}`);
   }
   return key;
-}
-
-const durationUnitMs: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
-
-/**
- * Reads a duration such as "500ms", "30s", "15m", "1h" or "7d" as milliseconds, or returns the default
- * when unset; "off" returns undefined (the caller decides what no limit or no delay means). A bare
- * number is refused: whether "30" meant seconds or milliseconds is exactly the mistake to catch.
- */
-export function readDuration(env: Env, name: string, fallbackMs: number | undefined): number | undefined {
-  const raw = env[name];
-  if (raw === undefined || raw === "") return fallbackMs;
-  if (raw === "off") return undefined;
-  const match = /^(\d+)(ms|s|m|h|d)$/.exec(raw);
-  const ms = match ? Number(match[1]) * durationUnitMs[match[2]!]! : NaN;
-  if (!Number.isSafeInteger(ms) || ms <= 0) {
-    throw new ConfigError(`${name} must be a duration like 500ms, 30s, 15m, 1h or 7d (or "off"), got "${raw}"`);
-  }
-  return ms;
 }
 
 const byteUnits: Record<string, number> = { "": 1, B: 1, KiB: 2 ** 10, MiB: 2 ** 20, GiB: 2 ** 30, TiB: 2 ** 40 };

@@ -4,7 +4,7 @@ export type { ClosableTransport } from "./grpc-js-transport.js";
 export { probeHealth } from "./health-probe.js";
 export { createUpstreamBreaker, createUpstreamPolicy, isRetryableCode } from "./resilience.js";
 export type { UpstreamPolicy } from "./resilience.js";
-export { invalidArgument } from "./rpc-errors.js";
+export { invalidArgument, statusOf } from "./rpc-errors.js";
 export type { FieldViolation } from "./rpc-errors.js";
 export { defaultCorsOrigins, defaultServerLimits } from "./server-limits.js";
 export type { ServerLimits } from "./server-limits.js";

@@ -1,5 +1,8 @@
+import { create } from "@bufbuild/protobuf";
+import { anyPack, AnySchema, type Any } from "@bufbuild/protobuf/wkt";
 import { Code, ConnectError } from "@connectrpc/connect";
 import { BadRequestSchema } from "../../../gen/google/rpc/error_details_pb.js";
+import { type Status, StatusSchema } from "../../../gen/google/rpc/status_pb.js";
 
 /** One invalid field: its path in the request (e.g. "items[2].quantity") and what is wrong with it. */
 export interface FieldViolation {
@@ -30,4 +33,16 @@ export function invalidArgument(violations: readonly FieldViolation[]): ConnectE
   return new ConnectError(parts.join("; "), Code.InvalidArgument, undefined, [
     { desc: BadRequestSchema, value: { fieldViolations: shown } },
   ]);
+}
+
+/**
+ * An error as the google.rpc.Status a batch RPC answers for one failed item: the code, message and
+ * details (BadRequest, ...) the same request on its own would have failed with.
+ */
+export function statusOf(err: unknown): Status {
+  const error = ConnectError.from(err);
+  const details: Any[] = error.details.map((d) =>
+    "desc" in d ? anyPack(d.desc, create(d.desc, d.value)) : create(AnySchema, { typeUrl: `type.googleapis.com/${d.type}`, value: d.value }),
+  );
+  return create(StatusSchema, { code: error.code, message: error.rawMessage, details });
 }

@@ -1,0 +1,81 @@
+import { sql } from "drizzle-orm";
+import { bigint, customType, index, integer, pgTable, text, timestamp, uuid, type PgDatabase, type PgQueryResultHKT } from "drizzle-orm/pg-core";
+import type { EncodedEvent } from "../events/catalogue.js";
+
+const bytea = customType<{ data: Uint8Array; driverData: Buffer }>({
+  dataType: () => "bytea",
+  toDriver: (value) => Buffer.from(value),
+  fromDriver: (value) => new Uint8Array(value),
+});
+
+/**
+ * The transactional outbox every service that publishes events has in its own database: written in
+ * the same transaction as the state change, published to JetStream by the platform's outbox relay.
+ * The row id is the event id (Nats-Msg-Id, CloudEvents id); aggregate_id is the order the event is
+ * about, and `seq` orders one order's events (the relay publishes an order's rows strictly by seq).
+ * Each service's schema.ts calls this once, so drizzle-kit generates the same table for every service;
+ * the NOTIFY trigger that wakes the relay is hand-written in each service's migrations.
+ */
+export function outboxTable() {
+  return pgTable(
+    "outbox",
+    {
+      // Assigned at insert; one order's changes are serialised by its row lock, so their seq is commit order.
+      seq: bigint("seq", { mode: "bigint" }).generatedAlwaysAsIdentity().notNull(),
+      id: uuid("id").primaryKey(),
+      aggregateId: uuid("aggregate_id").notNull(),
+      /** Event name under the subject prefix, e.g. "created" is published on "<prefix>.created". */
+      eventName: text("event_name").notNull(),
+      /** Full protobuf message name, the CloudEvents type. */
+      eventType: text("event_type").notNull(),
+      payload: bytea("payload").notNull(),
+      createdAt: timestamp("created_at", { withTimezone: true, precision: 3 }).notNull(),
+      publishedAt: timestamp("published_at", { withTimezone: true, precision: 3 }),
+      attempts: integer("attempts").notNull().default(0),
+      lastError: text("last_error"),
+      /** W3C traceparent of the request that caused the event, carried on the published message. */
+      traceparent: text("traceparent"),
+      /** A row whose publish failed is not tried again before this time (its own backoff). */
+      nextAttemptAt: timestamp("next_attempt_at", { withTimezone: true, precision: 3 }),
+      /** Set when the relay gave up on the row (OUTBOX_MAX_ATTEMPTS); it is never tried again. */
+      failedAt: timestamp("failed_at", { withTimezone: true, precision: 3 }),
+    },
+    (t) => [
+      // The relay's scan: pending rows in seq order.
+      index("outbox_pending").on(t.seq).where(sql`${t.publishedAt} is null and ${t.failedAt} is null`),
+      // Its "no earlier pending row of this order" probe.
+      index("outbox_pending_by_aggregate").on(t.aggregateId, t.seq).where(sql`${t.publishedAt} is null and ${t.failedAt} is null`),
+    ],
+  );
+}
+
+/** A service's outbox table, as outboxTable() defines it. */
+export type OutboxTable = ReturnType<typeof outboxTable>;
+
+/** What a transaction (or the database) needs to write an outbox row. */
+export type OutboxWriter = Pick<PgDatabase<PgQueryResultHKT, Record<string, unknown>>, "insert">;
+
+/** An event to write into the outbox with the change it describes. */
+export interface OutboxEntry {
+  event: EncodedEvent;
+  /** When the change happened (the CloudEvents time). */
+  createdAt: Date;
+  /** W3C traceparent of the request that caused it, if any. */
+  traceparent?: string | undefined;
+}
+
+/** Writes events into the outbox; call it inside the transaction of the change they describe. */
+export async function insertOutboxEvents(tx: OutboxWriter, table: OutboxTable, entries: readonly OutboxEntry[]): Promise<void> {
+  if (entries.length === 0) return;
+  await tx.insert(table).values(
+    entries.map(({ event, createdAt, traceparent }) => ({
+      id: event.id,
+      aggregateId: event.orderId,
+      eventName: event.name,
+      eventType: event.type,
+      payload: event.payload,
+      createdAt,
+      traceparent: traceparent ?? null,
+    })),
+  );
+}
