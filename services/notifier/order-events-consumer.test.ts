@@ -233,8 +233,14 @@ describe("order events consumer with a slow SMTP server", () => {
       // AckWait 2 s, sends of up to 1 s: sends start within 0.5 s of their batch, one at a time.
       slowConsumer = await startOrderEventsConsumer({ ...consumerOptions(own, name), mailer: slowMailer, ackWaitMs: 2000, sendTimeoutMs: 1000, concurrency: 1 });
       await waitFor(() => events.every((e) => emailsOf(e).length === 1), { what: "every email", timeoutMs: 20_000 });
-      const rows = await Promise.all(events.map((e) => n.store.get(e.eventId)));
-      expect(rows.every((r) => r?.status === "sent")).toBe(true);
+      // A batch commits its "sent" marks after its last send: wait for the rows, not only the emails.
+      const rows = await waitFor(
+        async () => {
+          const all = await Promise.all(events.map((e) => n.store.get(e.eventId)));
+          return all.every((r) => r?.status === "sent") ? all : undefined;
+        },
+        { what: "every notification marked sent", timeoutMs: 10_000 },
+      );
       // Some had to wait for a later batch, yet none was sent twice.
       expect(rows.some((r) => r!.attempts > 1)).toBe(true);
       expect(events.map((e) => emailsOf(e).length)).toEqual(events.map(() => 1));

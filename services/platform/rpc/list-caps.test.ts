@@ -7,21 +7,16 @@ describe("capRepeatedFields", () => {
   const request = (lines: number) =>
     create(CreateOrderRequestSchema, { customerId: "c-1", currency: "EUR", requestId: "r-1", items: Array.from({ length: lines }, (_, i) => ({ sku: `S-${i}`, quantity: 1, unitPriceCents: 1n })) });
 
-  it("cuts a 100,000-element list to 1001 without decoding, keeping every other field", () => {
+  it("cuts a 100,000-element list to 1001 before decoding, keeping every other field", () => {
     const bytes = toBinary(CreateOrderRequestSchema, request(100_000));
-    const timed = <T>(fn: () => T): [T, number] => {
-      const started = performance.now();
-      return [fn(), performance.now() - started];
-    };
-    const [capped, scanMs] = timed(() => capRepeatedFields(CreateOrderRequestSchema, bytes));
-    const [, decodeMs] = timed(() => fromBinary(CreateOrderRequestSchema, bytes));
-    console.log(`scan ${scanMs.toFixed(1)} ms, decode ${decodeMs.toFixed(1)} ms`);
+    const capped = capRepeatedFields(CreateOrderRequestSchema, bytes);
+    // What reaches the decoder is the capped bytes: about 1% of the request (a timing comparison here
+    // would be a timed test on a noisy machine; the cost is in bench and tests/attacks.test.ts).
+    expect(capped.byteLength).toBeLessThan(bytes.byteLength / 50);
     const decoded = fromBinary(CreateOrderRequestSchema, capped);
     expect(decoded.items).toHaveLength(maxDecodedListElements);
     expect(decoded.items.at(-1)?.sku).toBe("S-1000");
     expect(decoded).toMatchObject({ customerId: "c-1", currency: "EUR", requestId: "r-1" });
-    // Scanning costs a fraction of decoding it all.
-    expect(scanMs).toBeLessThan(decodeMs / 2);
   });
 
   it("returns a request within the cap, and bytes that do not parse, unchanged", () => {
