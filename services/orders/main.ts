@@ -1,15 +1,10 @@
 import { randomBytes } from "node:crypto";
-import { jetstream, jetstreamManager } from "@nats-io/jetstream";
 import { OrderService } from "../../gen/orders/v1/orders_pb.js";
 import { redact } from "../platform/db/index.js";
-import type { DurableConsumer } from "../platform/events/index.js";
-import { ensureEventStreams, startOutboxRelay, type OutboxRelay, type OutboxRelayOptions } from "../platform/events/index.js";
+import { ensureEventStreams, startEventSide, startOutboxRelay, type EventSide, type OutboxRelayOptions } from "../platform/events/index.js";
 import { createCallerAuthenticator } from "../platform/identity/index.js";
-import { createLogger } from "../platform/process/index.js";
-import { connectNats, type NatsConnection } from "../platform/events/index.js";
-import { runProcess } from "../platform/process/index.js";
-import { startServiceHost } from "../platform/rpc/index.js";
-import { bindService } from "../platform/rpc/index.js";
+import { createLogger, runProcess } from "../platform/process/index.js";
+import { bindService, startServiceHost } from "../platform/rpc/index.js";
 import { loadOrdersConfig, type OrdersConfig } from "./config.js";
 import { outboxChannel } from "./db/schema.js";
 import { createOrderService } from "./order-service.js";
@@ -60,65 +55,51 @@ await runProcess(logger, async () => {
     healthChecks: [() => database.ping()],
     tls: config.tls,
   });
-  return [() => host.stop(), () => events.then((e) => e.stop()), async () => shipping.close(), () => database.close()];
+  return [() => host.stop(), async () => watchHub.close(), () => events.stop(), async () => shipping.close(), () => database.close()];
 });
 
 /**
- * Connects to NATS (retrying until it answers), attaches the watch hub, declares the streams, starts the
- * relay, dispatch, the shipment projection (shipment-tracking) and the cancel saga (shipment-cancel).
+ * The event side: once NATS answers, the watch hub subscribes, the streams are declared, and the relay,
+ * dispatch, the shipment projection (shipment-tracking) and the cancel saga (shipment-cancel) start.
  */
-async function startEvents(config: OrdersConfig, sql: OutboxRelayOptions["sql"], store: OrderStore, shipping: ShippingClient, watchHub: OrderWatchHub) {
-  let nc: NatsConnection | undefined;
-  let relay: OutboxRelay | undefined;
-  const consumers: DurableConsumer[] = [];
-  let stopping = false;
-  const started = (async () => {
-    nc = await connectNats(config.natsUrl, logger, "orders", { waitOnFirstConnect: true });
-    await watchHub.attach(nc);
-    const jsm = await jetstreamManager(nc);
-    const js = jetstream(nc);
-    await ensureEventStreams(jsm, { stream: config.eventsStream, subjectPrefix: config.eventsSubjectPrefix, limits: config.streamLimits });
-    if (stopping) return;
-    relay = await startOutboxRelay({
-      sql,
-      nc,
-      logger,
-      family: "orders",
-      subjectPrefix: config.eventsSubjectPrefix,
-      channel: outboxChannel,
-      retentionMs: config.outboxRetentionMs,
-      maxAttempts: config.outboxMaxAttempts,
-    });
-    const orderEvents = { stream: config.eventsStream, subjectPrefix: config.eventsSubjectPrefix };
-    consumers.push(await startShippingDispatcher({
-      js,
-      jsm,
-      stream: config.eventsStream,
-      subjectPrefix: config.eventsSubjectPrefix,
-      store,
-      shipping,
-      logger,
-      maxDeliver: config.dispatchMaxDeliver,
-      maxBackoffMs: config.dispatchMaxBackoffMs,
-      ackWaitMs: config.dispatchAckWaitMs,
-      concurrency: config.dispatchConcurrency,
-    }));
-    // shipment-tracking declares shipping's stream itself: orders may start before shipping.
-    consumers.push(await startShipmentTracking({ js, jsm, shipping: config.shippingEvents, streamLimits: config.streamLimits, store, logger, concurrency: config.shipmentTrackingConcurrency }));
-    consumers.push(await startShipmentCancellation({ js, jsm, orders: orderEvents, store, shipping, logger, maxBackoffMs: config.shipmentCancelMaxBackoffMs }));
-  })().catch((err: unknown) => {
-    logger.fatal({ err }, "event side failed to start");
-    process.exit(1);
-  });
-  return {
-    async stop() {
-      stopping = true;
-      watchHub.close();
-      if (!nc) return; // never connected: nothing to drain, the outbox keeps the events
-      await started;
-      await Promise.all(consumers.map((c) => c.stop()));
-      await relay?.stop();
-      await nc.drain();
+function startEvents(config: OrdersConfig, sql: OutboxRelayOptions["sql"], store: OrderStore, shipping: ShippingClient, watchHub: OrderWatchHub): EventSide {
+  const orderEvents = { stream: config.eventsStream, subjectPrefix: config.eventsSubjectPrefix };
+  return startEventSide({
+    natsUrl: config.natsUrl,
+    logger,
+    name: "orders",
+    onConnected: (nc) => watchHub.attach(nc),
+    declare: (jsm) => ensureEventStreams(jsm, { ...orderEvents, limits: config.streamLimits }),
+    async start(nc, jsm) {
+      const js = jsm.jetstream();
+      const relay = await startOutboxRelay({
+        sql,
+        nc,
+        logger,
+        family: "orders",
+        subjectPrefix: config.eventsSubjectPrefix,
+        channel: outboxChannel,
+        retentionMs: config.outboxRetentionMs,
+        maxAttempts: config.outboxMaxAttempts,
+      });
+      const dispatcher = await startShippingDispatcher({
+        js,
+        jsm,
+        stream: config.eventsStream,
+        subjectPrefix: config.eventsSubjectPrefix,
+        store,
+        shipping,
+        logger,
+        maxDeliver: config.dispatchMaxDeliver,
+        maxBackoffMs: config.dispatchMaxBackoffMs,
+        ackWaitMs: config.dispatchAckWaitMs,
+        concurrency: config.dispatchConcurrency,
+      });
+      // shipment-tracking declares shipping's stream itself: orders may start before shipping.
+      const tracking = await startShipmentTracking({ js, jsm, shipping: config.shippingEvents, streamLimits: config.streamLimits, store, logger, concurrency: config.shipmentTrackingConcurrency });
+      const cancelling = await startShipmentCancellation({ js, jsm, orders: orderEvents, store, shipping, logger, maxBackoffMs: config.shipmentCancelMaxBackoffMs });
+      // Consumers stop before the relay, so events they write while finishing are still published.
+      return [() => relay.stop(), () => Promise.all([dispatcher, tracking, cancelling].map((c) => c.stop()))];
     },
-  };
+  });
 }

@@ -1,14 +1,10 @@
-import { setTimeout as sleep } from "node:timers/promises";
 import type { Sql } from "postgres";
-import { jetstreamManager } from "@nats-io/jetstream";
 import { ShippingService } from "../../gen/shipping/v1/shipping_pb.js";
 import { redact } from "../platform/db/index.js";
-import { connectNats, ensureEventStreams, startOutboxRelay, type NatsConnection, type OutboxRelay } from "../platform/events/index.js";
+import { ensureEventStreams, startEventSide, startOutboxRelay, type EventSide } from "../platform/events/index.js";
 import { createCallerAuthenticator } from "../platform/identity/index.js";
-import { createLogger, exponentialBackoff } from "../platform/process/index.js";
-import { runProcess } from "../platform/process/index.js";
-import { startServiceHost } from "../platform/rpc/index.js";
-import { bindService } from "../platform/rpc/index.js";
+import { createLogger, runProcess } from "../platform/process/index.js";
+import { bindService, startServiceHost } from "../platform/rpc/index.js";
 import { carrierIsOn, carrierSchedule, startCarrierSimulator } from "./carrier-simulator.js";
 import { loadShippingConfig, type ShippingConfig } from "./config.js";
 import { outboxChannel } from "./db/schema.js";
@@ -47,48 +43,25 @@ await runProcess(logger, async () => {
   return [() => host.stop(), async () => carrier?.stop(), () => events.stop(), () => database.close()];
 });
 
-/** Connects to NATS (retrying until it answers), declares the SHIPPING streams and starts the outbox relay. */
-function startEvents(config: ShippingConfig, sql: Sql) {
-  let nc: NatsConnection | undefined;
-  let relay: OutboxRelay | undefined;
-  let stopping = false;
-  const started = (async () => {
-    nc = await connectNats(config.natsUrl, logger, "shipping", { waitOnFirstConnect: true });
-    const jsm = await jetstreamManager(nc);
-    // NATS may go again right after the first connection: keep trying rather than stop serving.
-    const backoff = exponentialBackoff({ initialMs: 500, maxMs: 10_000 });
-    for (let attempt = 1; !stopping; attempt++) {
-      try {
-        await ensureEventStreams(jsm, { ...config.events, limits: config.streamLimits });
-        break;
-      } catch (err) {
-        const retryInMs = backoff(attempt);
-        logger.warn({ err: err instanceof Error ? err.message : String(err), retryInMs }, "could not declare the event streams; will retry");
-        await sleep(retryInMs);
-      }
-    }
-    if (stopping) return;
-    relay = await startOutboxRelay({
-      sql,
-      nc,
-      logger,
-      family: "shipping",
-      subjectPrefix: config.events.subjectPrefix,
-      channel: outboxChannel,
-      retentionMs: config.outboxRetentionMs,
-      maxAttempts: config.outboxMaxAttempts,
-    });
-  })().catch((err: unknown) => {
-    logger.fatal({ err }, "event side failed to start");
-    process.exit(1);
-  });
-  return {
-    async stop() {
-      stopping = true;
-      if (!nc) return; // never connected: nothing to drain, the outbox keeps the events
-      await started;
-      await relay?.stop();
-      await nc.drain();
+/** The event side: once NATS answers, the SHIPPING streams are declared and the outbox relay starts. */
+function startEvents(config: ShippingConfig, sql: Sql): EventSide {
+  return startEventSide({
+    natsUrl: config.natsUrl,
+    logger,
+    name: "shipping",
+    declare: (jsm) => ensureEventStreams(jsm, { ...config.events, limits: config.streamLimits }),
+    async start(nc) {
+      const relay = await startOutboxRelay({
+        sql,
+        nc,
+        logger,
+        family: "shipping",
+        subjectPrefix: config.events.subjectPrefix,
+        channel: outboxChannel,
+        retentionMs: config.outboxRetentionMs,
+        maxAttempts: config.outboxMaxAttempts,
+      });
+      return [() => relay.stop()];
     },
-  };
+  });
 }

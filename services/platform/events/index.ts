@@ -17,3 +17,5 @@ export type { OutboxRelay, OutboxRelayOptions } from "./outbox-relay.js";
 export type { NatsConnection } from "./nats-connection.js";
 export { catalogue, decodeEvent, encodeEvent, eventFamilies, eventsOf, readEventFamily, subjectOf, typeOf } from "./catalogue.js";
 export type { DecodedEvent, DecodeResult, EncodedEvent, EventDefinition, EventFamily, EventFamilyConfig } from "./catalogue.js";
+export { startEventSide } from "./event-side.js";
+export type { EventSide, EventSideOptions, Stoppable } from "./event-side.js";
