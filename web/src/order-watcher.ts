@@ -1,6 +1,7 @@
 import { type Client, Code, ConnectError } from "@connectrpc/connect";
-import { ExponentialBackoff, halfJitterGenerator, type IBackoff, type IBackoffFactory } from "cockatiel";
 import type { Order, OrderService } from "../../gen/orders/v1/orders_pb.js";
+// The page bundles the mesh's one backoff itself (it needs only cockatiel), not the process wing.
+import { exponentialBackoff } from "../../services/platform/process/backoff.js";
 
 /** What the page hears from the watched order's stream. */
 export interface WatchEvents {
@@ -16,7 +17,7 @@ export interface WatchEvents {
 const permanent = new Set([Code.NotFound, Code.InvalidArgument, Code.PermissionDenied, Code.Unauthenticated, Code.Unimplemented]);
 
 /** Between reconnects: 0.5 s, doubling up to 10 s, each drawn in [d/2, d] so many pages do not return at once. */
-export const reconnectBackoff: IBackoffFactory<unknown> = new ExponentialBackoff({ initialDelay: 500, maxDelay: 10_000, generator: halfJitterGenerator });
+export const reconnectBackoff: (attempt: number) => number = exponentialBackoff({ initialMs: 500, maxMs: 10_000 });
 
 /**
  * Watches one order at a time with WatchOrder (server streaming over connect-web): each message is the
@@ -29,7 +30,7 @@ export class OrderWatcher {
   constructor(
     private readonly client: Pick<Client<typeof OrderService>, "watchOrder">,
     private readonly events: WatchEvents,
-    private readonly backoff: IBackoffFactory<unknown> = reconnectBackoff,
+    private readonly backoff: (attempt: number) => number = reconnectBackoff,
   ) {}
 
   /** Starts watching the order with this id, replacing any order watched before. */
@@ -47,12 +48,13 @@ export class OrderWatcher {
   }
 
   private async run(id: string, signal: AbortSignal): Promise<void> {
-    let delay: IBackoff<unknown> | undefined;
+    // Failed attempts since the last message: the backoff starts afresh once the stream delivers.
+    let failures = 0;
     while (!signal.aborted) {
       try {
         // timeoutMs 0: no deadline (the transport's default would end every watch after 10 s).
         for await (const { order } of this.client.watchOrder({ id }, { signal, timeoutMs: 0 })) {
-          delay = undefined;
+          failures = 0;
           if (order && !signal.aborted) this.events.order(order);
         }
         if (!signal.aborted) this.events.ended();
@@ -60,9 +62,9 @@ export class OrderWatcher {
       } catch (err) {
         if (signal.aborted) return;
         if (permanent.has(ConnectError.from(err).code)) return this.events.failed(err, undefined);
-        delay = delay ? delay.next(undefined) : this.backoff.next(undefined);
-        this.events.failed(err, delay.duration);
-        await sleep(delay.duration, signal);
+        const retryInMs = this.backoff(++failures);
+        this.events.failed(err, retryInMs);
+        await sleep(retryInMs, signal);
       }
     }
   }

@@ -59,12 +59,3 @@ export function startDurableConsumer(options: DurableConsumerOptions): Promise<D
     onDeadLetter: options.onDeadLetter ? (msg, _item, reason) => options.onDeadLetter!(msg, reason) : undefined,
   });
 }
-
-/**
- * Exponential backoff with jitter for the given delivery (1-based).
- * @deprecated return `{ retry: reason }` and let the consumer's backoff pick the delay, or use
- * exponentialBackoff from platform/process.
- */
-export function backoffMs(delivery: number, tuning = { initial: 1000, max: 60_000 }): number {
-  return exponentialBackoff({ initialMs: tuning.initial, maxMs: tuning.max })(delivery);
-}

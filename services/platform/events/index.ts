@@ -1,6 +1,6 @@
 // Public surface of platform/events: Events on NATS JetStream: connections, streams, CloudEvents envelopes and durable consumers.
 export { cloudEventHeaders, publishEvent } from "./cloudevents.js";
-export { backoffMs, startDurableConsumer } from "./durable-consumer.js";
+export { startDurableConsumer } from "./durable-consumer.js";
 export type { DurableConsumerOptions } from "./durable-consumer.js";
 export type { DurableConsumer } from "./consumer-loop.js";
 export type { HandleResult } from "./message-settlement.js";
