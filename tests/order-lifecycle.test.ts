@@ -12,6 +12,7 @@ import { startMesh, type MeshUnderTest } from "./support/mesh-processes.js";
 import { milestoneEmails, type Milestone } from "./support/milestone-emails.js";
 import { validCreateOrder } from "./support/orders-fixture.js";
 import { startSmtpSink, type SmtpSink } from "./support/smtp-sink.js";
+import { startTcpProxy, type TcpProxy } from "./support/tcp-proxy.js";
 import { uniqueName } from "./support/test-database.js";
 import { waitFor } from "./support/wait-for.js";
 
@@ -24,9 +25,13 @@ const subjectPrefix = uniqueName("life");
 const simulatedCarrier = { CARRIER_PICKUP_AFTER: "300ms", CARRIER_DELIVER_AFTER: "600ms" };
 let smtp: SmtpSink;
 let mesh: MeshUnderTest;
+// Shipping reaches the shared NATS through this proxy, so a test can cut shipping off without touching anyone else.
+let shippingNats: TcpProxy;
 
 beforeAll(async () => {
   smtp = await startSmtpSink();
+  const nats = new URL(TEST_NATS_URL);
+  shippingNats = await startTcpProxy(nats.hostname, Number(nats.port));
   mesh = await startMesh({
     natsUrl: TEST_NATS_URL,
     stream,
@@ -34,7 +39,7 @@ beforeAll(async () => {
     smtpUrl: smtp.url,
     ordersWeb: true,
     env: {
-      shipping: simulatedCarrier,
+      shipping: { ...simulatedCarrier, NATS_URL: `nats://127.0.0.1:${shippingNats.port}` },
       // A shipping outage should end within a test's patience: the saga's retries stay under a second apart.
       orders: { DISPATCH_MAX_BACKOFF_MS: "500", SHIPMENT_CANCEL_MAX_BACKOFF_MS: "500" },
     },
@@ -44,6 +49,7 @@ beforeAll(async () => {
 afterAll(async () => {
   await mesh?.close();
   await smtp?.stop();
+  await shippingNats?.close();
   const nc = await connect({ servers: TEST_NATS_URL });
   const jsm = await jetstream(nc).jetstreamManager();
   const names = [stream, mesh?.shippingEvents.stream].filter((n) => n !== undefined).flatMap((n) => [n, deadLetterStreamName(n)]);
@@ -157,7 +163,7 @@ describe("an order's life with the simulated carrier", () => {
   }, 30_000);
 });
 
-describe("cancelling, with pickups decided by the test", () => {
+describe("cancelling and crashing, with pickups decided by the test", () => {
   beforeAll(async () => {
     await mesh.stop("shipping", "graceful");
     await mesh.start("shipping", { CARRIER_PICKUP_AFTER: "off", CARRIER_DELIVER_AFTER: "off" });
@@ -180,25 +186,61 @@ describe("cancelling, with pickups decided by the test", () => {
   }, 30_000);
 
   it("cancels while shipping is down: CANCELLING at once, CANCELLED with its shipment once shipping is back", async () => {
-    const [placed] = await place(uniqueName("outage-cancel"), 1);
-    const requested = await orderReaches(placed!.id, [OrderStatus.SHIPMENT_REQUESTED], (o) => o.shipment?.status === ShipmentStatus.PENDING);
+    const customerId = uniqueName("outage-cancel");
+    const [withShipment] = await place(customerId, 1);
+    const requested = await orderReaches(withShipment!.id, [OrderStatus.SHIPMENT_REQUESTED], (o) => o.shipment?.status === ShipmentStatus.PENDING);
+    const earlierLogs = new Set(mesh.processes.orders.logs);
     await mesh.stop("shipping", "crash");
 
     const started = Date.now();
-    const { order } = await mesh.orders.cancelOrder({ id: placed!.id, reason: "too slow" });
+    const { order } = await mesh.orders.cancelOrder({ id: withShipment!.id, reason: "too slow" });
     expect(Date.now() - started).toBeLessThan(1000);
     expect(order?.status).toBe(OrderStatus.CANCELLING);
     expect(order?.version).toBe(requested.version + 1n);
-    // The saga has tried and failed often enough to open the breaker: the order waits, CANCELLING.
-    await mesh.processes.orders.waitForLog((l) => l.msg === "circuit opened", "the breaker to open on CancelShipment", 20_000);
-    expect((await getOrder(placed!.id)).status).toBe(OrderStatus.CANCELLING);
+    // Placed during the outage: dispatch has claimed it but shipping never answered, so no shipment exists.
+    const [withoutShipment] = await place(`${customerId}-later`, 1);
+    await orderReaches(withoutShipment!.id, [OrderStatus.SHIPMENT_REQUESTED]);
+    expect((await mesh.orders.cancelOrder({ id: withoutShipment!.id, reason: "never mind" })).order?.status).toBe(OrderStatus.CANCELLING);
+    // The saga has tried and failed often enough to open the breaker: the orders wait, CANCELLING.
+    await mesh.processes.orders.waitForLog((l) => l.msg === "circuit opened" && !earlierLogs.has(l), "the breaker to open on CancelShipment", 20_000);
+    for (const o of [withShipment!, withoutShipment!]) expect((await getOrder(o.id)).status).toBe(OrderStatus.CANCELLING);
 
     await mesh.start("shipping");
-    const cancelled = await orderReaches(placed!.id, [OrderStatus.CANCELLED], () => true, 30_000);
+    const cancelled = await orderReaches(withShipment!.id, [OrderStatus.CANCELLED], () => true, 30_000);
     expect(cancelled.cancelReason).toBe("too slow");
-    expect(cancelled.shipment?.status).toBe(ShipmentStatus.CANCELLED);
-    expect((await shipmentOf(placed!.id))?.status).toBe(ShipmentStatus.CANCELLED);
-    expect(await emailsOnceArrived(placed!.id, ["confirmed", "cancelled"])).toEqual(["confirmed", "cancelled"]);
+    expect(cancelled.shipment).toMatchObject({ id: requested.shipmentId, status: ShipmentStatus.CANCELLED });
+    expect((await shipmentOf(withShipment!.id))?.status).toBe(ShipmentStatus.CANCELLED);
+    expect(await emailsOnceArrived(withShipment!.id, ["confirmed", "cancelled"])).toEqual(["confirmed", "cancelled"]);
+    expect(smtp.emails.find((e) => e.subject === `Order #${withShipment!.id} cancelled`)?.body).toContain("too slow");
+
+    // Usually CancelShipment by order id comes first and stores a cancelled tombstone (no carrier), so dispatch
+    // can never create a shipment later; a CreateShipment retry still in flight when shipping came back may
+    // create one first, which the saga then cancels. Either way: one shipment, CANCELLED, the order's.
+    const lateCancelled = await orderReaches(withoutShipment!.id, [OrderStatus.CANCELLED], () => true, 30_000);
+    const lateShipment = await shipmentOf(withoutShipment!.id);
+    expect(lateShipment?.status).toBe(ShipmentStatus.CANCELLED);
+    expect(lateCancelled.shipmentId).toBe(lateShipment?.id);
+    expect(await emailsOnceArrived(withoutShipment!.id, ["confirmed", "cancelled"])).toEqual(["confirmed", "cancelled"]);
+  }, 45_000);
+
+  it("ships an order whose pickup shipping committed but had not published when it was killed -9: once, after the restart", async () => {
+    const [placed] = await place(uniqueName("crash-pickup"), 1);
+    const requested = await orderReaches(placed!.id, [OrderStatus.SHIPMENT_REQUESTED], (o) => o.shipment?.status === ShipmentStatus.PENDING);
+    shippingNats.cut();
+    await mesh.processes.shipping.waitForLog((l) => l.msg === "nats disconnected", "shipping to lose NATS");
+    // Committed with its outbox row; the relay cannot publish it.
+    const { shipment } = await mesh.carrier.updateShipmentStatus({ id: requested.shipmentId, status: ShipmentStatus.PICKED_UP });
+    expect(shipment?.status).toBe(ShipmentStatus.PICKED_UP);
+    await mesh.stop("shipping", "crash");
+    expect((await getOrder(placed!.id)).status).toBe(OrderStatus.SHIPMENT_REQUESTED);
+
+    shippingNats.restore();
+    await mesh.start("shipping");
+    const order = await orderReaches(placed!.id, [OrderStatus.SHIPPED]);
+    // One version for the pickup: a second copy of the event, had one been published, is not newer and changes nothing.
+    expect(order.version).toBe(requested.version + 1n);
+    expect(order.shipment?.status).toBe(ShipmentStatus.PICKED_UP);
+    expect(await emailsOnceArrived(placed!.id, ["confirmed", "shipped"])).toEqual(["confirmed", "shipped"]);
   }, 45_000);
 
   it("races CancelOrder against the carrier's pickup for many orders: each ends one way only", async () => {
