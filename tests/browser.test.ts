@@ -44,10 +44,11 @@ describe("web page in headless Chromium", () => {
   const ordersPrefix = eventFamilies.orders.defaults.subjectPrefix;
 
   /**
-   * A pending order of the customer written straight into orders' database, without the outbox row
-   * CreateOrder writes: shipping dispatch never hears of it, so only what the test does moves it on.
+   * A pending order of the customer (or one in `status`) written straight into orders' database, without
+   * the outbox row CreateOrder writes: shipping dispatch never hears of it, so only what the test does
+   * moves it on.
    */
-  async function insertPendingOrder(customer: string): Promise<Order> {
+  async function insertPendingOrder(customer: string, status: ordersSchema.OrderRow["status"] = "pending"): Promise<Order> {
     const now = new Date();
     const id = randomUUID();
     await ordersDb!.db.insert(ordersSchema.orders).values({
@@ -56,6 +57,7 @@ describe("web page in headless Chromium", () => {
       customerEmail: `${customer}@example.com`,
       currency: "EUR",
       totalCents: 840n,
+      status,
       shippingAddress: { name: "Ada Lovelace", line1: "1 Main Street", line2: "", city: "Berlin", postalCode: "10115", country: "DE" },
       createdAt: now,
       updatedAt: now,
@@ -231,6 +233,21 @@ describe("web page in headless Chromium", () => {
     await page.locator("#watch-state").filter({ hasText: "Final" }).waitFor();
     expect(await page.locator("#detail-status").textContent()).toBe("Cancelled");
     await page.screenshot({ path: join(screenshots, "browser-order-cancelled.png"), fullPage: true });
+    expect(pageErrors).toEqual([]);
+  }, 60_000);
+
+  it("cancels an order whose dispatch failed, though its watch had ended, and shows the cancellation", async () => {
+    const order = await insertPendingOrder(customerId, "dispatch_failed");
+    await select(order.id);
+    await page.locator('#timeline li[data-step="dispatch_failed"][data-state="current"]').waitFor();
+    // Final for WatchOrder (the stream ended), yet CancelOrder still cancels it.
+    await page.locator("#watch-state").filter({ hasText: "Final" }).waitFor();
+    await page.getByRole("button", { name: "Cancel order" }).click();
+    await page.locator('#timeline li[data-step="cancelled"][data-state="current"]').waitFor({ timeout: 15_000 });
+    expect(await page.locator("#detail-status").textContent()).toBe("Cancelled");
+    await page.getByRole("button", { name: "Cancel order" }).waitFor({ state: "hidden" });
+    await page.locator("#watch-state").filter({ hasText: "Final" }).waitFor();
+    expect(await page.locator(`#order-rows tr[data-order-id="${order.id}"] .badge`).textContent()).toBe("Cancelled");
     expect(pageErrors).toEqual([]);
   }, 60_000);
 
