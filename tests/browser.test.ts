@@ -12,6 +12,7 @@ import { freePort } from "../services/mesh/ports.js";
 import { ephemeralServicePorts, startLauncher, type LauncherProcess } from "./support/mesh-launcher.js";
 import { createTestDatabase, type TestDatabase, uniqueName } from "./support/test-database.js";
 import { publishOrderChange } from "./support/order-changes.js";
+import { waitFor } from "./support/wait-for.js";
 import { type Order, OrderStatus, ShipmentSummarySchema } from "../gen/orders/v1/orders_pb.js";
 import { ShipmentStatus } from "../gen/shipping/v1/shipping_pb.js";
 import { openOrdersDatabase } from "../services/orders/db/open-database.js";
@@ -43,10 +44,11 @@ describe("web page in headless Chromium", () => {
   const ordersPrefix = eventFamilies.orders.defaults.subjectPrefix;
 
   /**
-   * A pending order of the customer written straight into orders' database, without the outbox row
-   * CreateOrder writes: shipping dispatch never hears of it, so only what the test does moves it on.
+   * A pending order of the customer (or one in `status`) written straight into orders' database, without
+   * the outbox row CreateOrder writes: shipping dispatch never hears of it, so only what the test does
+   * moves it on.
    */
-  async function insertPendingOrder(customer: string): Promise<Order> {
+  async function insertPendingOrder(customer: string, status: ordersSchema.OrderRow["status"] = "pending"): Promise<Order> {
     const now = new Date();
     const id = randomUUID();
     await ordersDb!.db.insert(ordersSchema.orders).values({
@@ -55,6 +57,7 @@ describe("web page in headless Chromium", () => {
       customerEmail: `${customer}@example.com`,
       currency: "EUR",
       totalCents: 840n,
+      status,
       shippingAddress: { name: "Ada Lovelace", line1: "1 Main Street", line2: "", city: "Berlin", postalCode: "10115", country: "DE" },
       createdAt: now,
       updatedAt: now,
@@ -85,6 +88,9 @@ describe("web page in headless Chromium", () => {
       NOTIFIER_DATABASE_URL: databases[2]!.url,
       MESH_DATA_DIR: dataDir,
       MESH_NATS_PORT: String((natsPort = await freePort())),
+      // Quick enough for a test, slow enough that the page shows each step as current before the next.
+      CARRIER_PICKUP_AFTER: "3s",
+      CARRIER_DELIVER_AFTER: "2s",
       ...ephemeralServicePorts,
     });
     browser = await chromium.launch({
@@ -154,6 +160,37 @@ describe("web page in headless Chromium", () => {
     await page.screenshot({ path: join(screenshots, "browser-order-placed.png"), fullPage: true });
   }, 60_000);
 
+  it("follows an order placed in the page through the simulated carrier, live and without a reload: shipped, then delivered", async () => {
+    await page.evaluate("window.sameDocument = true");
+    const placedId = async () => /Placed order ([0-9a-f-]{36})/.exec((await page.locator("#place-result").textContent()) ?? "")?.[1];
+    const previous = await placedId();
+    await page.getByLabel("SKU").fill("CARRIER-1");
+    await page.getByLabel("Quantity").fill("1");
+    await page.getByLabel("Unit price").fill("9.99");
+    await page.getByRole("button", { name: "Place order" }).click();
+    const id = await waitFor(async () => {
+      const now = await placedId();
+      return now !== previous ? now : undefined;
+    }, { what: "the new order's id in the page" });
+    await page.locator("#detail-id").filter({ hasText: id }).waitFor();
+
+    // Nothing but orders, shipping and its carrier moves it: dispatch, pickup 3 s later, delivery 2 s after that.
+    const timeline = page.locator("#timeline");
+    await timeline.locator('li[data-step="shipment_requested"][data-state="current"]').waitFor();
+    const shipped = timeline.locator('li[data-step="shipped"][data-state="current"]');
+    await shipped.waitFor({ timeout: 20_000 });
+    const tracking = (await page.locator("#detail-tracking").textContent()) ?? "";
+    expect(tracking).toMatch(/^OM\d+$/);
+    expect(await shipped.textContent()).toContain(`DHL, tracking ${tracking}`);
+    await page.getByRole("button", { name: "Cancel order" }).waitFor({ state: "hidden" });
+    await timeline.locator('li[data-step="delivered"][data-state="current"]').waitFor({ timeout: 20_000 });
+    await page.locator("#watch-state").filter({ hasText: "Final" }).waitFor();
+    expect(await page.locator("#detail-status").textContent()).toBe("Delivered");
+    expect(await page.evaluate("window.sameDocument")).toBe(true);
+    await page.screenshot({ path: join(screenshots, "browser-order-carrier-delivered.png"), fullPage: true });
+    expect(pageErrors).toEqual([]);
+  }, 60_000);
+
   it("shows changes arrive live, without a reload: shipped with carrier and tracking number, then delivered", async () => {
     const order = await insertPendingOrder(customerId);
     await select(order.id);
@@ -196,6 +233,21 @@ describe("web page in headless Chromium", () => {
     await page.locator("#watch-state").filter({ hasText: "Final" }).waitFor();
     expect(await page.locator("#detail-status").textContent()).toBe("Cancelled");
     await page.screenshot({ path: join(screenshots, "browser-order-cancelled.png"), fullPage: true });
+    expect(pageErrors).toEqual([]);
+  }, 60_000);
+
+  it("cancels an order whose dispatch failed, though its watch had ended, and shows the cancellation", async () => {
+    const order = await insertPendingOrder(customerId, "dispatch_failed");
+    await select(order.id);
+    await page.locator('#timeline li[data-step="dispatch_failed"][data-state="current"]').waitFor();
+    // Final for WatchOrder (the stream ended), yet CancelOrder still cancels it.
+    await page.locator("#watch-state").filter({ hasText: "Final" }).waitFor();
+    await page.getByRole("button", { name: "Cancel order" }).click();
+    await page.locator('#timeline li[data-step="cancelled"][data-state="current"]').waitFor({ timeout: 15_000 });
+    expect(await page.locator("#detail-status").textContent()).toBe("Cancelled");
+    await page.getByRole("button", { name: "Cancel order" }).waitFor({ state: "hidden" });
+    await page.locator("#watch-state").filter({ hasText: "Final" }).waitFor();
+    expect(await page.locator(`#order-rows tr[data-order-id="${order.id}"] .badge`).textContent()).toBe("Cancelled");
     expect(pageErrors).toEqual([]);
   }, 60_000);
 

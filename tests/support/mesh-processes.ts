@@ -15,12 +15,22 @@ import { createTestDatabase, type TestDatabase } from "./test-database.js";
 export interface MeshUnderTest {
   processes: Record<MeshService, ServiceProcess>;
   orders: Client<typeof OrderService>;
+  /** ShippingService as orders calls it (orders' client certificate): create, cancel, read. */
   shipping: Client<typeof ShippingService>;
+  /** ShippingService as the carrier calls it (the carrier's certificate): UpdateShipmentStatus. */
+  carrier: Client<typeof ShippingService>;
+  /** https:// URL of orders' web port (Connect, gRPC-Web), when MeshOptions.ordersWeb asked for it. */
+  ordersWebUrl: string | undefined;
+  /** TLS options of the test's clients (the mesh CA, orders' certificate), for transports of its own. */
+  clientTls: { ca: Buffer; cert: Buffer; key: Buffer };
   databases: Record<MeshService, TestDatabase>;
   /** Shipping's event stream and prefix (unique per run unless given; tests delete it with their own). */
   shippingEvents: { stream: string; subjectPrefix: string };
-  /** Starts a service again (same port, database and env) after it was stopped or killed. */
-  start(service: MeshService): Promise<void>;
+  /**
+   * Starts a service again (same port and database) after it was stopped or killed; `env` is merged
+   * into its environment for this and every later start (e.g. the carrier's delays).
+   */
+  start(service: MeshService, env?: Record<string, string>): Promise<void>;
   /** SIGKILL (crash) or SIGTERM (graceful), then waits for the exit. */
   stop(service: MeshService, how: "crash" | "graceful"): Promise<void>;
   close(): Promise<void>;
@@ -40,6 +50,8 @@ export interface MeshOptions {
   smtpUrl: string;
   /** Extra environment per service (tuning for tests). */
   env?: Partial<Record<MeshService, Record<string, string>>>;
+  /** Serve orders' web port (TLS, on a free port) instead of ORDERS_WEB_PORT=off. */
+  ordersWeb?: boolean;
 }
 
 const scripts: Record<MeshService, string> = {
@@ -54,7 +66,7 @@ const scripts: Record<MeshService, string> = {
  */
 export async function startMesh(options: MeshOptions): Promise<MeshUnderTest> {
   const certDir = await mkdtemp(join(tmpdir(), "ordermesh-certs-"));
-  const certs = await ensureDevCertificates(certDir, ["orders", "shipping", "notifier"]);
+  const certs = await ensureDevCertificates(certDir, ["orders", "shipping", "notifier", "carrier"]);
   const tlsEnv = (service: MeshService) => ({
     TLS_CA_FILE: certs.caFile,
     TLS_CERT_FILE: certs.services[service]!.certFile,
@@ -73,6 +85,7 @@ export async function startMesh(options: MeshOptions): Promise<MeshUnderTest> {
   };
   // Fixed ports (chosen free now) so a restarted service comes back where its callers expect it.
   const ports = { orders: await freePort(), shipping: await freePort(), notifier: await freePort() };
+  const ordersWebPort = options.ordersWeb ? await freePort() : undefined;
   const shippingEvents = { stream: options.shippingStream ?? `${options.stream}_SHIPPING`, subjectPrefix: options.shippingSubjectPrefix ?? `${options.subjectPrefix}_shipping` };
   const events = {
     NATS_URL: options.natsUrl,
@@ -85,7 +98,7 @@ export async function startMesh(options: MeshOptions): Promise<MeshUnderTest> {
     shipping: { SHIPPING_PORT: String(ports.shipping), SHIPPING_WEB_PORT: "off", SHIPPING_DATABASE_URL: databases.shipping.url, ...events },
     orders: {
       ORDERS_PORT: String(ports.orders),
-      ORDERS_WEB_PORT: "off",
+      ORDERS_WEB_PORT: ordersWebPort === undefined ? "off" : String(ordersWebPort),
       ORDERS_DATABASE_URL: databases.orders.url,
       SHIPPING_ADDR: `127.0.0.1:${ports.shipping}`,
       // These tests are about events and faults, not identity; the end-to-end tests (mesh, browser) use tokens.
@@ -97,7 +110,8 @@ export async function startMesh(options: MeshOptions): Promise<MeshUnderTest> {
   for (const s of Object.keys(env) as MeshService[]) Object.assign(env[s], { LOG_LEVEL: "info" }, tlsEnv(s), options.env?.[s]);
 
   const processes = {} as Record<MeshService, ServiceProcess>;
-  const start = async (service: MeshService) => {
+  const start = async (service: MeshService, extra: Record<string, string> = {}) => {
+    Object.assign(env[service], extra);
     const p = startServiceProcess(scripts[service], env[service]);
     processes[service] = p;
     await p.waitForLog((l) => l.msg === "listening", `${service} listening`, 30_000);
@@ -108,6 +122,15 @@ export async function startMesh(options: MeshOptions): Promise<MeshUnderTest> {
     shippingEvents,
     orders: createClient(OrderService, createGrpcTransport({ baseUrl: `https://127.0.0.1:${ports.orders}`, nodeOptions })),
     shipping: createClient(ShippingService, createGrpcTransport({ baseUrl: `https://127.0.0.1:${ports.shipping}`, nodeOptions })),
+    carrier: createClient(
+      ShippingService,
+      createGrpcTransport({
+        baseUrl: `https://127.0.0.1:${ports.shipping}`,
+        nodeOptions: { ...nodeOptions, cert: readFileSync(certs.services.carrier!.certFile), key: readFileSync(certs.services.carrier!.keyFile) },
+      }),
+    ),
+    ordersWebUrl: ordersWebPort === undefined ? undefined : `https://127.0.0.1:${ordersWebPort}`,
+    clientTls: nodeOptions,
     start,
     async stop(service, how) {
       const p = processes[service];

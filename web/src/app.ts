@@ -16,10 +16,16 @@ const orderForm = new OrderForm(byId<HTMLFormElement>("order-form"));
 const listForm = byId<HTMLFormElement>("list-form");
 const listCustomer = listForm.elements.namedItem("customer_id") as HTMLInputElement;
 const listError = byId("list-error");
+// The selected order, and whether its watch ended on a final status.
+let watched: string | undefined;
+let watchEnded = false;
 // Cancel shows nothing itself: the change reaches the page through the watch, like every other change.
+// DISPATCH_FAILED is final for WatchOrder yet still cancellable, so after cancelling such an order (its
+// watch over) the page watches it again, which answers with the cancelled order and ends.
 const detail = new OrderDetail(async (id) => {
   try {
     await client.cancelOrder({ id, reason: "cancelled in the web page" });
+    if (watchEnded && watched === id) select(id);
   } catch (err) {
     detail.showCancelError(describeRpcError(err, baseUrl).summary);
   }
@@ -29,12 +35,17 @@ const watcher = new OrderWatcher(client, {
     detail.show(order);
     list.update(order);
   },
-  ended: () => detail.showFinal(),
+  ended() {
+    watchEnded = true;
+    detail.showFinal();
+  },
   failed: (err, retryInMs) => detail.showWatchError(describeRpcError(err, baseUrl).summary, retryInMs),
 });
 const list = new OrderList(select);
 
 function select(id: string): void {
+  watched = id;
+  watchEnded = false;
   list.select(id);
   watcher.watch(id);
 }
