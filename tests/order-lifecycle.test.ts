@@ -247,14 +247,25 @@ describe("cancelling and crashing, with pickups decided by the test", () => {
     const n = 24;
     const placed = await place(uniqueName("race"), n);
     const requested = await Promise.all(placed.map((o) => orderReaches(o.id, [OrderStatus.SHIPMENT_REQUESTED], (r) => r.shipment?.status === ShipmentStatus.PENDING)));
-    // The pickup leaves 0 to 1.75 s after the cancel, so it lands before, during and after the saga's CancelShipment
-    // (which reaches shipping through the outbox, NATS and the shipment-cancel consumer: tens to hundreds of ms).
+    // Most pickups leave 0 to 1.5 s after the cancel, so they land before, during and after the saga's
+    // CancelShipment (which reaches shipping through the outbox, NATS and the shipment-cancel consumer:
+    // tens to hundreds of ms, more on a busy machine). One order in eight is picked up before it is
+    // cancelled and one in eight only once shipping cancelled it, so both outcomes occur however fast
+    // the machine is; the rest decide the race for real.
+    const pickUp = (order: Order) => codeOf(mesh.carrier.updateShipmentStatus({ id: order.shipmentId, status: ShipmentStatus.PICKED_UP }));
     const raced = await Promise.all(
       requested.map(async (order, i) => {
-        const [cancel, pickup] = await Promise.all([
-          codeOf(mesh.orders.cancelOrder({ id: order.id })),
-          sleep((i % 8) * 250).then(() => codeOf(mesh.carrier.updateShipmentStatus({ id: order.shipmentId, status: ShipmentStatus.PICKED_UP }))),
-        ]);
+        const slot = i % 8;
+        if (slot === 0) {
+          const pickup = await pickUp(order);
+          return { order, pickup, cancel: await codeOf(mesh.orders.cancelOrder({ id: order.id })) };
+        }
+        if (slot === 7) {
+          const cancel = await codeOf(mesh.orders.cancelOrder({ id: order.id }));
+          await waitFor(async () => (await shipmentOf(order.id))?.status === ShipmentStatus.CANCELLED, { what: `shipment of ${order.id} cancelled`, timeoutMs: 20_000 });
+          return { order, cancel, pickup: await pickUp(order) };
+        }
+        const [cancel, pickup] = await Promise.all([codeOf(mesh.orders.cancelOrder({ id: order.id })), sleep(slot * 250).then(() => pickUp(order))]);
         return { order, cancel, pickup };
       }),
     );
@@ -283,8 +294,8 @@ describe("cancelling and crashing, with pickups decided by the test", () => {
       }
     }
     expect(outcomes.cancelled + outcomes.shipped).toBe(n);
-    // A race that one side always wins tests nothing: the spread of pickup times makes both happen.
-    expect(outcomes.cancelled).toBeGreaterThan(0);
-    expect(outcomes.shipped).toBeGreaterThan(0);
+    // The ordered slots above decide their orders; a shipping that let both happen fails them too.
+    expect(outcomes.cancelled).toBeGreaterThanOrEqual(n / 8);
+    expect(outcomes.shipped).toBeGreaterThanOrEqual(n / 8);
   }, 45_000);
 });

@@ -272,12 +272,14 @@ describe("CancelOrder", () => {
     expect(reasonOf(cancelled[0])).toBe("changed my mind");
   });
 
-  it("cancels a DISPATCH_FAILED order at once", async () => {
+  it("asks shipping to cancel a DISPATCH_FAILED order (its last CreateShipment may have landed): CANCELLING", async () => {
     const { order } = await createOrder(validCreateOrder());
     await db.store.claimForDispatch(order!.id);
     await db.store.markDispatchFailed(order!.id);
-    expect((await cancel(order!.id)).order?.status).toBe(OrderStatus.CANCELLED);
-    expect((await eventsOf(order!.id)).filter((e) => e.key === "orderCancelled")).toHaveLength(1);
+    expect((await cancel(order!.id)).order?.status).toBe(OrderStatus.CANCELLING);
+    const events = await eventsOf(order!.id);
+    expect(events.filter((e) => e.key === "orderCancellationRequested")).toHaveLength(1);
+    expect(events.filter((e) => e.key === "orderCancelled")).toHaveLength(0);
   });
 
   it("accepts the cancellation of an order handed to shipping: CANCELLING, with one OrderCancellationRequested", async () => {

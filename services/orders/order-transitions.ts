@@ -52,16 +52,18 @@ const beforePickup: ReadonlySet<OrderRow["status"]> = new Set(["pending", "shipm
 export const cancelledByShippingReason = "the shipment was cancelled by shipping";
 
 /**
- * CancelOrder: PENDING and DISPATCH_FAILED orders are cancelled at once; one handed to shipping becomes
- * CANCELLING (the shipment-cancel saga takes over); CANCELLING and CANCELLED stay as they are.
- * SHIPPED and DELIVERED are FAILED_PRECONDITION.
+ * CancelOrder: a PENDING order (never claimed, so shipping never heard of it) is cancelled at once; one
+ * handed to shipping becomes CANCELLING and the shipment-cancel saga takes over. So does a
+ * DISPATCH_FAILED one: its last CreateShipment may have reached shipping after all (a lost answer), and
+ * CancelShipment by order_id cancels such a shipment or records that none may be made. CANCELLING and
+ * CANCELLED stay as they are; SHIPPED and DELIVERED are FAILED_PRECONDITION.
  */
 export function cancellation(current: StoredOrder, reason: string, now: Date): OrderStep[] | undefined {
   switch (current.status) {
     case "pending":
-    case "dispatch_failed":
       return [{ set: { status: "cancelled", cancelReason: reason }, event: withReason(catalogue.orderCancelled, now) }];
     case "shipment_requested":
+    case "dispatch_failed":
       return [{ set: { status: "cancelling", cancelReason: reason }, event: withReason(catalogue.orderCancellationRequested, now) }];
     case "cancelling":
     case "cancelled":

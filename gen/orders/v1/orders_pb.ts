@@ -596,7 +596,7 @@ export enum OrderStatus {
 
   /**
    * Dispatch to shipping failed for good (its event is in the dead letter); needs an operator. Final
-   * for WatchOrder; CancelOrder still cancels it.
+   * for WatchOrder; CancelOrder still cancels it (through CANCELLING).
    *
    * @generated from enum value: ORDER_STATUS_DISPATCH_FAILED = 4;
    */
@@ -682,9 +682,9 @@ export const OrderService: GenService<{
   },
   /**
    * CancelOrder cancels an order whose parcel the carrier has not picked up. An order not yet handed
-   * to shipping (PENDING, DISPATCH_FAILED) becomes CANCELLED at once. One handed to shipping
-   * (SHIPMENT_REQUESTED) becomes CANCELLING, and CANCELLED once shipping confirmed the compensating
-   * CancelShipment; while shipping is down that call is retried until it answers, so a cancellation
+   * to shipping (PENDING) becomes CANCELLED at once. One handed to shipping (SHIPMENT_REQUESTED, and
+   * DISPATCH_FAILED, whose last CreateShipment may have landed) becomes CANCELLING, and CANCELLED once
+   * shipping confirmed the compensating CancelShipment; while shipping is down that call is retried until it answers, so a cancellation
    * accepted during an outage completes when shipping is back. If the carrier picks the parcel up
    * first, the order becomes SHIPPED and the cancellation is dropped: exactly one of the two
    * happens. Cancelling a CANCELLING or CANCELLED order is harmless and returns it; a SHIPPED or
