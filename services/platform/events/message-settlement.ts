@@ -47,6 +47,8 @@ export function messageSettlement<T>(options: SettlementOptions<T>): Settle<T> {
     deadLetter: consumerSettled.labels({ ...labels, outcome: "dead_letter" }),
   };
   const deadLettered = consumerDeadLettered.labels(labels);
+  // Exported at 0 from the start: an alert's increase() cannot see a series' first sample rise.
+  for (const counter of [...Object.values(settled), deadLettered]) counter.inc(0);
 
   const deadLetter = async (msg: JsMsg, item: T | undefined, reason: string) => {
     const fields = { subject: msg.subject, seq: msg.info.streamSequence, delivery: msg.info.deliveryCount };
