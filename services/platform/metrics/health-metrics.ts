@@ -7,7 +7,10 @@ const serving = new Gauge({
   registers: [metricsRegistry],
 });
 
-/** Mirrors the process's grpc.health.v1 status into ordermesh_health_serving. */
+/**
+ * Mirrors the process's grpc.health.v1 status into ordermesh_health_serving. A process runs one
+ * service host, so one unlabelled gauge; several hosts in one process (tests) share it, last one wins.
+ */
 export function reportServing(isServing: boolean): void {
   serving.set(isServing ? 1 : 0);
 }
