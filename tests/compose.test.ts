@@ -25,6 +25,8 @@ const envoyYamlPath = "envoy/envoy.yaml";
 const envoy = validateEnvoyConfig(parseEnvoyYaml(readFileSync(repoPath(envoyYamlPath), "utf8")), protoServices(repoPath("proto")));
 const ratelimitConfigPath = "envoy/ratelimit/config.yaml";
 const ratelimitYaml = readFileSync(repoPath(ratelimitConfigPath), "utf8");
+const prometheusConfigPath = "deploy/prometheus/prometheus.yml";
+const prometheusConfig: unknown = parseYaml(readFileSync(repoPath(prometheusConfigPath), "utf8"));
 
 /** The per-customer limit the README's "Gateway" section promises ("N calls/s per customer"). */
 function statedCustomerLimit(readme: string): CustomerLimit {
@@ -45,6 +47,7 @@ const loaders: Record<string, AppLoader> = {
     return {
       bindHost: config.bindHost,
       grpcPort: config.grpcPort,
+      metricsPort: config.metricsPort,
       dependencies: [
         { variable: "ORDERS_DATABASE_URL", kind: "postgres", target: config.databaseUrl },
         { variable: "NATS_URL", kind: "nats", target: config.natsUrl },
@@ -57,6 +60,7 @@ const loaders: Record<string, AppLoader> = {
     return {
       bindHost: config.bindHost,
       grpcPort: config.grpcPort,
+      metricsPort: config.metricsPort,
       dependencies: [
         { variable: "SHIPPING_DATABASE_URL", kind: "postgres", target: config.databaseUrl },
         { variable: "NATS_URL", kind: "nats", target: config.natsUrl },
@@ -69,6 +73,7 @@ const loaders: Record<string, AppLoader> = {
     return {
       bindHost: config.bindHost,
       grpcPort: config.grpcPort,
+      metricsPort: config.metricsPort,
       dependencies: [
         { variable: "NOTIFIER_DATABASE_URL", kind: "postgres", target: config.databaseUrl },
         { variable: "NATS_URL", kind: "nats", target: config.natsUrl },
@@ -87,6 +92,7 @@ const context: ComposeContext = {
       .filter((file) => file.endsWith(".sql"))
       .map((file) => readFileSync(join(repoPath(hostDir), file), "utf8")),
   ratelimit: { configPath: ratelimitConfigPath, config: parseYaml(ratelimitYaml), statedLimit: statedCustomerLimit(readFileSync(repoPath("README.md"), "utf8")) },
+  prometheus: { configPath: prometheusConfigPath, config: prometheusConfig },
 };
 
 /** Problems of docker-compose.yml with envoy/ratelimit/config.yaml (or the README's limit) replaced. */
@@ -112,7 +118,7 @@ describe("docker-compose.yml", () => {
   it("agrees with the services' config loaders, the postgres init script and envoy.yaml", () => {
     expect(envoy.problems).toEqual([]);
     const compose = readCompose(parseComposeYaml(composeYaml));
-    expect([...compose.services.keys()].sort()).toEqual(["envoy", "identity", "mailpit", "nats", "notifier", "orders", "postgres", "ratelimit", "redis", "shipping"]);
+    expect([...compose.services.keys()].sort()).toEqual(["envoy", "identity", "mailpit", "nats", "notifier", "orders", "postgres", "prometheus", "ratelimit", "redis", "shipping"]);
     expect(composeProblems(compose, context)).toEqual([]);
   });
 
@@ -191,6 +197,29 @@ describe("compose check rejects a broken copy", () => {
     });
     expect(problems).toContain("envoy: must mount ./envoy/envoy.yaml at /etc/envoy/envoy.yaml, the config it starts with");
     expect(problems).toContain("envoy: publishes the admin port 9901; the admin API must stay inside the container");
+  });
+
+  it("when a service's metrics port is not scraped, or is off", () => {
+    expect(problemsWithText('ORDERS_METRICS_PORT: "9464"', 'ORDERS_METRICS_PORT: "9474"')).toEqual([
+      "deploy/prometheus/prometheus.yml: does not scrape the metrics of orders at orders:9474",
+      "deploy/prometheus/prometheus.yml: scrape target orders:9464: orders serves metrics on 9474",
+    ]);
+    expect(problemsWithText('NOTIFIER_METRICS_PORT: "9466"', 'NOTIFIER_METRICS_PORT: "off"')).toContain("notifier: its metrics port is off, so Prometheus cannot scrape it");
+    const unscraped = { scrape_configs: [{ job_name: "orders", static_configs: [{ targets: ["orders:9464"] }] }] };
+    expect(composeProblems(readCompose(parseComposeYaml(composeYaml)), { ...context, prometheus: { configPath: prometheusConfigPath, config: unscraped } })).toEqual([
+      "deploy/prometheus/prometheus.yml: does not scrape the metrics of shipping at shipping:9465",
+      "deploy/prometheus/prometheus.yml: does not scrape the metrics of notifier at notifier:9466",
+    ]);
+  });
+
+  it("when Prometheus is missing or does not load deploy/prometheus", () => {
+    expect(problemsWithEdit((services) => void delete services.prometheus)).toContain("no service runs the prom/prometheus image, so no one scrapes the services' /metrics");
+    const problems = problemsWithEdit((services) => {
+      services.prometheus!.volumes = ["./other:/etc/prometheus:ro"];
+      services.prometheus!.command = ["--storage.tsdb.path=/prometheus"];
+    });
+    expect(problems).toContain("prometheus: must mount ./deploy/prometheus at /etc/prometheus, so it loads deploy/prometheus/prometheus.yml and its rule files");
+    expect(problems).toContain("prometheus: must start with --config.file=/etc/prometheus/prometheus.yml");
   });
 
   it("when JetStream has no volume", () => {

@@ -1,4 +1,4 @@
-import { ConfigError, type Env, readPort, readPositiveInt, readServerLimits, readString, readSwitch, readUrl } from "../platform/process/index.js";
+import { ConfigError, type Env, readOptionalPort, readPort, readPositiveInt, readServerLimits, readString, readSwitch, readUrl } from "../platform/process/index.js";
 import { readStreamLimits, type EventStreamLimits } from "../platform/events/index.js";
 import { defaultStatementTimeoutMs } from "../platform/db/index.js";
 import type { ServerLimits } from "../platform/rpc/index.js";
@@ -10,6 +10,8 @@ export interface NotifierConfig {
   bindHost: string;
   /** gRPC port serving grpc.health.v1 and reflection. */
   grpcPort: number;
+  /** Port of the Prometheus GET /metrics listener (NOTIFIER_METRICS_PORT, default 9466); undefined when "off". */
+  metricsPort: number | undefined;
   /** postgres:// URL of the notifier database (created at start if missing). */
   databaseUrl: string;
   /** Connections in the database pool. */
@@ -55,6 +57,7 @@ export function loadNotifierConfig(env: Env = process.env, readFile?: ReadFile):
   const config: NotifierConfig = {
     bindHost: readString(env, "BIND_HOST", "127.0.0.1"),
     grpcPort: readPort(env, "NOTIFIER_PORT", 50053),
+    metricsPort: readOptionalPort(env, "NOTIFIER_METRICS_PORT", 9466),
     databaseUrl: readUrl(env, "NOTIFIER_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/notifier", ["postgres", "postgresql"]),
     databasePoolSize: readPositiveInt(env, "NOTIFIER_DATABASE_POOL", 10),
     databaseStatementTimeoutMs: readPositiveInt(env, "DATABASE_STATEMENT_TIMEOUT_MS", defaultStatementTimeoutMs),

@@ -1,5 +1,6 @@
 import { jetstreamManager } from "@nats-io/jetstream";
 import { redact } from "../platform/db/index.js";
+import { startMetricsServer } from "../platform/metrics/index.js";
 import { createLogger } from "../platform/process/index.js";
 import { checkNats, connectNats } from "../platform/events/index.js";
 import { runProcess } from "../platform/process/index.js";
@@ -15,6 +16,7 @@ const logger = createLogger("notifier");
 
 await runProcess(logger, async () => {
   const config = loadNotifierConfig();
+  const metrics = config.metricsPort === undefined ? undefined : await startMetricsServer({ host: config.bindHost, port: config.metricsPort, logger });
   logger.info({ database: redact(config.databaseUrl), nats: config.natsUrl, stream: config.eventsStream }, "starting");
   const database = await openNotifierDatabase(config.databaseUrl, config.databasePoolSize, config.databaseStatementTimeoutMs);
   const mailer = await createMailer({
@@ -66,5 +68,6 @@ await runProcess(logger, async () => {
     () => nc.drain(),
     () => database.close(),
     async () => mailer.close(),
+    async () => metrics?.stop(),
   ];
 });

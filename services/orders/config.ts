@@ -26,6 +26,8 @@ export interface OrdersConfig {
   grpcPort: number;
   /** Connect + gRPC-Web port for browsers; undefined when disabled. */
   webPort: number | undefined;
+  /** Port of the Prometheus GET /metrics listener (ORDERS_METRICS_PORT, default 9464); undefined when "off". */
+  metricsPort: number | undefined;
   /** postgres:// URL of the orders database (created at start if missing). */
   databaseUrl: string;
   /** Connections in the database pool. */
@@ -83,6 +85,7 @@ export function loadOrdersConfig(env: Env = process.env, readFile?: ReadFile): O
     bindHost: readString(env, "BIND_HOST", "127.0.0.1"),
     grpcPort: readPort(env, "ORDERS_PORT", 50051),
     webPort: readOptionalPort(env, "ORDERS_WEB_PORT", 8081),
+    metricsPort: readOptionalPort(env, "ORDERS_METRICS_PORT", 9464),
     databaseUrl: readUrl(env, "ORDERS_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/orders", ["postgres", "postgresql"]),
     databasePoolSize: readPositiveInt(env, "ORDERS_DATABASE_POOL", 10),
     databaseStatementTimeoutMs: readPositiveInt(env, "DATABASE_STATEMENT_TIMEOUT_MS", defaultStatementTimeoutMs),

@@ -3,6 +3,7 @@ import { OrderService } from "../../gen/orders/v1/orders_pb.js";
 import { redact } from "../platform/db/index.js";
 import { ensureEventStreams, startEventSide, startOutboxRelay, type EventSide, type OutboxRelayOptions } from "../platform/events/index.js";
 import { createCallerAuthenticator } from "../platform/identity/index.js";
+import { startMetricsServer } from "../platform/metrics/index.js";
 import { createLogger, runProcess } from "../platform/process/index.js";
 import { bindService, startServiceHost } from "../platform/rpc/index.js";
 import { loadOrdersConfig, type OrdersConfig } from "./config.js";
@@ -21,6 +22,7 @@ const logger = createLogger("orders");
 
 await runProcess(logger, async () => {
   const config = loadOrdersConfig();
+  const metrics = config.metricsPort === undefined ? undefined : await startMetricsServer({ host: config.bindHost, port: config.metricsPort, logger });
   logger.info({ database: redact(config.databaseUrl), shipping: config.shippingAddr, nats: config.natsUrl }, "starting");
   if (config.auth.disabled) logger.warn("AUTH_DISABLED=true: OrderService serves every caller without a token, as an admin");
   const authenticator = await createCallerAuthenticator(config.auth);
@@ -55,7 +57,7 @@ await runProcess(logger, async () => {
     healthChecks: [() => database.ping()],
     tls: config.tls,
   });
-  return [() => host.stop(), async () => watchHub.close(), () => events.stop(), async () => shipping.close(), () => database.close()];
+  return [() => host.stop(), async () => watchHub.close(), () => events.stop(), async () => shipping.close(), () => database.close(), async () => metrics?.stop()];
 });
 
 /**

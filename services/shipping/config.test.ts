@@ -10,6 +10,7 @@ describe("loadShippingConfig", () => {
       bindHost: "127.0.0.1",
       grpcPort: 50052,
       webPort: 8082,
+      metricsPort: 9465,
       databaseUrl: "postgres://postgres@127.0.0.1:5432/shipping",
       databasePoolSize: 10,
       databaseStatementTimeoutMs: 5000,

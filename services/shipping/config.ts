@@ -27,6 +27,8 @@ export interface ShippingConfig {
   grpcPort: number;
   /** Connect + gRPC-Web port for browsers; undefined when disabled. */
   webPort: number | undefined;
+  /** Port of the Prometheus GET /metrics listener (SHIPPING_METRICS_PORT, default 9465); undefined when "off". */
+  metricsPort: number | undefined;
   /** postgres:// URL of the shipping database (created at start if missing). */
   databaseUrl: string;
   /** Connections in the database pool. */
@@ -66,6 +68,7 @@ export function loadShippingConfig(env: Env = process.env, readFile?: ReadFile):
     bindHost: readString(env, "BIND_HOST", "127.0.0.1"),
     grpcPort: readPort(env, "SHIPPING_PORT", 50052),
     webPort: readOptionalPort(env, "SHIPPING_WEB_PORT", 8082),
+    metricsPort: readOptionalPort(env, "SHIPPING_METRICS_PORT", 9465),
     databaseUrl: readUrl(env, "SHIPPING_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/shipping", ["postgres", "postgresql"]),
     databasePoolSize: readPositiveInt(env, "SHIPPING_DATABASE_POOL", 10),
     databaseStatementTimeoutMs: readPositiveInt(env, "DATABASE_STATEMENT_TIMEOUT_MS", defaultStatementTimeoutMs),

@@ -3,6 +3,7 @@ import { ShippingService } from "../../gen/shipping/v1/shipping_pb.js";
 import { redact } from "../platform/db/index.js";
 import { ensureEventStreams, startEventSide, startOutboxRelay, type EventSide } from "../platform/events/index.js";
 import { createCallerAuthenticator } from "../platform/identity/index.js";
+import { startMetricsServer } from "../platform/metrics/index.js";
 import { createLogger, runProcess } from "../platform/process/index.js";
 import { bindService, startServiceHost } from "../platform/rpc/index.js";
 import { carrierIsOn, carrierSchedule, startCarrierSimulator } from "./carrier-simulator.js";
@@ -17,6 +18,7 @@ const logger = createLogger("shipping");
 
 await runProcess(logger, async () => {
   const config = loadShippingConfig();
+  const metrics = config.metricsPort === undefined ? undefined : await startMetricsServer({ host: config.bindHost, port: config.metricsPort, logger });
   logger.info({ database: redact(config.databaseUrl), nats: config.natsUrl, carrier: config.carrier }, "starting");
   if (config.authDisabled) logger.warn("AUTH_DISABLED=true: any caller may create, cancel, move and read any shipment");
   const database = await openShippingDatabase(config.databaseUrl, config.databasePoolSize, config.databaseStatementTimeoutMs);
@@ -40,7 +42,7 @@ await runProcess(logger, async () => {
     healthChecks: [() => database.ping()],
     tls: config.tls,
   });
-  return [() => host.stop(), async () => carrier?.stop(), () => events.stop(), () => database.close()];
+  return [() => host.stop(), async () => carrier?.stop(), () => events.stop(), () => database.close(), async () => metrics?.stop()];
 });
 
 /** The event side: once NATS answers, the SHIPPING streams are declared and the outbox relay starts. */

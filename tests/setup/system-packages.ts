@@ -15,11 +15,17 @@ export interface SystemRequirement {
 export const chromiumPath = process.env.CHROMIUM_PATH ?? "/usr/bin/chromium";
 /** The nats-server that fault tests start on ephemeral ports. */
 export const natsServerPath = process.env.NATS_SERVER_BIN ?? "/usr/sbin/nats-server";
+/** Debian's Prometheus, which the metrics test runs against the services. */
+export const prometheusPath = process.env.PROMETHEUS_BIN ?? "/usr/bin/prometheus";
+/** promtool (Debian package prometheus), which checks deploy/prometheus/. */
+export const promtoolPath = process.env.PROMTOOL_BIN ?? "/usr/bin/promtool";
 
 /** Every program outside npm that `npm test` runs; a test that needs a new one adds it here. */
 export const systemRequirements: readonly SystemRequirement[] = [
   { pkg: "chromium", path: chromiumPath, neededBy: "tests/browser.test.ts" },
   { pkg: "nats-server", path: natsServerPath, neededBy: "the tests that start their own broker" },
+  { pkg: "prometheus", path: prometheusPath, neededBy: "tests/metrics-scrape.test.ts" },
+  { pkg: "prometheus", path: promtoolPath, neededBy: "tests/prometheus-config.test.ts" },
 ];
 
 /** The requirements whose program is not there. */
@@ -45,7 +51,8 @@ export function ensureSystemPackages(
 ): void {
   const missing = missingRequirements(requirements);
   if (missing.length === 0) return;
-  const pkgs = missing.map((r) => r.pkg);
+  // One package may provide several programs (prometheus: prometheus and promtool).
+  const pkgs = [...new Set(missing.map((r) => r.pkg))];
   const what = missing.map((r) => `${r.pkg} (${r.path}, for ${r.neededBy})`).join(", ");
   if (!canInstall) {
     throw oneLine(`missing Debian packages: ${what}; install them with: sudo apt-get install -y ${pkgs.join(" ")}`);

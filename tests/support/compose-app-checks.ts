@@ -18,6 +18,8 @@ export interface AppDependency {
 export interface AppView {
   bindHost: string;
   grpcPort: number;
+  /** Port of its GET /metrics (*_METRICS_PORT); undefined when off. */
+  metricsPort: number | undefined;
   dependencies: AppDependency[];
 }
 

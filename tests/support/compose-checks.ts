@@ -3,6 +3,7 @@ import { envoyComposeProblems } from "./compose-envoy-checks.js";
 import { infrastructureProblems } from "./compose-infra-checks.js";
 import type { ComposeFile } from "./compose-model.js";
 import { ratelimitComposeProblems, type RatelimitContext, ratelimitService } from "./compose-ratelimit-checks.js";
+import { prometheusComposeProblems, type PrometheusContext } from "./compose-prometheus-checks.js";
 import { imageProblems, startupOrderProblems, volumeProblems } from "./compose-service-checks.js";
 import { tlsComposeProblems } from "./compose-tls-checks.js";
 import type { Json } from "./envoy-config-model.js";
@@ -18,6 +19,8 @@ export interface ComposeContext {
   readInitScripts: ReadInitScripts;
   /** envoyproxy/ratelimit's config file and the per-customer limit the README states. */
   ratelimit: RatelimitContext;
+  /** deploy/prometheus/prometheus.yml, which compose's Prometheus loads. */
+  prometheus: PrometheusContext;
 }
 
 /** Every compose check; no problems means compose, envoy.yaml and the services' config.ts agree. */
@@ -34,5 +37,6 @@ export function composeProblems(compose: ComposeFile, context: ComposeContext): 
     ...envoyComposeProblems(compose, apps, context.envoyBootstrap, context.envoyYamlPath, new Set([ratelimitService(compose)?.name ?? ""])),
     ...ratelimitComposeProblems(compose, context.envoyBootstrap, context.ratelimit),
     ...tlsComposeProblems(compose, apps, context.envoyBootstrap),
+    ...prometheusComposeProblems(compose, apps, context.prometheus),
   ];
 }

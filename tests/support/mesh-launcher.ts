@@ -118,6 +118,10 @@ export const ephemeralServicePorts = {
   SHIPPING_PORT: "0",
   SHIPPING_WEB_PORT: "0",
   NOTIFIER_PORT: "0",
+  // Off the fixed defaults (9464-9466), which a developer's own mesh may hold.
+  ORDERS_METRICS_PORT: "0",
+  SHIPPING_METRICS_PORT: "0",
+  NOTIFIER_METRICS_PORT: "0",
   WEB_PORT: "0",
 } as const;
 

@@ -23,13 +23,17 @@ export interface ServiceProcess {
   kill(): void;
 }
 
+// Tests run many services at once: the fixed default metrics ports would collide, so a test asks for
+// a metrics port (a free one) when it scrapes.
+const metricsOff = { ORDERS_METRICS_PORT: "off", SHIPPING_METRICS_PORT: "off", NOTIFIER_METRICS_PORT: "off" };
+
 /** Starts `node dist/<script>` from the project root; fails clearly if the build is missing. */
 export function startServiceProcess(script: string, env: Record<string, string>): ServiceProcess {
   const entry = projectPath(`dist/${script}`);
   if (!existsSync(entry)) {
     throw new Error(`${entry} is missing: process tests run the compiled service; run \`npm run build\` first (\`npm test\` does).`);
   }
-  const child = spawn(process.execPath, [entry], { cwd: projectPath("."), env: { ...process.env, ...env }, stdio: ["ignore", "pipe", "pipe"] });
+  const child = spawn(process.execPath, [entry], { cwd: projectPath("."), env: { ...process.env, ...metricsOff, ...env }, stdio: ["ignore", "pipe", "pipe"] });
   const logs: LogLine[] = [];
   let output = "";
   let partial = "";

@@ -4,6 +4,7 @@ import type { Logger } from "../process/logger.js";
 import { declareDurableConsumer, type ConsumerDeclaration } from "./consumer-declaration.js";
 import { KeyedScheduler } from "./keyed-scheduler.js";
 import { messageSettlement, type HandleResult } from "./message-settlement.js";
+import { consumerGauges } from "../metrics/event-metrics.js";
 
 /** A running consumer. */
 export interface DurableConsumer {
@@ -162,6 +163,11 @@ export async function startConsumerLoop<T>(options: ConsumerLoopOptions<T>): Pro
 
   const running = loop();
   await firstAttempted;
+  // Lag as JetStream counts it, asked on scrape (cached briefly): every replica reports the same durable.
+  const unreport = consumerGauges.add({ stream: options.stream, consumer: options.durable }, async () => {
+    const info = await options.jsm.consumers.info(options.stream, options.durable);
+    return { pending: info.num_pending, ackPending: info.num_ack_pending, redelivered: info.num_redelivered };
+  });
   return {
     isAlive: () => !stopping && messages !== undefined,
     get restarts() {
@@ -169,6 +175,7 @@ export async function startConsumerLoop<T>(options: ConsumerLoopOptions<T>): Pro
     },
     async stop() {
       stopping = true;
+      unreport();
       wakeUp.abort();
       for (const held of scheduler.drainQueue()) held.msg.nak();
       messages?.stop();

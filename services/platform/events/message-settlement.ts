@@ -1,6 +1,7 @@
 import type { JetStreamClient, JsMsg } from "@nats-io/jetstream";
 import type { Logger } from "../process/logger.js";
 import { publishDeadLetter } from "./dead-letter.js";
+import { consumerDeadLettered, consumerSettled } from "../metrics/event-metrics.js";
 
 /** What the handler decided about one message. */
 export type HandleResult =
@@ -16,6 +17,8 @@ export type HandleResult =
 /** How a consumer settles its messages. */
 export interface SettlementOptions<T> {
   js: JetStreamClient;
+  /** The stream and durable name label the consumer's metrics. */
+  stream: string;
   durable: string;
   /** Deliveries in total; a retry asked for on the last one dead-letters the message instead. -1: no limit. */
   maxDeliver: number;
@@ -37,6 +40,15 @@ export type Settle<T> = (msg: JsMsg, item: T | undefined, result: HandleResult) 
  */
 export function messageSettlement<T>(options: SettlementOptions<T>): Settle<T> {
   const log = options.logger;
+  const labels = { stream: options.stream, consumer: options.durable };
+  const settled = {
+    ack: consumerSettled.labels({ ...labels, outcome: "ack" }),
+    retry: consumerSettled.labels({ ...labels, outcome: "retry" }),
+    deadLetter: consumerSettled.labels({ ...labels, outcome: "dead_letter" }),
+  };
+  const deadLettered = consumerDeadLettered.labels(labels);
+  // Exported at 0 from the start: an alert's increase() cannot see a series' first sample rise.
+  for (const counter of [...Object.values(settled), deadLettered]) counter.inc(0);
 
   const deadLetter = async (msg: JsMsg, item: T | undefined, reason: string) => {
     const fields = { subject: msg.subject, seq: msg.info.streamSequence, delivery: msg.info.deliveryCount };
@@ -45,9 +57,12 @@ export function messageSettlement<T>(options: SettlementOptions<T>): Settle<T> {
     } catch (err) {
       log.error({ ...fields, err }, "dead-letter publish failed; nak");
       msg.nak(options.retryBackoff(msg.info.deliveryCount));
+      settled.retry.inc();
       return;
     }
     msg.term();
+    settled.deadLetter.inc();
+    deadLettered.inc();
     log.warn({ ...fields, reason, deadLetterSubject: options.deadLetterSubject }, "message dead-lettered");
     try {
       await options.onDeadLetter?.(msg, item, reason);
@@ -59,6 +74,7 @@ export function messageSettlement<T>(options: SettlementOptions<T>): Settle<T> {
   return async (msg, item, result) => {
     if ("ack" in result) {
       msg.ack();
+      settled.ack.inc();
       return;
     }
     if ("deadLetter" in result) {
@@ -73,5 +89,6 @@ export function messageSettlement<T>(options: SettlementOptions<T>): Settle<T> {
     const retryInMs = "retryInMs" in result ? result.retryInMs : options.retryBackoff(msg.info.deliveryCount);
     log.info({ subject: msg.subject, seq: msg.info.streamSequence, delivery: msg.info.deliveryCount, retryInMs, reason }, "message retried later");
     msg.nak(retryInMs);
+    settled.retry.inc();
   };
 }

@@ -5,6 +5,7 @@ import type { Logger } from "../process/logger.js";
 import { eventFamilies, type EventFamily } from "./catalogue.js";
 import { publishEvent } from "./cloudevents.js";
 import { isNatsConnected, type NatsConnection } from "./nats-connection.js";
+import { outboxGauges } from "../metrics/event-metrics.js";
 
 /** Where the relay reads and publishes, and its tuning; defaults suit production, tests shorten them. */
 export interface OutboxRelayOptions {
@@ -42,6 +43,8 @@ export interface OutboxRelay {
   backlog(): Promise<number>;
   /** Rows the relays gave up on (failed_at set), waiting for an operator. */
   failed(): Promise<number>;
+  /** Seconds since the oldest row still to publish was committed; 0 when there is none (the outbox age gauge). */
+  oldestAgeSeconds(): Promise<number>;
   /** Publishes everything publishable now; resolves when a pass found nothing more to publish. */
   drainNow(): Promise<void>;
   stop(): Promise<void>;
@@ -219,17 +222,32 @@ export async function startOutboxRelay(options: OutboxRelayOptions): Promise<Out
     );
   }, 10_000);
   for (const t of [poll, prune, report]) t.unref();
+  const oldestAgeSeconds = async () =>
+    Number(
+      (await sql`select coalesce(extract(epoch from now() - min(created_at)), 0)::float8 as age from outbox where published_at is null and failed_at is null`)[0]!.age,
+    );
+  // One query for the three gauges, read only when Prometheus scrapes.
+  const unreport = outboxGauges.add({ family: options.family }, async () => {
+    const [row] = await sql<Array<{ backlog: number; failed: number; age: number }>>`
+      select count(*) filter (where published_at is null and failed_at is null)::int as backlog,
+             count(*) filter (where failed_at is not null)::int as failed,
+             coalesce(extract(epoch from now() - min(created_at) filter (where published_at is null and failed_at is null)), 0)::float8 as age
+      from outbox where published_at is null`;
+    return { backlog: Number(row!.backlog), failed: Number(row!.failed), oldestAgeSeconds: Number(row!.age) };
+  });
   log.info({ subjectPrefix: options.subjectPrefix, channel: options.channel, maxAttempts }, "outbox relay started");
 
   return {
     backlog: () => count("pending"),
     failed: () => count("failed"),
+    oldestAgeSeconds,
     async drainNow() {
       await wake();
       while (running) await running;
     },
     async stop() {
       stopped = true;
+      unreport();
       for (const t of [poll, prune, report]) clearInterval(t);
       if (retryTimer) clearTimeout(retryTimer);
       await listener.unlisten();

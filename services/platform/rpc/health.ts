@@ -1,6 +1,7 @@
 import type * as grpc from "@grpc/grpc-js";
 import { HealthImplementation } from "grpc-health-check";
 import type { Logger } from "../process/logger.js";
+import { reportServing } from "../metrics/health-metrics.js";
 
 /** A dependency check: resolves when the dependency answers, rejects (or returns false) when it does not. */
 export type HealthCheck = () => Promise<unknown>;
@@ -20,6 +21,7 @@ export class HealthReporter {
     private readonly serviceNames: readonly string[],
     private readonly logger: Logger,
   ) {
+    reportServing(false);
     this.impl = new HealthImplementation({ "": "NOT_SERVING", ...Object.fromEntries(serviceNames.map((s) => [s, "NOT_SERVING"])) });
   }
 
@@ -54,6 +56,7 @@ export class HealthReporter {
     this.serving = serving;
     const status = serving ? "SERVING" : "NOT_SERVING";
     for (const name of ["", ...this.serviceNames]) this.impl.setStatus(name, status);
+    reportServing(serving);
     this.logger.info({ health: status }, "health changed");
   }
 

@@ -12,6 +12,7 @@ import {
   wrap,
   type CircuitBreakerPolicy,
 } from "cockatiel";
+import { reportBreakerState } from "../metrics/breaker-metrics.js";
 import type { Logger } from "../process/logger.js";
 
 /**
@@ -91,6 +92,8 @@ export function createUpstreamBreaker(
   breaker.onBreak(() => options.logger.warn({ upstream: options.name }, "circuit opened"));
   breaker.onHalfOpen(() => options.logger.info({ upstream: options.name }, "circuit half-open"));
   breaker.onReset(() => options.logger.info({ upstream: options.name }, "circuit closed"));
+  // A breaker lives as long as its process (one per upstream), so it is reported until the process ends.
+  reportBreakerState(options.name, breaker);
   return breaker;
 }
 

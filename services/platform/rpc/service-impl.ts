@@ -9,6 +9,7 @@ import { nulCharacterViolations } from "./nul-characters.js";
 import { defaultServerLimits } from "./server-limits.js";
 import { invalidArgument } from "./rpc-errors.js";
 import { traceparentOf } from "./trace-context.js";
+import { observeRpc } from "../metrics/rpc-metrics.js";
 
 /** A service description paired with its handlers, ready to mount on any transport. */
 export interface ServiceBinding<S extends DescService = DescService> {
@@ -34,7 +35,8 @@ type ServerStreamFn = (req: unknown, ctx: HandlerContext) => AsyncIterable<unkno
  * admits the caller by the binding's access policy, refuses strings with NUL characters, cancels the
  * handler's database queries when the call ends early, logs method, code and duration, and turns
  * unexpected exceptions into INTERNAL (a statement that ran out of time into DEADLINE_EXCEEDED, an
- * unreachable database into UNAVAILABLE) so no stack trace or SQL text reaches a client.
+ * unreachable database into UNAVAILABLE) so no stack trace or SQL text reaches a client. Every call's
+ * duration and code also go to ordermesh_rpc_server_duration_seconds (platform/metrics).
  * Server-streaming handlers get the same checks (see instrumentServerStream for how they are shed);
  * `streamsDrain` aborting (the host is shutting down) ends every open stream with its reason, so a
  * stream never holds a shutdown for its grace period.
@@ -55,6 +57,7 @@ export function instrumentService(
     const handler = impl[method.localName];
     if (!handler) continue;
     const rpc = `/${binding.service.typeName}/${method.name}`;
+    const observe = (protocol: string, code: Code | 0, started: number) => observeRpc(binding.service.typeName, method.name, protocol, code, (performance.now() - started) / 1000);
     // Runs the checks every call passes before its handler; they throw to refuse.
     const checks = async (req: unknown, ctx: HandlerContext) => {
       await admit(binding.access, ctx, authenticator);
@@ -62,7 +65,7 @@ export function instrumentService(
       if (nul.length > 0) throw invalidArgument(nul);
     };
     if (method.methodKind === "server_streaming") {
-      wrapped[method.localName] = instrumentServerStream(rpc, handler as unknown as ServerStreamFn, checks, { logger, shedder, streamsDrain });
+      wrapped[method.localName] = instrumentServerStream(rpc, handler as unknown as ServerStreamFn, checks, { logger, shedder, streamsDrain, observe });
       continue;
     }
     wrapped[method.localName] = async (req, ctx) => {
@@ -76,10 +79,12 @@ export function instrumentService(
           return runWithQuerySignal(ctx.signal, () => handler(req, ctx));
         });
         logger.info({ rpc, code: "OK", durationMs: elapsed(started), protocol: ctx.protocolName, traceparent: traceparentOf(ctx.requestHeader) }, "rpc");
+        observe(ctx.protocolName, 0, started);
         return res;
       } catch (err) {
         const error = toClientError(err, ctx, logger, rpc);
         logger.info({ rpc, code: Code[error.code], durationMs: elapsed(started), protocol: ctx.protocolName, traceparent: traceparentOf(ctx.requestHeader), error: boundedLogText(error.rawMessage) }, "rpc");
+        observe(ctx.protocolName, error.code, started);
         throw error;
       }
     };
@@ -99,7 +104,7 @@ function instrumentServerStream(
   rpc: string,
   handler: ServerStreamFn,
   checks: (req: unknown, ctx: HandlerContext) => Promise<void>,
-  { logger, shedder, streamsDrain }: { logger: Logger; shedder: LoadShedder; streamsDrain: AbortSignal | undefined },
+  { logger, shedder, streamsDrain, observe }: { logger: Logger; shedder: LoadShedder; streamsDrain: AbortSignal | undefined; observe(protocol: string, code: Code | 0, started: number): void },
 ): ServerStreamFn {
   return async function* (req, ctx) {
     const started = performance.now();
@@ -121,15 +126,20 @@ function instrumentServerStream(
       }
       logged = true;
       logger.info({ ...fields(), code: "OK" }, "rpc");
+      observe(ctx.protocolName, 0, started);
     } catch (err) {
       const error = toClientError(err, stream.ctx, logger, rpc);
       logged = true;
       logger.info({ ...fields(), code: Code[error.code], error: boundedLogText(error.rawMessage) }, "rpc");
+      observe(ctx.protocolName, error.code, started);
       throw error;
     } finally {
       stream.release();
       // The transport stopped pulling (the client went away while a message was being written).
-      if (!logged) logger.info({ ...fields(), code: Code[Code.Canceled] }, "rpc");
+      if (!logged) {
+        logger.info({ ...fields(), code: Code[Code.Canceled] }, "rpc");
+        observe(ctx.protocolName, Code.Canceled, started);
+      }
       await iterator?.return?.();
     }
   };
