@@ -70,19 +70,19 @@ describe("runWithQuerySignal", () => {
   it("cancels queries inside a transaction and drizzle's queries", async () => {
     const inTx = new AbortController();
     const tx = failure(() => runWithQuerySignal(inTx.signal, () => database.sql.begin(async (t) => t`select pg_sleep(10)`)));
-    await waitFor(async () => (await sleepers()) === 1, { what: "transaction query running" });
+    await waitFor(async () => (await sleepers()) === 1, { what: "transaction query running", timeoutMs: 30_000 });
     inTx.abort();
     expect((await tx).err.code).toBe("57014");
 
     const viaDrizzle = new AbortController();
     // Awaited inside, as a handler does: drizzle's queries run when awaited, and the signal goes with that.
     const drizzled = failure(() => runWithQuerySignal(viaDrizzle.signal, async () => await database.db.execute(drizzleSql`select pg_sleep(10)`)));
-    await waitFor(async () => (await sleepers()) === 1, { what: "drizzle query running" });
+    await waitFor(async () => (await sleepers()) === 1, { what: "drizzle query running", timeoutMs: 30_000 });
     viaDrizzle.abort();
     const { err } = await drizzled;
     expect((err as { cause?: { code?: string } }).cause?.code ?? err.code).toBe("57014");
     expect(await sleepers()).toBe(0);
-  });
+  }, 75_000);
 
   it("never touches a query that finished, nor fragments that never run, nor work outside a call", async () => {
     // One connection: a late cancel of the first query would hit whatever that connection runs next.
