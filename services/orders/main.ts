@@ -101,10 +101,11 @@ async function startEvents(config: OrdersConfig, sql: OutboxRelayOptions["sql"],
       maxDeliver: config.dispatchMaxDeliver,
       maxBackoffMs: config.dispatchMaxBackoffMs,
       ackWaitMs: config.dispatchAckWaitMs,
-      concurrency: config.dispatchConcurrency,
+      batchSize: config.dispatchBatchSize,
+      batchesInFlight: config.dispatchBatchesInFlight,
     }));
     // shipment-tracking declares shipping's stream itself: orders may start before shipping.
-    consumers.push(await startShipmentTracking({ js, jsm, shipping: config.shippingEvents, streamLimits: config.streamLimits, store, logger, concurrency: config.shipmentTrackingConcurrency }));
+    consumers.push(await startShipmentTracking({ js, jsm, shipping: config.shippingEvents, streamLimits: config.streamLimits, store, logger, batchSize: config.shipmentTrackingBatchSize, batchesInFlight: config.shipmentTrackingBatchesInFlight }));
     consumers.push(await startShipmentCancellation({ js, jsm, orders: orderEvents, store, shipping, logger, maxBackoffMs: config.shipmentCancelMaxBackoffMs }));
   })().catch((err: unknown) => {
     logger.fatal({ err }, "event side failed to start");
