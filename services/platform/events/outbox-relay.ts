@@ -93,12 +93,10 @@ export async function startOutboxRelay(options: OutboxRelayOptions): Promise<Out
   let retryTimer: NodeJS.Timeout | undefined;
 
   /** Claims, publishes and marks one batch. */
-  const leaseSec = (2 * publishTimeoutMs + 1000) / 1000;
   const pass = () =>
-    (async (tx: Sql) => {
-      const claimed = await tx<Array<ClaimedRow & { seq: string }>>`
-        update outbox set next_attempt_at = now() + make_interval(secs => ${leaseSec})
-        where id in (select o.id
+    sql.begin(async (tx) => {
+      const rows = await tx<ClaimedRow[]>`
+        select o.id, o.aggregate_id, o.event_name, o.event_type, o.payload, o.created_at::text, o.traceparent, o.attempts
         from outbox o
         where o.published_at is null and o.failed_at is null
           and (o.next_attempt_at is null or o.next_attempt_at <= now())
@@ -111,9 +109,7 @@ export async function startOutboxRelay(options: OutboxRelayOptions): Promise<Out
             where head.aggregate_id = o.aggregate_id and head.published_at is null and head.failed_at is null)
         order by o.seq
         limit ${batchSize}
-        for update of o skip locked)
-        returning seq::text, id, aggregate_id, event_name, event_type, payload, created_at::text, traceparent, attempts`;
-      const rows = claimed.sort((a, b) => (BigInt(a.seq) < BigInt(b.seq) ? -1 : 1));
+        for update of o skip locked`;
       if (rows.length === 0) return { claimed: 0, published: 0, retryInMs: undefined };
       // Pipelined: one connection keeps publish order, and waiting for all acks at once costs one round trip.
       const results = await Promise.allSettled(
@@ -131,7 +127,7 @@ export async function startOutboxRelay(options: OutboxRelayOptions): Promise<Out
         ),
       );
       const published = rows.filter((_, i) => results[i]!.status === "fulfilled").map((r) => r.id);
-      if (published.length > 0) await tx`update outbox set published_at = now(), attempts = attempts + 1, next_attempt_at = null where id = any(${published}::uuid[])`;
+      if (published.length > 0) await tx`update outbox set published_at = now(), attempts = attempts + 1 where id = any(${published}::uuid[])`;
       const failures = rows.flatMap((row, i) => {
         const result = results[i]!;
         return result.status === "rejected" ? [{ row, reason: errorText(result.reason), delayMs: rowBackoff(row.attempts + 1) }] : [];
@@ -157,7 +153,7 @@ export async function startOutboxRelay(options: OutboxRelayOptions): Promise<Out
       const retrying = failures.filter((f) => !marked.find((m) => m.id === f.row.id)?.failed);
       const retryInMs = retrying.length > 0 ? Math.min(...retrying.map((f) => f.delayMs)) : undefined;
       return { claimed: rows.length, published: published.length, retryInMs };
-    })(sql);
+    });
 
   const drain = async () => {
     do {
