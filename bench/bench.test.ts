@@ -100,7 +100,8 @@ describe("gRPC framing and pgbench", () => {
     expect(createOrderScript).toMatch(/with inserted as \(\s+insert into orders/);
     expect(createOrderScript).toMatch(/insert into line_items/);
     expect(createOrderScript).toMatch(/insert into outbox/);
-    expect(createOrderScript).toMatch(/on conflict \(request_id\) do nothing/);
+    // The conflict target of order-store.ts: request ids are unique per customer (orders migration 0003).
+    expect(createOrderScript).toMatch(/on conflict \(customer_id, request_id\) do nothing/);
   });
 
   it("parses pgbench's summary", () => {
