@@ -233,8 +233,11 @@ describe("order events consumer with a slow SMTP server", () => {
       // AckWait 2 s, sends of up to 1 s: sends start within 0.5 s of their batch, one at a time.
       slowConsumer = await startOrderEventsConsumer({ ...consumerOptions(own, name), mailer: slowMailer, ackWaitMs: 2000, sendTimeoutMs: 1000, concurrency: 1 });
       await waitFor(() => events.every((e) => emailsOf(e).length === 1), { what: "every email", timeoutMs: 20_000 });
-      const rows = await Promise.all(events.map((e) => n.store.get(e.eventId)));
-      expect(rows.every((r) => r?.status === "sent")).toBe(true);
+      // The last batch commits "sent" after its last email reached the server: wait for that too.
+      const rows = await waitFor(async () => {
+        const stored = await Promise.all(events.map((e) => n.store.get(e.eventId)));
+        return stored.every((r) => r?.status === "sent") ? stored : undefined;
+      }, { what: "every row sent" });
       // Some had to wait for a later batch, yet none was sent twice.
       expect(rows.some((r) => r!.attempts > 1)).toBe(true);
       expect(events.map((e) => emailsOf(e).length)).toEqual(events.map(() => 1));
