@@ -45,7 +45,8 @@ type Dispatch = EventDelivery<"orderCreated">;
  *
  * Each event keeps its own verdict: an order with nothing to ship is acked, one that is not there is
  * dead-lettered, and CreateShipments' answer for each order decides that order alone (retry for
- * retryable codes, dead letter otherwise). The call failing as a whole retries every order it carried.
+ * retryable codes, dead letter otherwise); the call failing as a whole gives its verdict to every order
+ * it carried (a retryable failure retries them all).
  */
 export function startShippingDispatcher(options: ShippingDispatcherOptions): Promise<DurableConsumer> {
   const { store, shipping } = options;
@@ -84,7 +85,7 @@ export function startShippingDispatcher(options: ShippingDispatcherOptions): Pro
     return results;
   }
 
-  /** What a failed CreateShipment (the whole call, or one order's answer in it) means for the event. */
+  /** What a failed CreateShipments (the whole call, or one order's answer in it) means for the event. */
   function verdictOn(code: Code, message: string, orderId: string): HandleResult {
     // Shipping is down or slow (or the breaker is open): come back later rather than hammer it.
     if (isRetryableCode(code)) return { retry: message };
