@@ -6,6 +6,8 @@ import { decodeHistogram, encodeHistogram, newHistogram, ratio, recordMs, summar
 import { dueCount, intendedSendMs, msUntilDue, totalRequests } from "./open-loop.js";
 import { createOrderScript, parsePgbenchOutput } from "./pgbench-ceiling.js";
 import { formatErrors, formatTable, isFlat, type ResultRow } from "./report.js";
+import { processedLagMs, type OrderTimeline } from "./event-timings.js";
+import { judgeStep, keepUpRules } from "./scenarios/saturation.js";
 
 describe("histogram", () => {
   it("reports percentiles in ms and survives encoding across processes", () => {
@@ -98,7 +100,8 @@ describe("gRPC framing and pgbench", () => {
     expect(createOrderScript).toMatch(/with inserted as \(\s+insert into orders/);
     expect(createOrderScript).toMatch(/insert into line_items/);
     expect(createOrderScript).toMatch(/insert into outbox/);
-    expect(createOrderScript).toMatch(/on conflict \(request_id\) do nothing/);
+    // The conflict target of order-store.ts: request ids are unique per customer (orders migration 0003).
+    expect(createOrderScript).toMatch(/on conflict \(customer_id, request_id\) do nothing/);
   });
 
   it("parses pgbench's summary", () => {
@@ -115,5 +118,39 @@ describe("command line", () => {
     expect(parseArgs(["--orders", "127.0.0.1:50051"]).ordersAddr).toBe("127.0.0.1:50051");
     expect(() => parseArgs(["--orders", "10.0.0.5:50051"])).toThrow(/127\.0\.0\.1/);
     expect(() => parseArgs(["--only", "nope"])).toThrow(/unknown scenario/);
+  });
+
+  it("takes flow rates and rising saturation steps", () => {
+    expect(parseArgs(["--only", "saturation", "--steps", "400,500,700"])).toMatchObject({ only: new Set(["saturation"]), steps: [400, 500, 700] });
+    expect(parseArgs(["--rates", "300,500"]).rates).toEqual([300, 500]);
+    expect(() => parseArgs(["--steps", "500,400"])).toThrow(/must rise/);
+    expect(() => parseArgs(["--rates", "0"])).toThrow(/positive/);
+  });
+});
+
+describe("saturation search", () => {
+  // Orders every 2 ms (500/s), each processed `lag(i)` ms after its commit.
+  const timelines = (n: number, lag: (i: number) => number): OrderTimeline[] =>
+    Array.from({ length: n }, (_, i) => ({ orderId: `o${i}`, createdMs: i * 2, publishedMs: i * 2 + 5, mailedMs: i * 2 + lag(i), shippedMs: i * 2 + lag(i) / 2 }));
+  const step = (t: OrderTimeline[]) => ({ offered: t.length, accepted: t.length, rpcErrors: 0, rpcP99Ms: 40, timelines: t });
+
+  it("measures an order's lag to the later of its email and its shipment", () => {
+    expect(processedLagMs({ orderId: "a", createdMs: 100, publishedMs: 110, mailedMs: 300, shippedMs: 250 })).toBe(200);
+    expect(processedLagMs({ orderId: "a", createdMs: 100, publishedMs: 110, mailedMs: undefined, shippedMs: 250 })).toBeUndefined();
+  });
+
+  it("keeps up with a steady lag, even a long one, and falls behind when the lag keeps growing", () => {
+    expect(judgeStep(step(timelines(2000, () => 900)))).toMatchObject({ keptUp: true });
+    // A backlog growing by 1 ms per order: the last quarter waits ~3 s longer than the first.
+    const growing = judgeStep(step(timelines(4000, (i) => 50 + i)));
+    expect(growing.keptUp).toBe(false);
+    expect(growing.lagGrowthMs).toBeGreaterThan(keepUpRules.maxLagGrowthMs);
+  });
+
+  it("falls behind when calls fail, CreateOrder answers late, or an order is never shipped and mailed", () => {
+    const t = timelines(100, () => 30);
+    expect(judgeStep({ ...step(t), accepted: 99, rpcErrors: 1 })).toMatchObject({ keptUp: false, reason: "1 CreateOrder calls failed" });
+    expect(judgeStep({ ...step(t), rpcP99Ms: keepUpRules.maxRpcP99Ms + 1 })).toMatchObject({ keptUp: false });
+    expect(judgeStep(step(t.map((x, i) => (i === 7 ? { ...x, mailedMs: undefined } : x))))).toMatchObject({ keptUp: false, reason: "1 orders not shipped and mailed" });
   });
 });

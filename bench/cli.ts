@@ -1,5 +1,5 @@
 /** Scenarios that --only can select. */
-export const scenarioNames = ["getorder", "createorder", "auth", "flow", "soak"] as const;
+export const scenarioNames = ["getorder", "createorder", "auth", "flow", "saturation", "soak"] as const;
 
 /** A scenario name. */
 export type ScenarioName = (typeof scenarioNames)[number];
@@ -22,9 +22,11 @@ export interface BenchArgs {
   profile: string[];
   /** Event-flow arrival rates (orders/s) instead of the plan's. */
   rates: number[] | undefined;
+  /** Saturation steps (orders/s, rising) instead of the plan's. */
+  steps: number[] | undefined;
 }
 
-export const usage = `usage: npm run bench -- [--quick] [--only getorder,createorder,auth,flow,soak] [--rates 200,500] [--profile orders,shipping,notifier]
+export const usage = `usage: npm run bench -- [--quick] [--only getorder,createorder,auth,flow,saturation,soak] [--rates 300,500] [--steps 400,500,600] [--profile orders,shipping,notifier]
   running mesh: --orders 127.0.0.1:50051 [--nats nats://127.0.0.1:4222 --stream ORDERS --subject-prefix orders
                 --shipping-db postgres://... --notifier-db postgres://... --pids orders=123,shipping=456,notifier=789]
   --postgres postgres://postgres@127.0.0.1:5432/postgres  (server for fresh databases and pgbench)`;
@@ -44,6 +46,7 @@ export function parseArgs(argv: readonly string[]): BenchArgs {
     pids: {},
     profile: [],
     rates: undefined,
+    steps: undefined,
   };
   for (let i = 0; i < argv.length; i++) {
     const flag = argv[i]!;
@@ -75,10 +78,13 @@ export function parseArgs(argv: readonly string[]): BenchArgs {
         }
         break;
       case "--profile": args.profile = value().split(","); break;
-      case "--rates": {
-        const rates = value().split(",").map(Number);
-        if (rates.some((r) => !(r > 0))) throw new Error(`--rates needs positive numbers\n${usage}`);
-        args.rates = rates;
+      case "--rates":
+        args.rates = positiveNumbers(flag, value());
+        break;
+      case "--steps": {
+        const steps = positiveNumbers(flag, value());
+        if (steps.some((r, i) => i > 0 && r <= steps[i - 1]!)) throw new Error(`--steps must rise\n${usage}`);
+        args.steps = steps;
         break;
       }
       case "--help": throw new Error(usage);
@@ -86,6 +92,12 @@ export function parseArgs(argv: readonly string[]): BenchArgs {
     }
   }
   return args;
+}
+
+function positiveNumbers(flag: string, raw: string): number[] {
+  const numbers = raw.split(",").map(Number);
+  if (numbers.some((r) => !(r > 0))) throw new Error(`${flag} needs positive numbers\n${usage}`);
+  return numbers;
 }
 
 // The benchmark generates heavy load: it only ever talks to this machine.

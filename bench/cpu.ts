@@ -62,23 +62,44 @@ export function cpuByCommand(comm: string): Map<number, number> {
 }
 
 /**
- * CPU of the whole machine and of the shared servers the mesh leans on (PostgreSQL, nats-server) and
- * the load generator, between start() and the returned stop(): what the two cores actually spent.
+ * CPU of the whole machine and of the shared servers the mesh leans on (PostgreSQL, nats-server), the
+ * load generator and this process, between start() and the returned stop(): what the two cores actually spent.
  * A backend that starts during the window counts from zero; one that ends inside it is missed.
  */
 export function measureMachine(loadGeneratorPid: number | undefined): () => Record<string, number> {
   const groups = { postgres: "postgres", "nats-server": "nats-server" } as const;
   const before = Object.fromEntries(Object.entries(groups).map(([name, comm]) => [name, cpuByCommand(comm)]));
   const genBefore = loadGeneratorPid === undefined ? 0 : cpuMicros(loadGeneratorPid);
+  const benchBefore = cpuMicros(process.pid);
   const machineBefore = machineBusyMicros();
   return () => {
     const out: Record<string, number> = { machine: machineBusyMicros() - machineBefore };
     for (const [name, comm] of Object.entries(groups)) {
       let sum = 0;
-      for (const [pid, us] of cpuByCommand(comm)) sum += us - (before[name]!.get(pid) ?? 0);
+      for (const [pid, us] of cpuByCommand(comm)) {
+        const spent = us - (before[name]!.get(pid) ?? 0);
+        sum += spent;
+        // PostgreSQL's share by database (the backend's title names it): "postgres orders" for bench_orders_<run>.
+        if (name === "postgres") {
+          const key = `postgres ${backendDatabase(pid) ?? "(server processes)"}`;
+          out[key] = (out[key] ?? 0) + spent;
+        }
+      }
       out[name] = sum;
     }
     if (loadGeneratorPid !== undefined) out["load generator"] = cpuMicros(loadGeneratorPid) - genBefore;
+    // This process: the SMTP receiver taking every email, and the polls that wait for the event side.
+    out["bench process"] = cpuMicros(process.pid) - benchBefore;
     return out;
   };
+}
+
+/** The database a PostgreSQL backend serves, from its process title ("postgres: 15/main: <user> <db> <client> <state>"). */
+function backendDatabase(pid: number): string | undefined {
+  try {
+    const title = readFileSync(`/proc/${pid}/cmdline`, "utf8").replace(/\0/g, " ");
+    return /^postgres: [^:]+: \S+ (\S+) \S+\(\d+\)/.exec(title)?.[1]?.replace(/^bench_([a-z]+)_\w+$/, "$1");
+  } catch {
+    return undefined;
+  }
 }

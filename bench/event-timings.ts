@@ -111,6 +111,36 @@ export async function notifiedTimes(mesh: MeshUnderBench, eventIds: string[]): P
   }
 }
 
+/** One order of a phase from its commit on (epoch ms); a stage it never reached is undefined. */
+export interface OrderTimeline {
+  orderId: string;
+  createdMs: number;
+  publishedMs: number;
+  /** Our SMTP receiver accepted its confirmation email. */
+  mailedMs: number | undefined;
+  /** Its shipment row was committed in shipping. */
+  shippedMs: number | undefined;
+}
+
+/** The timeline of each published order: when it was mailed and shipped. */
+export async function orderTimelines(mesh: MeshUnderBench, events: PublishedOrder[]): Promise<OrderTimeline[]> {
+  const shipments = await shipmentTimes(mesh, events.map((e) => e.orderId));
+  const emails = await notifiedTimes(mesh, events.map((e) => e.eventId));
+  return events.map((e) => ({
+    orderId: e.orderId,
+    createdMs: e.createdMs,
+    publishedMs: e.publishedMs,
+    mailedMs: emails.get(e.eventId),
+    shippedMs: shipments.get(e.orderId),
+  }));
+}
+
+/** Commit to fully processed (the later of shipment and email), or undefined when either is missing. */
+export function processedLagMs(t: OrderTimeline): number | undefined {
+  if (t.mailedMs === undefined || t.shippedMs === undefined) return undefined;
+  return Math.max(t.mailedMs, t.shippedMs) - t.createdMs;
+}
+
 /** Waits (polling, bounded) until every accepted order has its shipment and its email; returns whether it got there. */
 export async function waitForEventSide(mesh: MeshUnderBench, orders: number, timeoutMs: number, log?: (line: string) => void): Promise<boolean> {
   const started = Date.now();

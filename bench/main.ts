@@ -18,6 +18,7 @@ import { runAuthCost } from "./scenarios/auth-cost.js";
 import { runCreateOrder } from "./scenarios/create-order.js";
 import { runEventFlow } from "./scenarios/event-flow.js";
 import { runGetOrder } from "./scenarios/get-order.js";
+import { runSaturation } from "./scenarios/saturation.js";
 import { runSoak } from "./scenarios/soak.js";
 
 const fullPlan: BenchPlan = {
@@ -27,8 +28,10 @@ const fullPlan: BenchPlan = {
   createOrderLevels: [1, 8, 32],
   pgbenchSec: 10,
   jetstreamMs: 5000,
-  flowRates: [200, 500, 1000],
+  flowRates: [300, 500],
   flowMs: 20_000,
+  saturationRates: [400, 500, 600, 700, 800, 900, 1000, 1200],
+  saturationStepMs: 15_000,
   soakMs: 300_000,
   soakRate: 100,
   soakSampleMs: 10_000,
@@ -42,8 +45,10 @@ const quickPlan: BenchPlan = {
   createOrderLevels: [1, 32],
   pgbenchSec: 3,
   jetstreamMs: 2000,
-  flowRates: [500],
-  flowMs: 8000,
+  flowRates: [300, 500],
+  flowMs: 6000,
+  saturationRates: [400, 500, 600, 700, 800],
+  saturationStepMs: 6000,
   soakMs: 30_000,
   soakRate: 100,
   soakSampleMs: 10_000,
@@ -53,7 +58,11 @@ const quickPlan: BenchPlan = {
 const seedOrders = 200;
 
 async function main(args: BenchArgs): Promise<void> {
-  const plan = { ...(args.quick ? quickPlan : fullPlan), ...(args.rates ? { flowRates: args.rates } : {}) };
+  const plan = {
+    ...(args.quick ? quickPlan : fullPlan),
+    ...(args.rates ? { flowRates: args.rates } : {}),
+    ...(args.steps ? { saturationRates: args.steps } : {}),
+  };
   const startedAt = new Date().toISOString();
   const loadAvgBefore = loadavg();
   const log = (line: string) => process.stderr.write(`[bench ${((Date.now() - Date.parse(startedAt)) / 1000).toFixed(0)}s] ${line}\n`);
@@ -72,6 +81,7 @@ async function main(args: BenchArgs): Promise<void> {
     if (args.only.has("createorder")) rows.push(...(await runCreateOrder(ctx, args.postgresUrl)));
     if (args.only.has("auth")) rows.push(...(await runAuthCost(ctx, args.postgresUrl)));
     if (args.only.has("flow")) rows.push(...(await runEventFlow(ctx)));
+    if (args.only.has("saturation")) rows.push(...(await runSaturation(ctx)));
     if (args.only.has("soak")) {
       const result = await runSoak(ctx);
       rows.push(result.row);
@@ -98,7 +108,7 @@ async function main(args: BenchArgs): Promise<void> {
   console.log(`\nwritten: ${files.json}\n         ${files.md}`);
 }
 
-/** Creates the orders GetOrder reads, and waits until each has its shipment (so enrichment is exercised). */
+/** Creates the orders GetOrder reads, and waits until each has its shipment (so GetOrder answers with the shipment projection). */
 async function seed(ctx: BenchContext): Promise<string[]> {
   ctx.log(`seeding ${seedOrders} orders`);
   const client = createClient(OrderService, createGrpcTransport({ baseUrl: ctx.mesh.ordersUrl }));

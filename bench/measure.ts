@@ -25,6 +25,9 @@ export interface BenchPlan {
   jetstreamMs: number;
   flowRates: number[];
   flowMs: number;
+  /** Arrival rates of the saturation search, lowest first; it stops at the first that falls behind. */
+  saturationRates: number[];
+  saturationStepMs: number;
   soakMs: number;
   soakRate: number;
   soakSampleMs: number;

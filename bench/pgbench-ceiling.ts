@@ -37,7 +37,7 @@ with inserted as (
   values (gen_random_uuid(), 'bench-pgbench', 'bench@example.com', 'EUR', (:qty)::bigint * (:price)::bigint + 4500,
           'pending', '{"name":"Bench Mark","line1":"1 Load Street","line2":"","city":"Berlin","postalCode":"10115","country":"DE"}'::jsonb,
           gen_random_uuid()::text, 'nZc4O9LrDkq2mS1h6tQe0yBfXvW7uJ3aGpIo8rT5sKc', now(), now())
-  on conflict (request_id) do nothing
+  on conflict (customer_id, request_id) do nothing
   returning id
 ), lines as (
   insert into line_items (order_id, position, sku, quantity, unit_price_cents)

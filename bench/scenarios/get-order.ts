@@ -9,8 +9,9 @@ import { errorCount, type ResultRow } from "../report.js";
 const getOrderPath = "/orders.v1.OrderService/GetOrder";
 
 /**
- * GetOrder on existing orders (each with a shipment, so the shipping enrichment call is included) at
- * each concurrency, each level right beside the bare-http2 ceiling answering the same request path.
+ * GetOrder on existing orders (each with its shipment recorded, so the answer carries the shipment
+ * projection) at each concurrency, each level right beside the bare-http2 ceiling answering the same
+ * request path. GetOrder reads orders' database only (no call to shipping), so orders' CPU is the service's.
  */
 export async function runGetOrder(ctx: BenchContext, orderIds: string[]): Promise<ResultRow[]> {
   // The canned response of the ceiling is the real service's answer for a real order.
@@ -26,7 +27,7 @@ export async function runGetOrder(ctx: BenchContext, orderIds: string[]): Promis
       const mode = { kind: "closed", concurrency, durationMs: ctx.plan.closedMs } as const;
       const workload = { kind: "getOrder", ids: orderIds } as const;
       ctx.log(`GetOrder c=${concurrency}`);
-      const real = await measuredRun(ctx, { target: ctx.mesh.ordersUrl, workload }, mode, { orders: ctx.mesh.pids.orders, shipping: ctx.mesh.pids.shipping });
+      const real = await measuredRun(ctx, { target: ctx.mesh.ordersUrl, workload }, mode, { orders: ctx.mesh.pids.orders });
       ctx.log(`bare http2 ceiling c=${concurrency}`);
       const bare = await measuredRun(ctx, { target: ceilingServer.url, workload }, mode, { http2: ceilingServer.pid });
       const r = ratio(real.result.throughput, bare.result.throughput);

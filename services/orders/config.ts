@@ -1,4 +1,5 @@
 import {
+  ConfigError,
   type AuthConfig,
   type Env,
   readAuthConfig,
@@ -17,6 +18,7 @@ import { readEventFamily, readStreamLimits, type EventFamilyConfig, type EventSt
 import type { ServerLimits } from "../platform/rpc/index.js";
 import { defaultStatementTimeoutMs } from "../platform/db/index.js";
 import { loadTlsConfig, type ReadFile, type TlsConfig } from "../platform/identity/index.js";
+import { maxDispatchBatch } from "./shipping-dispatcher.js";
 
 /** Everything the orders process reads from its environment. */
 export interface OrdersConfig {
@@ -50,12 +52,18 @@ export interface OrdersConfig {
   dispatchAckWaitMs: number;
   /** Upper bound of the delay between dispatch retries while shipping is unavailable. */
   dispatchMaxBackoffMs: number;
-  /** orders.created events dispatched at once (each is a few short queries and one CreateShipment). */
-  dispatchConcurrency: number;
+  /** orders.created events dispatched together (one claim, one CreateShipments, one record), 1 to 500. */
+  dispatchBatchSize: number;
+  /** Dispatch batches in flight at once. */
+  dispatchBatchesInFlight: number;
+  /** Set variables that no longer apply, with what replaced them (warned at start, not refused). */
+  replacedVariables: string[];
   /** Shipping's event family (SHIPPING_EVENTS_STREAM, SHIPPING_EVENTS_SUBJECT_PREFIX): what shipment-tracking consumes. */
   shippingEvents: EventFamilyConfig;
-  /** Shipping events applied at once by shipment-tracking (one order's events still one after another). */
-  shipmentTrackingConcurrency: number;
+  /** Shipping events shipment-tracking applies in one transaction. */
+  shipmentTrackingBatchSize: number;
+  /** shipment-tracking batches in flight at once (one order's events still one after another). */
+  shipmentTrackingBatchesInFlight: number;
   /** Upper bound of the delay between CancelShipment retries while shipping is unavailable (retried forever). */
   shipmentCancelMaxBackoffMs: number;
   /** How long published outbox rows are kept before pruning (must outlast the JetStream duplicate window). */
@@ -97,9 +105,12 @@ export function loadOrdersConfig(env: Env = process.env, readFile?: ReadFile): O
     dispatchMaxDeliver: readPositiveInt(env, "DISPATCH_MAX_DELIVER", 50),
     dispatchAckWaitMs: readPositiveInt(env, "DISPATCH_ACK_WAIT_MS", 30_000),
     dispatchMaxBackoffMs: readPositiveInt(env, "DISPATCH_MAX_BACKOFF_MS", 30_000),
-    dispatchConcurrency: readPositiveInt(env, "DISPATCH_CONCURRENCY", 16),
+    dispatchBatchSize: readDispatchBatchSize(env),
+    dispatchBatchesInFlight: readPositiveInt(env, "DISPATCH_BATCHES_IN_FLIGHT", 2),
+    replacedVariables: env.DISPATCH_CONCURRENCY === undefined ? [] : ["DISPATCH_CONCURRENCY no longer applies: dispatch runs in batches (DISPATCH_BATCH_SIZE, DISPATCH_BATCHES_IN_FLIGHT)"],
     shippingEvents: readEventFamily(env, "shipping"),
-    shipmentTrackingConcurrency: readPositiveInt(env, "SHIPMENT_TRACKING_CONCURRENCY", 16),
+    shipmentTrackingBatchSize: readPositiveInt(env, "SHIPMENT_TRACKING_BATCH_SIZE", 100),
+    shipmentTrackingBatchesInFlight: readPositiveInt(env, "SHIPMENT_TRACKING_BATCHES_IN_FLIGHT", 2),
     shipmentCancelMaxBackoffMs: readPositiveInt(env, "SHIPMENT_CANCEL_MAX_BACKOFF_MS", 30_000),
     outboxRetentionMs: readPositiveInt(env, "OUTBOX_RETENTION_MS", 60 * 60_000),
     outboxMaxAttempts: readPositiveInt(env, "OUTBOX_MAX_ATTEMPTS", 50),
@@ -111,4 +122,11 @@ export function loadOrdersConfig(env: Env = process.env, readFile?: ReadFile): O
     pageTokenKey: readSecretKey(env, "PAGE_TOKEN_KEY", 32),
     maxWatchers: readPositiveInt(env, "MAX_WATCHERS", 1000),
   };
+}
+
+/** DISPATCH_BATCH_SIZE: one CreateShipments call carries the batch, so shipping's limit is ours. */
+function readDispatchBatchSize(env: Env): number {
+  const size = readPositiveInt(env, "DISPATCH_BATCH_SIZE", 100);
+  if (size > maxDispatchBatch) throw new ConfigError(`DISPATCH_BATCH_SIZE must be at most ${maxDispatchBatch} (one CreateShipments call), got ${size}`);
+  return size;
 }

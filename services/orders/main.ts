@@ -29,6 +29,7 @@ await runProcess(logger, async () => {
   const database = await openOrdersDatabase(config.databaseUrl, config.databasePoolSize, config.databaseStatementTimeoutMs);
   const store = new OrderStore(database.db, database.sql);
   const shipping = createShippingClient({ addr: config.shippingAddr, logger, tls: config.tls });
+  for (const replaced of config.replacedVariables) logger.warn(replaced);
   if (!config.pageTokenKey) logger.warn("PAGE_TOKEN_KEY is not set: page tokens are signed with a key of this process only and become invalid when it restarts");
   const pageTokenKey = config.pageTokenKey ?? randomBytes(32);
   // WatchOrder answers UNAVAILABLE until startEvents attaches the hub to the first NATS connection.
@@ -95,10 +96,11 @@ function startEvents(config: OrdersConfig, sql: OutboxRelayOptions["sql"], store
         maxDeliver: config.dispatchMaxDeliver,
         maxBackoffMs: config.dispatchMaxBackoffMs,
         ackWaitMs: config.dispatchAckWaitMs,
-        concurrency: config.dispatchConcurrency,
+        batchSize: config.dispatchBatchSize,
+        batchesInFlight: config.dispatchBatchesInFlight,
       });
       // shipment-tracking declares shipping's stream itself: orders may start before shipping.
-      const tracking = await startShipmentTracking({ js, jsm, shipping: config.shippingEvents, streamLimits: config.streamLimits, store, logger, concurrency: config.shipmentTrackingConcurrency });
+      const tracking = await startShipmentTracking({ js, jsm, shipping: config.shippingEvents, streamLimits: config.streamLimits, store, logger, batchSize: config.shipmentTrackingBatchSize, batchesInFlight: config.shipmentTrackingBatchesInFlight });
       const cancelling = await startShipmentCancellation({ js, jsm, orders: orderEvents, store, shipping, logger, maxBackoffMs: config.shipmentCancelMaxBackoffMs });
       // Consumers stop before the relay, so events they write while finishing are still published.
       return [() => relay.stop(), () => Promise.all([dispatcher, tracking, cancelling].map((c) => c.stop()))];

@@ -8,8 +8,8 @@ import { createOrdersDatabase, orderContext, validCreateOrder, type OrdersDataba
 import { movedOn, shipmentOf } from "../../tests/support/shipping-events.js";
 import { testLogger } from "../../tests/support/shipping-harness.js";
 import { createOrderService } from "./order-service.js";
-import type { ChangeResult } from "./order-store.js";
-import { cancelledByShippingReason } from "./order-transitions.js";
+import type { ChangeResult, StoredOrder } from "./order-store.js";
+import { cancellation, cancelledByShippingReason } from "./order-transitions.js";
 
 // Every change of an order against a real database: the version it bumps and the events it writes.
 let db: OrdersDatabase;
@@ -200,5 +200,58 @@ describe("order versions and events", () => {
 
   it("answers undefined for an order this database does not have", async () => {
     expect(await track(crypto.randomUUID(), shipmentOf(crypto.randomUUID()))).toBeUndefined();
+  });
+
+});
+
+describe("batches of changes", () => {
+  it("claims many orders in one statement and tells the absent from those with nothing to ship", async () => {
+    const [a, b, gone] = [await placed(), await placed(), crypto.randomUUID()];
+    const cancelled = await placed();
+    await cancel(cancelled);
+    const claimed = await db.store.claimManyForDispatch([a, b, gone, cancelled]);
+    expect(claimed.map((o) => o.id).sort()).toEqual([a, b].sort());
+    expect(claimed.every((o) => o.status === "shipment_requested" && o.version === 2n && o.items.length > 0)).toBe(true);
+    expect(await db.store.existing([a, gone, cancelled])).toEqual(new Set([a, cancelled]));
+  });
+
+  it("applies each order's change in one transaction: its own version and events, the unchanged and absent ones untouched", async () => {
+    const [a, b, c] = [await placed(), await placed(), await placed()];
+    for (const id of [a, b, c]) await db.store.claimForDispatch(id);
+    const sa = shipmentOf(a);
+    const results = await db.store.recordShipments([
+      { orderId: a, shipment: sa },
+      { orderId: crypto.randomUUID(), shipment: shipmentOf(a) },
+      // A cancelled answer changes nothing; the same order named again with its PENDING one is recorded.
+      { orderId: b, shipment: shipmentOf(b, { status: ShipmentStatus.CANCELLED }) },
+      { orderId: b.toUpperCase(), shipment: shipmentOf(b) },
+      // Named twice: the second sees the first's outcome (already recorded, not newer).
+      { orderId: a, shipment: sa },
+    ]);
+    expect(written(results[0]).map((e) => [e.key, e.order?.version, e.order?.shipmentId])).toEqual([["orderUpdated", 3n, sa.id]]);
+    expect(results[1]).toBeUndefined();
+    expect(results[2]).toMatchObject({ events: [] });
+    expect(written(results[3]).map((e) => e.key)).toEqual(["orderUpdated"]);
+    expect(results[4]).toMatchObject({ events: [] });
+    expect(await db.store.get(a)).toMatchObject({ shipmentId: sa.id, shipmentStatus: "pending", shipmentTrackingNumber: sa.trackingNumber, version: 3n });
+    expect(await db.store.get(b)).toMatchObject({ shipmentStatus: "pending", version: 3n });
+    expect(await db.store.get(c)).toMatchObject({ shipmentId: null, version: 2n });
+    expect((await outboxOf(a)).map((e) => e.key).sort()).toEqual(["orderCreated", "orderUpdated"]);
+  });
+
+  it("rolls the whole batch back when one change throws", async () => {
+    const [a, b] = [await placed(), await placed()];
+    const before = await Promise.all([db.store.get(a), db.store.get(b)]);
+    const shipped = async () => {
+      const { id, shipment } = await withShipment();
+      await track(id, movedOn(shipment, ShipmentStatus.PICKED_UP));
+      return id;
+    };
+    const s = await shipped();
+    // Cancelling a shipped order is FAILED_PRECONDITION: a, cancelled first in the batch, stays as it was.
+    const change = (reason: string) => ({ change: (current: StoredOrder, now: Date) => ({ steps: cancellation(current, reason, now) ?? [] }) });
+    await expect(db.store.changeManyWithEvents([{ id: a, ...change("x") }, { id: s, ...change("x") }, { id: b, ...change("x") }])).rejects.toThrow(/can no longer be cancelled/);
+    expect(await Promise.all([db.store.get(a), db.store.get(b)])).toEqual(before);
+    expect((await outboxOf(a)).map((e) => e.key)).toEqual(["orderCreated"]);
   });
 });

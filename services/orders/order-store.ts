@@ -2,7 +2,7 @@ import { and, eq, getTableColumns, inArray, isNull, sql as dsql } from "drizzle-
 import type { PostgresJsDatabase } from "drizzle-orm/postgres-js";
 import type { Sql } from "postgres";
 import type { Shipment } from "../../gen/shipping/v1/shipping_pb.js";
-import { insertOutboxEvents } from "../platform/db/index.js";
+import { insertOutboxEvents, type OutboxEntry } from "../platform/db/index.js";
 import type { EncodedEvent } from "../platform/events/index.js";
 import * as schema from "./db/schema.js";
 import { orders, outbox, type OrderRow, type StoredAddress } from "./db/schema.js";
@@ -48,6 +48,19 @@ export interface ChangeResult {
   events: EncodedEvent[];
 }
 
+/** One order's change in a batch (see changeManyWithEvents). */
+export interface OrderChangeRequest {
+  id: string;
+  change(current: StoredOrder, now: Date): OrderChange | undefined;
+}
+
+/** A shipment snapshot to apply to its order (trackShipments). */
+export interface ShipmentSnapshot {
+  orderId: string;
+  shipment: Shipment;
+  occurTime: Date;
+}
+
 /** Keyset position of the last order on a page. */
 export interface PageCursor {
   createdAt: Date;
@@ -65,6 +78,7 @@ export class OrderStore {
   private readonly firstPage;
   private readonly nextPage;
   private readonly claim;
+  private readonly present;
 
   constructor(
     private readonly db: PostgresJsDatabase<typeof schema>,
@@ -102,13 +116,18 @@ export class OrderStore {
       })
       .where(
         and(
-          eq(orders.id, dsql.placeholder("id")),
+          dsql`${orders.id} = any(${dsql.placeholder("ids")}::uuid[])`,
           inArray(orders.status, ["pending", "shipment_requested"]),
           isNull(orders.shipmentId),
         ),
       )
       .returning(withItems)
-      .prepare("order_claim_for_dispatch");
+      .prepare("orders_claim_for_dispatch");
+    this.present = db
+      .select({ id: orders.id })
+      .from(orders)
+      .where(dsql`${orders.id} = any(${dsql.placeholder("ids")}::uuid[])`)
+      .prepare("orders_present");
   }
 
   /**
@@ -177,30 +196,58 @@ export class OrderStore {
    * passes two milestones (shipped, then delivered) publishes both, each with its own version.
    * Undefined when the order is not there.
    */
-  async changeWithEvents(id: string, change: (current: StoredOrder, now: Date) => OrderChange | undefined): Promise<ChangeResult | undefined> {
+  async changeWithEvents(id: string, change: OrderChangeRequest["change"]): Promise<ChangeResult | undefined> {
+    return (await this.changeManyWithEvents([{ id, change }]))[0];
+  }
+
+  /**
+   * changeWithEvents for many orders in one transaction: one statement locks them all (in id order, so
+   * two batches never deadlock), one updates those that changed, one writes all their events. Answers
+   * in the order of the requests; an order named twice sees the first change's outcome. A change that
+   * throws rolls the whole batch back.
+   */
+  async changeManyWithEvents(requests: readonly OrderChangeRequest[]): Promise<Array<ChangeResult | undefined>> {
+    if (requests.length === 0) return [];
+    // PostgreSQL answers uuids in lower case; a caller's id may be in any.
+    const keyOf = (id: string) => id.toLowerCase();
+    const ids = [...new Set(requests.map((r) => keyOf(r.id)))].sort();
     return this.db.transaction(async (tx) => {
-      // FOR UPDATE OF orders locks the order row only; the lines come along in the same round trip.
-      const [current] = await tx
+      // FOR UPDATE OF orders locks the order rows only; the lines come along in the same round trip.
+      const locked = await tx
         .select({ ...getTableColumns(orders), items: itemsColumn })
         .from(orders)
-        .where(eq(orders.id, id))
+        // One array parameter: the same statement text whatever the batch size.
+        .where(dsql`${orders.id} = any(${dsql.param(ids)}::uuid[])`)
+        .orderBy(orders.id)
         .for("update", { of: orders });
-      if (!current) return undefined;
-      const order = withParsedItems(current);
+      const current = new Map(locked.map((row) => [row.id, withParsedItems(row)]));
       const updatedAt = new Date();
-      const plan = change(order, updatedAt);
-      if (!plan || plan.steps.length === 0) return { order, events: [] };
-      let next = order;
-      let set: Partial<OrderRow> = {};
-      const events: EncodedEvent[] = [];
-      for (const step of plan.steps) {
-        set = { ...set, ...step.set, version: next.version + 1n, updatedAt };
-        next = { ...next, ...set };
-        events.push(step.event(next));
+      const changed = new Map<string, StoredOrder>();
+      const columns = new Set<keyof OrderRow>(["version", "updatedAt"]);
+      const entries: OutboxEntry[] = [];
+      const results = requests.map((request): ChangeResult | undefined => {
+        const id = keyOf(request.id);
+        const order = current.get(id);
+        if (!order) return undefined;
+        const plan = request.change(order, updatedAt);
+        if (!plan || plan.steps.length === 0) return { order, events: [] };
+        let next = order;
+        const events: EncodedEvent[] = [];
+        for (const step of plan.steps) {
+          for (const column of Object.keys(step.set) as Array<keyof OrderRow>) columns.add(column);
+          next = { ...next, ...step.set, version: next.version + 1n, updatedAt };
+          events.push(step.event(next));
+        }
+        current.set(id, next);
+        changed.set(id, next);
+        for (const event of events) entries.push({ event, createdAt: updatedAt, traceparent: plan.traceparent });
+        return { order: next, events };
+      });
+      if (changed.size > 0) {
+        // Sent together: the rows are locked, so the update cannot fail on a conflict and the insert needs no wait.
+        await Promise.all([tx.execute(updateRows([...changed.values()], [...columns])), insertOutboxEvents(tx, outbox, entries)]);
       }
-      await tx.update(orders).set(set).where(eq(orders.id, id));
-      await insertOutboxEvents(tx, outbox, events.map((event) => ({ event, createdAt: updatedAt, traceparent: plan.traceparent })));
-      return { order: next, events };
+      return results;
     });
   }
 
@@ -213,37 +260,63 @@ export class OrderStore {
    * (CANCELLING, CANCELLED, failed, already with its shipment).
    */
   async claimForDispatch(id: string): Promise<StoredOrder | undefined> {
-    const [row] = await this.claim.execute({ id });
-    return row && withParsedItems(row);
+    return (await this.claimManyForDispatch([id]))[0];
+  }
+
+  /** claimForDispatch for many orders in one statement; returns the claimed ones, in no particular order. */
+  async claimManyForDispatch(ids: readonly string[]): Promise<StoredOrder[]> {
+    if (ids.length === 0) return [];
+    const rows = await this.claim.execute({ ids: [...ids] });
+    return rows.map(withParsedItems);
+  }
+
+  /** Which of these order ids exist in this database (one statement). */
+  async existing(ids: readonly string[]): Promise<Set<string>> {
+    if (ids.length === 0) return new Set();
+    return new Set((await this.present.execute({ ids: [...ids] })).map((r) => r.id));
   }
 
   /**
    * Records the shipment CreateShipment answered for a claimed order (see recordedShipment: once, and
    * never moving the order's status). A refusal (another shipment already recorded) changes nothing.
    */
-  recordShipment(id: string, shipment: Shipment): Promise<ChangeResult | ShipmentRefusal | undefined> {
-    return this.changeByShipment(id, (current, now) => recordedShipment(current, shipment, now));
+  async recordShipment(id: string, shipment: Shipment): Promise<ChangeResult | ShipmentRefusal | undefined> {
+    return (await this.recordShipments([{ orderId: id, shipment }]))[0];
+  }
+
+  /** recordShipment for many orders in one transaction; answers in the order of the inputs. */
+  recordShipments(recorded: ReadonlyArray<{ orderId: string; shipment: Shipment }>): Promise<Array<ChangeResult | ShipmentRefusal | undefined>> {
+    return this.changeManyByShipment(recorded.map(({ orderId, shipment }) => ({ id: orderId, decide: (current, now) => recordedShipment(current, shipment, now) })));
   }
 
   /**
    * Applies a shipment snapshot from shipping's events (see trackedShipment): the projection and the
    * order's status, when the snapshot is newer than the stored one. Undefined when the order is not here.
    */
-  trackShipment(id: string, shipment: Shipment, occurTime: Date): Promise<ChangeResult | ShipmentRefusal | undefined> {
-    return this.changeByShipment(id, (current) => trackedShipment(current, shipment, occurTime));
+  async trackShipment(id: string, shipment: Shipment, occurTime: Date): Promise<ChangeResult | ShipmentRefusal | undefined> {
+    return (await this.trackShipments([{ orderId: id, shipment, occurTime }]))[0];
   }
 
-  private async changeByShipment(
-    id: string,
-    decide: (current: StoredOrder, now: Date) => OrderStep[] | ShipmentRefusal | undefined,
-  ): Promise<ChangeResult | ShipmentRefusal | undefined> {
-    let refusal: ShipmentRefusal | undefined;
-    const result = await this.changeWithEvents(id, (current, now) => {
-      const steps = decide(current, now);
-      if (steps && "refused" in steps) refusal = steps;
-      return Array.isArray(steps) ? { steps } : undefined;
-    });
-    return refusal ?? result;
+  /** trackShipment for many snapshots in one transaction; answers in the order of the inputs. */
+  trackShipments(snapshots: readonly ShipmentSnapshot[]): Promise<Array<ChangeResult | ShipmentRefusal | undefined>> {
+    return this.changeManyByShipment(snapshots.map(({ orderId, shipment, occurTime }) => ({ id: orderId, decide: (current) => trackedShipment(current, shipment, occurTime) })));
+  }
+
+  private async changeManyByShipment(
+    changes: ReadonlyArray<{ id: string; decide: (current: StoredOrder, now: Date) => OrderStep[] | ShipmentRefusal | undefined }>,
+  ): Promise<Array<ChangeResult | ShipmentRefusal | undefined>> {
+    const refusals: Array<ShipmentRefusal | undefined> = [];
+    const results = await this.changeManyWithEvents(
+      changes.map(({ id, decide }, i) => ({
+        id,
+        change: (current, now) => {
+          const steps = decide(current, now);
+          if (steps && "refused" in steps) refusals[i] = steps;
+          return Array.isArray(steps) ? { steps } : undefined;
+        },
+      })),
+    );
+    return results.map((result, i) => refusals[i] ?? result);
   }
 
   /** Flags a claimed order whose dispatch gave up (no shipment), so an operator can find it; true when it did. */
@@ -263,6 +336,29 @@ export class OrderStore {
     });
     return (result?.events.length ?? 0) > 0;
   }
+}
+
+const orderColumns = getTableColumns(orders);
+
+/**
+ * One UPDATE of many locked orders: each row's `columns` set to the values of its new state, read
+ * from one jsonb parameter typed by the orders row type (so every column keeps its own type).
+ */
+function updateRows(rows: readonly StoredOrder[], columns: ReadonlyArray<keyof OrderRow>) {
+  const json = JSON.stringify(
+    rows.map((row) => Object.fromEntries([["id", row.id], ...columns.map((c) => [orderColumns[c].name, jsonValue(row[c])])])),
+  );
+  const assignments = dsql.join(
+    columns.map((c) => dsql`${dsql.identifier(orderColumns[c].name)} = n.${dsql.identifier(orderColumns[c].name)}`),
+    dsql`, `,
+  );
+  return dsql`update ${orders} set ${assignments} from jsonb_populate_recordset(null::${orders}, ${json}::jsonb) n where ${orders.id} = n.id`;
+}
+
+function jsonValue(value: unknown): unknown {
+  if (typeof value === "bigint") return value.toString();
+  if (value instanceof Date) return value.toISOString();
+  return value;
 }
 
 function withParsedItems(row: OrderRow & { items: Array<[string, number, string]> }): StoredOrder {

@@ -1,14 +1,14 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { randomUUID } from "node:crypto";
 import { ShipmentStatus, type Shipment } from "../../gen/shipping/v1/shipping_pb.js";
-import { decodeEvent, type DurableConsumer } from "../platform/events/index.js";
+import { decodeEvent, type DecodedEvent, type DurableConsumer } from "../platform/events/index.js";
 import { createJetStreamFixture, type JetStreamFixture } from "../../tests/support/jetstream-fixture.js";
 import { createOrdersDatabase, orderContext, validCreateOrder, type OrdersDatabase } from "../../tests/support/orders-fixture.js";
 import { movedOn, publishShippingEvent, shipmentOf, shippingEventFor } from "../../tests/support/shipping-events.js";
 import { testLogger } from "../../tests/support/shipping-harness.js";
 import { waitFor } from "../../tests/support/wait-for.js";
 import { createOrderService } from "./order-service.js";
-import { shipmentTrackingConsumer, startShipmentTracking } from "./shipment-tracking.js";
+import { applyShippingEvents, shipmentTrackingConsumer, startShipmentTracking } from "./shipment-tracking.js";
 
 // shipment-tracking against real NATS and PostgreSQL, fed with catalogue-encoded shipping events on a
 // test stream standing in for SHIPPING.
@@ -19,7 +19,7 @@ let tracking: DurableConsumer;
 beforeAll(async () => {
   db = await createOrdersDatabase();
   shipping = await createJetStreamFixture();
-  tracking = await startShipmentTracking({ js: shipping.js, jsm: shipping.jsm, shipping, store: db.store, logger: testLogger, concurrency: 4 });
+  tracking = await startShipmentTracking({ js: shipping.js, jsm: shipping.jsm, shipping, store: db.store, logger: testLogger, batchSize: 16, batchesInFlight: 2 });
 });
 
 afterAll(async () => {
@@ -120,5 +120,36 @@ describe("shipment-tracking", () => {
     expect(reasons.some((r) => r.includes(stranger) && r.includes("does not exist"))).toBe(true);
     expect(reasons.some((r) => r.includes("undecodable"))).toBe(true);
     expect(new Set(dead.map((m) => m.subject))).toEqual(new Set([`deadletter.${shipping.subjectPrefix}.${shipmentTrackingConsumer}`]));
+  });
+
+  it("applies a batch of events in one go, each with its own verdict", async () => {
+    const [a, b, c] = [await claimedOrder(), await claimedOrder(), await claimedOrder()];
+    const stranger = randomUUID();
+    const decoded = (shipment: Shipment): DecodedEvent => {
+      const event = shippingEventFor(shipment);
+      const result = decodeEvent("shipping", "x", `x.${event.name}`, event.payload);
+      if (!("key" in result)) throw new Error(`not a shipping event: ${JSON.stringify(result)}`);
+      return result;
+    };
+    const [aCreated] = lifeOf(a);
+    const bDelivered = lifeOf(b)[3]!;
+    // c already has a shipment: another shipment's event for it is refused.
+    await db.store.trackShipment(c, shipmentOf(c), new Date());
+    const results = await applyShippingEvents(db.store, [
+      decoded(aCreated!),
+      decoded(shipmentOf(stranger)),
+      decoded(bDelivered),
+      decoded(shipmentOf(c, { version: 2n })),
+      decoded(shipmentOf("not-a-uuid")),
+    ]);
+    expect(results[0]).toEqual({ ack: true });
+    expect(results[1]).toMatchObject({ deadLetter: expect.stringContaining("does not exist") });
+    expect(results[2]).toEqual({ ack: true });
+    expect(results[3]).toMatchObject({ deadLetter: expect.stringContaining(`order ${c} has shipment`) });
+    expect(results[4]).toMatchObject({ deadLetter: expect.stringContaining("not a UUID") });
+    expect(await db.store.get(a)).toMatchObject({ shipmentStatus: "pending", shipmentVersion: 1n });
+    // Shipped and delivered in one change: both milestone events, one version each.
+    expect(await db.store.get(b)).toMatchObject({ status: "delivered", shipmentVersion: 4n, version: 4n });
+    expect(await eventCounts(b)).toEqual({ orderCreated: 1, orderShipped: 1, orderDelivered: 1 });
   });
 });

@@ -38,7 +38,7 @@ beforeAll(async () => {
   dispatcher = await startDispatcher(jet, shipping, 3);
 });
 
-/** shipping-dispatch on the fixture's stream, over the orders database, with test-short backoff. */
+/** shipping-dispatch on the fixture's stream, over the orders database, with test-short backoff, in batches of up to 8. */
 function startDispatcher(fixture: JetStreamFixture, client: ShippingClient, maxDeliver: number): Promise<DurableConsumer> {
   return startShippingDispatcher({
     js: fixture.js,
@@ -51,6 +51,8 @@ function startDispatcher(fixture: JetStreamFixture, client: ShippingClient, maxD
     maxDeliver,
     maxBackoffMs: 50,
     ackWaitMs: 5000,
+    batchSize: 8,
+    batchesInFlight: 2,
   });
 }
 
@@ -182,6 +184,21 @@ describe("shipping dispatch", () => {
     expect(dead.subject).toBe(`deadletter.${jet.subjectPrefix}.shipping-dispatch`);
   });
 
+  it("ships the orders of the events it holds together: one shipment each, recorded on each order", async () => {
+    // Published while no dispatcher runs, so the restarted one pulls them in one response: one batch.
+    await dispatcher.stop();
+    const placed = await Promise.all(Array.from({ length: 6 }, () => orderWithEvent()));
+    for (const { publish } of placed) await publish();
+    dispatcher = await startDispatcher(jet, shipping, 3);
+    for (const { id } of placed) {
+      const order = await shipmentRecorded(id);
+      expect(order).toMatchObject({ status: "shipment_requested", shipmentStatus: "pending" });
+      const [row] = await shippingDatabase.sql`select id from shipments where order_id = ${id}`;
+      expect(order.shipmentId).toBe(row?.id);
+    }
+    expect(await Promise.all(placed.map(({ id }) => shipmentsOf(id)))).toEqual(placed.map(() => 1));
+  });
+
   it("marks the order DISPATCH_FAILED when shipping stays unreachable past max_deliver", async () => {
     const { id, publish } = await orderWithEvent();
     await shippingServers.host.stop();
@@ -240,6 +257,67 @@ describe("shipping dispatch by CreateShipment's answer", () => {
     const order = await shipmentRecorded(id);
     expect(order.status).toBe("shipment_requested");
     expect(scripted.calls(id)).toBe(4);
+  });
+
+  /** Stops the scripted dispatcher, runs `publish`, and starts it again: what it published arrives in one pull. */
+  async function heldTogether(publish: () => Promise<void>): Promise<void> {
+    await scriptedDispatcher.stop();
+    await publish();
+    scriptedDispatcher = await startDispatcher(scriptedJet, scriptedClient, maxDeliver);
+  }
+
+  it("asks for a batch's shipments in one CreateShipments call; each order gets its own answer's verdict", async () => {
+    const ok = await Promise.all(Array.from({ length: 3 }, () => orderWithEvent(scriptedJet)));
+    const refused = await orderWithEvent(scriptedJet);
+    const flaky = await orderWithEvent(scriptedJet);
+    const cancelled = await orderWithEvent(scriptedJet);
+    scripted.script(refused.id, Code.InvalidArgument);
+    scripted.script(flaky.id, Code.Unavailable, "ok");
+    await orders().cancelOrder(create(CancelOrderRequestSchema, { id: cancelled.id, reason: "test" }), orderContext("cancelOrder"));
+    const before = scripted.batches().length;
+    await heldTogether(async () => {
+      for (const o of [...ok, refused, flaky, cancelled]) await o.publish();
+    });
+    for (const { id } of [...ok, flaky]) await shipmentRecorded(id);
+    expect((await dispatchFailed(refused.id)).shipmentId).toBeNull();
+    // The cancelled order never reached shipping; the rest went in one call.
+    const first = scripted.batches()[before]!;
+    expect(new Set(first)).toEqual(new Set([...ok, refused, flaky].map((o) => o.id)));
+    expect(scripted.calls(cancelled.id)).toBe(0);
+    // Only the order whose answer was UNAVAILABLE came back (a later delivery), alone.
+    expect(scripted.calls(flaky.id)).toBe(2);
+    expect(ok.map(({ id }) => scripted.calls(id))).toEqual([1, 1, 1]);
+    expect(scripted.calls(refused.id)).toBe(1);
+    expect((await ordersDb.store.get(cancelled.id))?.status).toBe("cancelled");
+  });
+
+  it("retries every order of a batch when CreateShipments fails as a whole with a retryable code", async () => {
+    const placed = await Promise.all(Array.from({ length: 3 }, () => orderWithEvent(scriptedJet)));
+    // RESOURCE_EXHAUSTED is not retried inside one delivery by the dispatch policy, only by redelivery.
+    scripted.failBatches(Code.ResourceExhausted);
+    const before = scripted.batches().length;
+    await heldTogether(async () => {
+      for (const o of placed) await o.publish();
+    });
+    for (const { id } of placed) await shipmentRecorded(id);
+    const [failed, ...later] = scripted.batches().slice(before);
+    const ids = new Set(placed.map((o) => o.id));
+    expect(new Set(failed)).toEqual(ids);
+    expect(new Set(later.flat())).toEqual(ids);
+    // The failed call answered no request: each order's one answered request is its redelivery's.
+    expect(placed.map(({ id }) => scripted.calls(id))).toEqual([1, 1, 1]);
+  });
+
+  it("dead-letters every order of a batch when CreateShipments refuses the call as a whole", async () => {
+    const placed = await Promise.all(Array.from({ length: 2 }, () => orderWithEvent(scriptedJet)));
+    scripted.failBatches(Code.PermissionDenied);
+    const before = scripted.batches().length;
+    await heldTogether(async () => {
+      for (const o of placed) await o.publish();
+    });
+    for (const { id } of placed) expect((await dispatchFailed(id)).shipmentId).toBeNull();
+    // One call, never repeated: the refusal holds for every order it carried.
+    expect(scripted.batches().slice(before).map((b) => new Set(b))).toEqual([new Set(placed.map((o) => o.id))]);
   });
 
   it.each(named([Code.ResourceExhausted, Code.Aborted, Code.Unknown, Code.Internal, Code.Canceled]))(

@@ -1,14 +1,18 @@
 import { Code, ConnectError } from "@connectrpc/connect";
 import type { JetStreamClient, JetStreamManager } from "@nats-io/jetstream";
-import type { Shipment } from "../../gen/shipping/v1/shipping_pb.js";
+import type { CreateShipmentsResult } from "../../gen/shipping/v1/shipping_pb.js";
 import { startEventConsumer, type DurableConsumer, type EventDelivery, type HandleResult } from "../platform/events/index.js";
 import type { Logger } from "../platform/process/index.js";
 import { isRetryableCode } from "../platform/rpc/index.js";
+import { isUuid } from "../platform/validation/index.js";
 import type { OrderStore, StoredOrder } from "./order-store.js";
 import type { ShippingClient } from "./shipping-client.js";
 
 /** Durable consumer name of shipping dispatch (see ARCHITECTURE.md). */
 export const shippingDispatchConsumer = "shipping-dispatch";
+
+/** The most orders one dispatch batch (one CreateShipments call) carries: shipping's own limit. */
+export const maxDispatchBatch = 500;
 
 /** What the dispatcher needs. */
 export interface ShippingDispatcherOptions {
@@ -21,79 +25,113 @@ export interface ShippingDispatcherOptions {
   logger: Logger;
   maxDeliver: number;
   maxBackoffMs: number;
-  /** Must outlast the dispatch policy's worst case (3 attempts x 2 s plus backoff). */
+  /** Must outlast the dispatch policy's worst case (3 attempts x 2 s plus backoff) and a batch's two statements. */
   ackWaitMs: number;
-  /** Events dispatched at once. Default 1. */
-  concurrency?: number;
+  /** orders.created events dispatched together: one claim, one CreateShipments, one record (1 to 500). Default 1. */
+  batchSize?: number;
+  /** Batches in flight at once (one order's events never in two of them). Default 1. */
+  batchesInFlight?: number;
 }
 
 /** One orders.created event on its way through dispatch. */
 type Dispatch = EventDelivery<"orderCreated">;
 
 /**
- * The orders -> shipping step of the old `notify_shipping_service` task: for every orders.created event,
- * claims the order and asks ShippingService for its shipment. Safe to repeat at any point: the claim is
- * conditional, CreateShipment is idempotent per order_id, and the shipment id is recorded once.
+ * The orders -> shipping step of the old `notify_shipping_service` task, for the orders.created events
+ * this replica holds together: one statement claims their orders, one CreateShipments call asks
+ * ShippingService for all their shipments, one transaction records them, and the acks leave together.
+ * Safe to repeat at any point: the claim is conditional, CreateShipments is idempotent per order_id,
+ * and a shipment id is recorded once.
  *
- * Dispatch runs in three steps, each a function of its own (claim, request the shipment, record it)
- * with the verdict on a failure apart, so that a batch handler can run each step for a whole batch
- * (one claim statement, one CreateShipments call) without changing what a step means.
+ * Each event keeps its own verdict: an order with nothing to ship is acked, one that is not there is
+ * dead-lettered, and CreateShipments' answer for each order decides that order alone (retry for
+ * retryable codes, dead letter otherwise); the call failing as a whole gives its verdict to every order
+ * it carried (a retryable failure retries them all).
  */
 export function startShippingDispatcher(options: ShippingDispatcherOptions): Promise<DurableConsumer> {
   const { store, shipping } = options;
   const log = options.logger.child({ component: shippingDispatchConsumer });
+  const batchSize = options.batchSize ?? 1;
+  if (!(batchSize >= 1 && batchSize <= maxDispatchBatch)) throw new Error(`dispatch batch size must be 1 to ${maxDispatchBatch}, got ${batchSize}`);
 
-  /** Claims the order, or says how to settle the event when there is nothing to ship. */
-  async function claim(orderId: string): Promise<{ order: StoredOrder } | { result: HandleResult }> {
-    const order = await store.claimForDispatch(orderId);
-    if (order) return { order };
+  /** Claims the orders; gives those with nothing to ship their verdict. */
+  async function claim(orderIds: readonly string[], verdicts: Map<string, HandleResult>): Promise<StoredOrder[]> {
+    const claimed = await store.claimManyForDispatch(orderIds);
+    const claimedIds = new Set(claimed.map((order) => order.id));
+    const unclaimed = orderIds.filter((id) => !claimedIds.has(id));
     // Off the hot path: tell an order with nothing left to ship (cancelled, shipped) from one that is not there.
-    if (await store.get(orderId)) return { result: { ack: true } };
-    return { result: { deadLetter: `order ${orderId} does not exist in this orders database` } };
+    const present = await store.existing(unclaimed);
+    for (const id of unclaimed) verdicts.set(id, present.has(id) ? { ack: true } : { deadLetter: `order ${id} does not exist in this orders database` });
+    return claimed;
   }
 
-  /** CreateShipment through the dispatch policy, continuing the order's trace into shipping. */
-  async function requestShipment(order: StoredOrder, traceparent: string | undefined): Promise<Shipment> {
-    const { shipment } = await shipping.dispatch.call(({ signal, timeoutMs }) =>
-      shipping.client.createShipment(
+  /** One CreateShipments for the claimed orders through the dispatch policy; one result per order, in order. */
+  async function requestShipments(orders: readonly StoredOrder[], traceparent: string | undefined): Promise<CreateShipmentsResult[]> {
+    const { results } = await shipping.dispatch.call(({ signal, timeoutMs }) =>
+      shipping.client.createShipments(
         {
-          orderId: order.id,
-          // Shipping answers this customer's reads of the shipment (and nobody else's).
-          customerId: order.customerId,
-          address: order.shippingAddress,
-          items: order.items.map((i) => ({ sku: i.sku, quantity: i.quantity })),
+          requests: orders.map((order) => ({
+            orderId: order.id,
+            // Shipping answers this customer's reads of the shipment (and nobody else's).
+            customerId: order.customerId,
+            address: order.shippingAddress,
+            items: order.items.map((i) => ({ sku: i.sku, quantity: i.quantity })),
+          })),
         },
         { signal, timeoutMs, headers: traceparent ? { traceparent } : undefined },
       ),
     );
-    if (!shipment) throw new ConnectError("CreateShipment returned no shipment", Code.Internal);
-    return shipment;
+    if (results.length !== orders.length) throw new ConnectError(`CreateShipments answered ${results.length} results for ${orders.length} requests`, Code.Internal);
+    return results;
   }
 
-  /** What a failed CreateShipment means for the event. */
-  function verdictOn(err: unknown, orderId: string): HandleResult {
-    const error = ConnectError.from(err);
+  /** What a failed CreateShipments (the whole call, or one order's answer in it) means for the event. */
+  function verdictOn(code: Code, message: string, orderId: string): HandleResult {
     // Shipping is down or slow (or the breaker is open): come back later rather than hammer it.
-    if (isRetryableCode(error.code)) return { retry: error.message };
+    if (isRetryableCode(code)) return { retry: message };
     // Shipping's verdict on this request (refused, unknown, not allowed): no redelivery can change it.
-    return { deadLetter: `shipping answered ${Code[error.code]} for order ${orderId}: ${error.message}` };
+    return { deadLetter: `shipping answered ${Code[code]} for order ${orderId}: ${message}` };
   }
 
-  async function dispatch({ event, msg }: Dispatch): Promise<HandleResult> {
-    const orderId = event.orderId;
-    const claimed = await claim(orderId);
-    if ("result" in claimed) return claimed.result;
-    const traceparent = msg.headers?.get("traceparent") || undefined;
-    let shipment: Shipment;
+  /** Dispatches the orders of a batch; returns each order's verdict by its (lower-case) id. */
+  async function dispatch(orderIds: readonly string[], traceparent: string | undefined): Promise<Map<string, HandleResult>> {
+    const verdicts = new Map<string, HandleResult>();
+    const orders = await claim(orderIds, verdicts);
+    if (orders.length === 0) return verdicts;
+    let answers: CreateShipmentsResult[];
     try {
-      shipment = await requestShipment(claimed.order, traceparent);
+      answers = await requestShipments(orders, traceparent);
     } catch (err) {
-      return verdictOn(err, orderId);
+      const error = ConnectError.from(err);
+      for (const order of orders) verdicts.set(order.id, verdictOn(error.code, error.message, order.id));
+      return verdicts;
     }
-    const recorded = await store.recordShipment(orderId, shipment);
-    if (recorded && "refused" in recorded) log.error({ orderId, shipmentId: shipment.id, reason: recorded.refused }, "shipment not recorded");
-    else log.info({ orderId, shipmentId: shipment.id, traceparent }, "shipment created");
-    return { ack: true };
+    const shipped = orders.flatMap((order, k) => {
+      const answer = answers[k]!.result;
+      if (answer.case === "shipment") return [{ orderId: order.id, shipment: answer.value }];
+      const status = answer.case === "error" ? answer.value : { code: Code.Internal, message: "CreateShipments answered no result" };
+      verdicts.set(order.id, verdictOn(status.code as Code, status.message, order.id));
+      return [];
+    });
+    const recorded = await store.recordShipments(shipped);
+    shipped.forEach(({ orderId, shipment }, k) => {
+      const outcome = recorded[k];
+      if (outcome && "refused" in outcome) log.error({ orderId, shipmentId: shipment.id, reason: outcome.refused }, "shipment not recorded");
+      else log.info({ orderId, shipmentId: shipment.id, traceparent }, "shipment created");
+      verdicts.set(orderId, { ack: true });
+    });
+    return verdicts;
+  }
+
+  async function dispatchBatch(deliveries: Dispatch[]): Promise<HandleResult[]> {
+    // Checked first: one id that is not a UUID would fail the batch's statements for every event in it.
+    const orderIds = [...new Set(deliveries.filter(({ event }) => isUuid(event.orderId)).map(({ event }) => event.orderId.toLowerCase()))];
+    const traceparents = new Set(deliveries.map(({ msg }) => msg.headers?.get("traceparent") || undefined));
+    // A call has one trace: it continues the events' trace only when they all share one (a batch of one).
+    const verdicts = await dispatch(orderIds, traceparents.size === 1 ? [...traceparents][0] : undefined);
+    return deliveries.map(({ event }) =>
+      isUuid(event.orderId) ? verdicts.get(event.orderId.toLowerCase())! : { deadLetter: `orders.created names order ${JSON.stringify(event.orderId)}, not a UUID` },
+    );
   }
 
   return startEventConsumer({
@@ -108,10 +146,11 @@ export function startShippingDispatcher(options: ShippingDispatcherOptions): Pro
     ackWaitMs: options.ackWaitMs,
     maxDeliver: options.maxDeliver,
     retryBackoff: { initialMs: 250, maxMs: options.maxBackoffMs },
-    handle: dispatch,
-    concurrency: options.concurrency ?? 1,
+    handleBatch: dispatchBatch,
+    maxBatch: batchSize,
+    concurrency: options.batchesInFlight ?? 1,
     async onDeadLetter({ event }) {
-      if (event && (await store.markDispatchFailed(event.orderId))) log.error({ orderId: event.orderId }, "dispatch failed for good; order marked DISPATCH_FAILED");
+      if (event && isUuid(event.orderId) && (await store.markDispatchFailed(event.orderId))) log.error({ orderId: event.orderId }, "dispatch failed for good; order marked DISPATCH_FAILED");
     },
   });
 }

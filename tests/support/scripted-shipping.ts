@@ -17,6 +17,10 @@ export interface ScriptedShipping {
   script(orderId: string, ...answers: [ScriptedAnswer, ...ScriptedAnswer[]]): void;
   /** How many CreateShipment calls (and CreateShipments requests) reached the server for this order. */
   calls(orderId: string): number;
+  /** The order ids of every CreateShipments call so far, one array per call, in call order. */
+  batches(): string[][];
+  /** Makes the next CreateShipments calls fail as a whole with these codes in turn (before any request is answered). */
+  failBatches(...codes: Code[]): void;
   /** CancelShipment's answers (by order_id) in turn, like script(); "ok" answers a CANCELLED shipment. */
   scriptCancel(orderId: string, ...answers: [ScriptedAnswer, ...ScriptedAnswer[]]): void;
   /** How many CancelShipment calls reached the server for this order. */
@@ -27,6 +31,8 @@ export interface ScriptedShipping {
 export async function startScriptedShipping(): Promise<ScriptedShipping> {
   const creates = scriptBook();
   const cancels = scriptBook();
+  const batches: string[][] = [];
+  const batchFailures: Code[] = [];
   const unimplemented = () => Promise.reject(new ConnectError("not scripted", Code.Unimplemented));
   /** The next scripted CreateShipment answer for the order: its shipment, or throws the scripted error. */
   const answerFor = (orderId: string) => {
@@ -39,6 +45,9 @@ export async function startScriptedShipping(): Promise<ScriptedShipping> {
     },
     // Each request of a batch is one call of its order's script, answered on its own as ShippingService does.
     async createShipments({ requests }) {
+      batches.push(requests.map((r) => r.orderId));
+      const failure = batchFailures.shift();
+      if (failure !== undefined) throw new ConnectError(`scripted ${Code[failure]} to CreateShipments`, failure);
       return {
         results: requests.map(({ orderId }) => {
           try {
@@ -69,6 +78,8 @@ export async function startScriptedShipping(): Promise<ScriptedShipping> {
     grpcAddress: `127.0.0.1:${host.grpcPort}`,
     script: creates.script,
     calls: creates.calls,
+    batches: () => batches.map((b) => [...b]),
+    failBatches: (...codes) => void batchFailures.push(...codes),
     scriptCancel: cancels.script,
     cancelCalls: cancels.calls,
   };

@@ -47,6 +47,8 @@ interface Held<T> {
   msg: JsMsg;
   item: T;
   key: string | undefined;
+  /** When the loop took the message (performance.now()). */
+  takenAt: number;
 }
 
 // Re-attaching after the iterator ended: quick at first (a NATS restart), slower while it keeps failing.
@@ -68,6 +70,7 @@ export async function startConsumerLoop<T>(options: ConsumerLoopOptions<T>): Pro
   const maxBatch = Math.max(1, options.maxBatch);
   const pullBatch = options.pullBatch ?? Math.max(10, concurrency * maxBatch);
   const settle = messageSettlement<T>({ ...options, logger: log });
+  const restartAckWaitAfterMs = options.ackWaitMs / 10;
 
   let stopping = false;
   let messages: ConsumerMessages | undefined;
@@ -78,8 +81,10 @@ export async function startConsumerLoop<T>(options: ConsumerLoopOptions<T>): Pro
   const firstAttempted = new Promise<void>((resolve) => (firstAttempt = resolve));
 
   const runBatch = async (batch: Held<T>[]): Promise<void> => {
-    // The messages may have waited in the buffer; restart their AckWait now that work begins.
-    for (const held of batch) held.msg.working();
+    // A message that waited in the buffer for a good part of its AckWait gets it restarted now that work
+    // begins. The others skip it: one more NATS message each, for the handful of milliseconds most waited.
+    const startedAt = performance.now();
+    for (const held of batch) if (startedAt - held.takenAt > restartAckWaitAfterMs) held.msg.working();
     let results: HandleResult[];
     try {
       results = await options.handle(batch.map((held) => held.item));
@@ -108,7 +113,7 @@ export async function startConsumerLoop<T>(options: ConsumerLoopOptions<T>): Pro
       await settle(msg, undefined, prepared.settle);
       return;
     }
-    scheduler.push({ msg, item: prepared.item, key: prepared.key });
+    scheduler.push({ msg, item: prepared.item, key: prepared.key, takenAt: performance.now() });
     await scheduler.waitForRoom(pullBatch);
   };
 

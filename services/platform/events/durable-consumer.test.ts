@@ -71,6 +71,33 @@ describe("startDurableConsumer", () => {
     expect(handled.sort()).toEqual(["a@1", "b@2", "c@1"]);
   });
 
+  it("restarts the AckWait of a message that waited in the buffer, so a slow predecessor does not get it redelivered", async () => {
+    const deliveries: string[] = [];
+    const durable = uniqueName("c");
+    let releaseFirst!: () => void;
+    const firstHeld = new Promise<void>((resolve) => (releaseFirst = resolve));
+    // One at a time: "second" waits in the buffer while "first" runs; each takes most of the 2 s AckWait.
+    await start(f, async (msg) => {
+      deliveries.push(`${text(msg)}@${msg.info.deliveryCount}`);
+      if (text(msg) === "first") await firstHeld;
+      else await new Promise((r) => setTimeout(r, 1500));
+      return { ack: true };
+    }, { durable, ackWaitMs: 2000, maxDeliver: 5 });
+    await publish(f, "slow", "first");
+    await publish(f, "slow", "second");
+    await waitFor(() => deliveries.length === 1, { what: "first delivered" });
+    // "second" has been pulled meanwhile and waits; hold "first" past a third of the AckWait.
+    await new Promise((r) => setTimeout(r, 1200));
+    releaseFirst();
+    await waitFor(() => deliveries.includes("second@1"), { what: "second handled" });
+    // 1.2 s of waiting plus 1.5 s of work: past AckWait from its delivery, not from when work began.
+    await waitFor(async () => {
+      const info = await f.jsm.consumers.info(f.stream, durable);
+      return info.num_pending === 0 && info.num_ack_pending === 0;
+    }, { what: "both acked" });
+    expect(deliveries).toEqual(["first@1", "second@1"]);
+  });
+
   it("handles messages concurrently up to its limit, one key's messages strictly in stream order", async () => {
     const done: string[] = [];
     let inFlight = 0;

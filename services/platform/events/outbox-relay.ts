@@ -103,10 +103,13 @@ export async function startOutboxRelay(options: OutboxRelayOptions): Promise<Out
         from outbox o
         where o.published_at is null and o.failed_at is null
           and (o.next_attempt_at is null or o.next_attempt_at <= now())
-          and not exists (
-            select 1 from outbox earlier
-            where earlier.aggregate_id = o.aggregate_id and earlier.seq < o.seq
-              and earlier.published_at is null and earlier.failed_at is null)
+          -- The head of its order. A correlated min(), not NOT EXISTS: the planner turns NOT EXISTS into
+          -- an anti join, which on stale statistics (a fresh table, or one analysed while nearly empty, as
+          -- an outbox often is) scans the whole pending index once per candidate row: ~1 s per pass at a
+          -- 20,000-row backlog. The subquery is always one index probe per row.
+          and o.seq = (
+            select min(head.seq) from outbox head
+            where head.aggregate_id = o.aggregate_id and head.published_at is null and head.failed_at is null)
         order by o.seq
         limit ${batchSize}
         for update of o skip locked`;

@@ -52,7 +52,6 @@ type GrpcCall = grpc.ServerUnaryCall<Message, Message> | grpc.ServerWritableStre
 
 /** The handler context of a grpc-js call: its deadline, metadata and mTLS peer; aborted when the client cancels. */
 function callContext(binding: ServiceBinding, method: DescMethod, call: GrpcCall): ReturnType<typeof createHandlerContext> {
-  const cancelled = new AbortController();
   const ctx = createHandlerContext({
     service: binding.service,
     method,
@@ -60,12 +59,12 @@ function callContext(binding: ServiceBinding, method: DescMethod, call: GrpcCall
     requestMethod: "POST",
     url: call.getPath(),
     timeoutMs: remainingMs(call.getDeadline()),
-    requestSignal: cancelled.signal,
     requestHeader: metadataToHeaders(call.metadata),
     contextValues: grpcPeerContextValues(call),
   });
-  // grpc-js says "cancelled" for a client's cancel, a reset stream and a passed deadline alike.
-  call.once("cancelled", () => cancelled.abort(new ConnectError("cancelled by the client", Code.Canceled)));
+  // grpc-js says "cancelled" for a client's cancel, a reset stream and a passed deadline alike (and for
+  // many a call already answered); ctx.abort and one shared reason, not a controller and an error per call.
+  call.once("cancelled", () => ctx.abort(cancelledByClient));
   return ctx;
 }
 
@@ -146,6 +145,7 @@ function drained(call: grpc.ServerWritableStream<Message, Message>, signal: Abor
 }
 
 const callEnded = new ConnectError("the call has ended", Code.Canceled);
+const cancelledByClient = new ConnectError("cancelled by the client", Code.Canceled);
 
 /** A request body that did not decode, handed from the deserializer to the handler. */
 class Undecodable {
