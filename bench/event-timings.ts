@@ -5,6 +5,7 @@ import { connect } from "@nats-io/transport-node";
 import postgres from "postgres";
 import { OrderCreatedSchema } from "../gen/orders/v1/events_pb.js";
 import type { MeshUnderBench } from "./mesh.js";
+import { catalogue, subjectOf } from "../services/platform/events/index.js";
 
 /** One OrderCreated event as JetStream stored it. */
 export interface PublishedOrder {
@@ -38,7 +39,7 @@ export async function readCreatedEvents(mesh: MeshUnderBench, afterSeq: number):
     if (last <= afterSeq) return out;
     const consumer = await jetstream(nc).consumers.get(mesh.stream, {
       // A single subject as a string: NATS 2.9 has no filter_subjects (multi-filter) consumers.
-      filter_subjects: `${mesh.subjectPrefix}.created`,
+      filter_subjects: subjectOf(catalogue.orderCreated, mesh.subjectPrefix),
       deliver_policy: DeliverPolicy.StartSequence,
       opt_start_seq: afterSeq + 1,
     });

@@ -6,8 +6,7 @@
 import { randomBytes, randomUUID } from "node:crypto";
 import { jetstream, jetstreamManager } from "@nats-io/jetstream";
 import { connect } from "@nats-io/transport-node";
-import { cloudEventHeaders } from "../services/platform/events/index.js";
-import { ensureEventStreams } from "../services/platform/events/index.js";
+import { catalogue, cloudEventHeaders, ensureEventStreams, eventFamilies, subjectOf, typeOf } from "../services/platform/events/index.js";
 import { deleteStreams } from "./mesh.js";
 
 /** What the broker ceiling measured. */
@@ -31,9 +30,9 @@ export async function runJetStreamCeiling(natsUrl: string, durationMs: number, i
     const payload = randomBytes(330);
     const publishOne = () => {
       const eventId = randomUUID();
-      return js.publish(`${prefix}.created`, payload, {
+      return js.publish(subjectOf(catalogue.orderCreated, prefix), payload, {
         msgID: eventId,
-        headers: cloudEventHeaders({ eventId, type: "orders.v1.OrderCreated", source: "/ordermesh/orders", time: new Date() }),
+        headers: cloudEventHeaders({ eventId, type: typeOf(catalogue.orderCreated), source: eventFamilies.orders.source, time: new Date() }),
       });
     };
     // Warm the connection and the stream's first block before timing.

@@ -12,6 +12,7 @@ import { promisify } from "node:util";
 import postgres from "postgres";
 import * as schema from "../services/orders/db/schema.js";
 import { openDatabase } from "../services/platform/db/index.js";
+import { catalogue, typeOf } from "../services/platform/events/index.js";
 
 const run = promisify(execFile);
 
@@ -46,7 +47,7 @@ with inserted as (
        with ordinality as x(sku, quantity, price, position)
 ), events as (
   insert into outbox (id, aggregate_id, event_name, event_type, payload, created_at, traceparent)
-  select gen_random_uuid(), inserted.id, 'created', 'orders.v1.OrderCreated', '\\x${randomBytes(330).toString("hex")}'::bytea, now(),
+  select gen_random_uuid(), inserted.id, '${catalogue.orderCreated.name}', '${typeOf(catalogue.orderCreated)}', '\\x${randomBytes(330).toString("hex")}'::bytea, now(),
          null
   from inserted
 )
