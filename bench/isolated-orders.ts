@@ -1,5 +1,5 @@
 import { randomBytes } from "node:crypto";
-import { dropDatabases, freePort, spawnService, stopChild, waitServing } from "./mesh.js";
+import { dropDatabases, freePort, metricsOff, spawnService, stopChild, waitServing } from "./mesh.js";
 
 /** An orders process serving CreateOrder with no event side behind it. */
 export interface IsolatedOrders {
@@ -23,6 +23,7 @@ export async function startIsolatedOrders(postgresUrl: string, authEnv: NodeJS.P
     {
       LOG_LEVEL: "warn",
       BIND_HOST: "127.0.0.1",
+      ...metricsOff,
       ORDERS_PORT: String(port),
       ORDERS_WEB_PORT: "off",
       ORDERS_DATABASE_URL: db.toString(),

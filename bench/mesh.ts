@@ -10,6 +10,13 @@ import { projectPath } from "../services/platform/db/index.js";
 import { GrpcH2Client } from "./grpc-h2-client.js";
 import { startSmtpReceiver, type SmtpReceiver } from "./smtp-receiver.js";
 
+/**
+ * The benchmarked processes serve no /metrics: their fixed default ports would clash between the mesh
+ * and the isolated orders process, and these figures stay comparable with earlier runs (the cost of
+ * telemetry is a row of its own, issue #12).
+ */
+export const metricsOff = { ORDERS_METRICS_PORT: "off", SHIPPING_METRICS_PORT: "off", NOTIFIER_METRICS_PORT: "off" };
+
 /** A service of the mesh. */
 export type MeshService = "orders" | "shipping" | "notifier";
 
@@ -70,7 +77,7 @@ export async function startBenchMesh(options: BenchMeshOptions): Promise<MeshUnd
     SHIPPING_EVENTS_SUBJECT_PREFIX: `${subjectPrefix}_shipping`,
   };
   // warn: an info line per RPC and per event would make logging a large share of what is measured.
-  const common = { LOG_LEVEL: "warn", BIND_HOST: "127.0.0.1" };
+  const common = { LOG_LEVEL: "warn", BIND_HOST: "127.0.0.1", ...metricsOff };
   const env: Record<MeshService, Record<string, string>> = {
     // Plaintext on loopback, as the recorded results were measured; without TLS files shipping needs
     // the explicit opt-out of its service-identity check (the TLS cost is not in these figures).
