@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { sql as drizzleSql } from "drizzle-orm";
+import postgres from "postgres";
 import * as notifierSchema from "../../notifier/db/schema.js";
 import { createTestDatabase, type TestDatabase } from "../../../tests/support/test-database.js";
 import { waitFor } from "../../../tests/support/wait-for.js";
@@ -12,18 +13,23 @@ const open = (url: string, statementTimeoutMs: number, poolSize = 2) =>
 
 let testDb: TestDatabase;
 let database: Database<typeof notifierSchema>;
+// The observer has a connection of its own: polling through the pool under test would queue behind the
+// very sleep it waits for whenever the pool's other connection is busy.
+let observer: postgres.Sql;
 beforeAll(async () => {
   testDb = await createTestDatabase("deadlines");
   database = await open(testDb.url, 10_000);
+  observer = postgres(testDb.url, { max: 1 });
 });
 afterAll(async () => {
+  await observer?.end();
   await database?.close();
   await testDb?.drop();
 });
 
 /** Sessions of the test database currently sleeping in pg_sleep. */
 async function sleepers(): Promise<number> {
-  const [row] = await database.sql`select count(*)::int as n from pg_stat_activity where datname = ${testDb.name} and query like '%pg_sleep(10)%' and state = 'active' and pid <> pg_backend_pid()`;
+  const [row] = await observer`select count(*)::int as n from pg_stat_activity where datname = ${testDb.name} and query like '%pg_sleep(10)%' and state = 'active' and pid <> pg_backend_pid()`;
   return row!.n as number;
 }
 
