@@ -1,3 +1,4 @@
+import { setTimeout as sleep } from "node:timers/promises";
 import type { ConsumerMessages, JetStreamClient, JetStreamManager, JsMsg } from "@nats-io/jetstream";
 import { exponentialBackoff } from "../process/backoff.js";
 import type { Logger } from "../process/logger.js";
@@ -162,7 +163,8 @@ export async function startConsumerLoop<T>(options: ConsumerLoopOptions<T>): Pro
       if (stopping) break;
       restarts++;
       failures++;
-      await sleep(reattachBackoff(failures), wakeUp.signal);
+      // Resolves early (not rejects) when stop() aborts the wait.
+      await sleep(reattachBackoff(failures), undefined, { signal: wakeUp.signal }).catch(() => undefined);
     }
   };
 
@@ -188,15 +190,4 @@ export async function startConsumerLoop<T>(options: ConsumerLoopOptions<T>): Pro
       await scheduler.idle();
     },
   };
-}
-
-function sleep(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    if (signal.aborted) return resolve();
-    const timer = setTimeout(resolve, ms);
-    signal.addEventListener("abort", () => {
-      clearTimeout(timer);
-      resolve();
-    }, { once: true });
-  });
 }
