@@ -37,6 +37,8 @@ export function startEventSide(options: EventSideOptions): EventSide {
   const { logger } = options;
   let nc: NatsConnection | undefined;
   let stopping = false;
+  // Cuts a retry wait short, so a stop while NATS refuses the declaration does not wait out the backoff.
+  const stopWaiting = new AbortController();
   const started: Stoppable[] = [];
   const starting = (async () => {
     nc = await connectNats(options.natsUrl, logger, options.name, { waitOnFirstConnect: true });
@@ -50,7 +52,7 @@ export function startEventSide(options: EventSideOptions): EventSide {
       } catch (err) {
         const retryInMs = backoff(attempt);
         logger.warn({ err: err instanceof Error ? err.message : String(err), retryInMs }, "could not declare the event streams; will retry");
-        await sleep(retryInMs);
+        await sleep(retryInMs, undefined, { signal: stopWaiting.signal }).catch(() => undefined);
       }
     }
     if (stopping) return;
@@ -62,6 +64,7 @@ export function startEventSide(options: EventSideOptions): EventSide {
   return {
     async stop() {
       stopping = true;
+      stopWaiting.abort();
       if (!nc) return; // never connected: nothing to drain, the outbox keeps the events
       await starting;
       for (const stop of started.reverse()) await stop();
