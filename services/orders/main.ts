@@ -52,7 +52,7 @@ await runProcess(logger, async () => {
     limits: config.limits,
     corsOrigins: config.corsOrigins,
     webPort: config.webPort,
-    services: [bindService(OrderService, createOrderService({ store, logger, pageTokenKey, watchHub }), "customer-token")],
+    services: [bindService(OrderService, createOrderService({ store, pageTokenKey, watchHub }), "customer-token")],
     authenticator,
     reflection: config.reflection,
     healthChecks: [() => database.ping()],

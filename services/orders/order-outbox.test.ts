@@ -23,7 +23,7 @@ afterAll(async () => {
   await db?.close();
 });
 
-const svc = () => createOrderService({ store: db.store, logger: jet.logger });
+const svc = () => createOrderService({ store: db.store });
 
 describe("orders' outbox", () => {
   it("writes CreateOrder's and CancelOrder's events under the catalogue's names, in seq order", async () => {

@@ -20,18 +20,16 @@ import {
   OrderService,
   OrderStatus,
 } from "../../gen/orders/v1/orders_pb.js";
-import { createLogger } from "../platform/process/index.js";
 import { createOrdersDatabase, orderContext, validCreateOrder, type OrdersDatabase } from "../../tests/support/orders-fixture.js";
 import { movedOn, shipmentOf } from "../../tests/support/shipping-events.js";
 import { createOrderService } from "./order-service.js";
 
-const logger = createLogger("orders-test", "silent");
 let db: OrdersDatabase;
 let svc: ServiceImpl<typeof OrderService>;
 
 beforeAll(async () => {
   db = await createOrdersDatabase();
-  svc = createOrderService({ store: db.store, logger });
+  svc = createOrderService({ store: db.store });
 });
 afterAll(async () => db?.close());
 

@@ -5,7 +5,6 @@ import { Code, ConnectError, type ServiceImpl } from "@connectrpc/connect";
 import { type CreateOrderRequest, CreateOrderRequestSchema, type Order, OrderSchema, OrderService } from "../../gen/orders/v1/orders_pb.js";
 import { catalogue, encodeEvent } from "../platform/events/index.js";
 import { callerOf, mayActFor, type Caller } from "../platform/identity/index.js";
-import type { Logger } from "../platform/process/index.js";
 import { invalidArgument } from "../platform/rpc/index.js";
 import { traceparentOf } from "../platform/rpc/index.js";
 import { requireUuid } from "../platform/validation/index.js";
@@ -26,7 +25,6 @@ const maxPageBytes = 512 * 1024;
 /** What the OrderService handlers need (reads and writes touch orders' database only, never shipping). */
 export interface OrderServiceDeps {
   store: OrderStore;
-  logger: Logger;
   /** Key signing ListOrders page tokens; a random one (tokens die with the process) when omitted. */
   pageTokenKey?: Uint8Array;
   /** Feeds WatchOrder from orders' events; without one WatchOrder is UNIMPLEMENTED. */

@@ -6,7 +6,6 @@ import { ShipmentStatus, type Shipment } from "../../gen/shipping/v1/shipping_pb
 import { decodeEvent, type DecodedEvent, type EncodedEvent } from "../platform/events/index.js";
 import { createOrdersDatabase, orderContext, validCreateOrder, type OrdersDatabase } from "../../tests/support/orders-fixture.js";
 import { movedOn, shipmentOf } from "../../tests/support/shipping-events.js";
-import { testLogger } from "../../tests/support/shipping-harness.js";
 import { createOrderService } from "./order-service.js";
 import type { ChangeResult, StoredOrder } from "./order-store.js";
 import { cancellation, cancelledByShippingReason } from "./order-transitions.js";
@@ -19,7 +18,7 @@ beforeAll(async () => {
 });
 afterAll(async () => db?.close());
 
-const service = () => createOrderService({ store: db.store, logger: testLogger });
+const service = () => createOrderService({ store: db.store });
 
 async function placed(): Promise<string> {
   const { order } = await service().createOrder(validCreateOrder(), orderContext("createOrder"));

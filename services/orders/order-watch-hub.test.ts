@@ -149,7 +149,7 @@ describe("order watch hub", () => {
     const nats = await startPrivateNatsServer();
     const nc = await connectNats(nats.url, testLogger, "watch-hub-test", { reconnectTimeWaitMs: 100 });
     const hub = hubOn("watch");
-    const service = createOrderService({ store: db.store, logger: testLogger });
+    const service = createOrderService({ store: db.store });
     try {
       await hub.attach(nc);
       const id = (await service.createOrder(validCreateOrder(), orderContext("createOrder"))).order?.id ?? "";

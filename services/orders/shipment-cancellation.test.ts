@@ -58,7 +58,7 @@ afterAll(async () => {
   await db?.close();
 });
 
-const orders = () => createOrderService({ store: db.store, logger: testLogger });
+const orders = () => createOrderService({ store: db.store });
 const cancel = async (id: string) => (await orders().cancelOrder(create(CancelOrderRequestSchema, { id, reason: "changed my mind" }), orderContext("cancelOrder"))).order!;
 
 /** An order dispatch has claimed and recorded a shipment for: SHIPMENT_REQUESTED. Dispatch itself never sees it. */

@@ -30,7 +30,7 @@ afterAll(async () => {
 
 /** A placed order claimed by dispatch (SHIPMENT_REQUESTED), as shipping's first event finds it. */
 async function claimedOrder(): Promise<string> {
-  const { order } = await createOrderService({ store: db.store, logger: testLogger }).createOrder(validCreateOrder(), orderContext("createOrder"));
+  const { order } = await createOrderService({ store: db.store }).createOrder(validCreateOrder(), orderContext("createOrder"));
   await db.store.claimForDispatch(order!.id!);
   return order!.id!;
 }

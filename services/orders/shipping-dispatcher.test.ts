@@ -65,7 +65,7 @@ afterAll(async () => {
   await ordersDb?.close();
 });
 
-const orders = () => createOrderService({ store: ordersDb.store, logger: testLogger });
+const orders = () => createOrderService({ store: ordersDb.store });
 
 /**
  * Creates an order; publish() sends its committed OrderCreated event as the relay would (message id

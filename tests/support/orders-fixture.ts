@@ -83,7 +83,7 @@ export async function startOrdersHost(
     host: "127.0.0.1",
     grpcPort: 0,
     webPort: "webPort" in options ? options.webPort : 0,
-    services: [bindService(OrderService, createOrderService({ store, logger: testLogger, pageTokenKey: options.pageTokenKey, watchHub: options.watchHub }), "customer-token")],
+    services: [bindService(OrderService, createOrderService({ store, pageTokenKey: options.pageTokenKey, watchHub: options.watchHub }), "customer-token")],
     authenticator: options.authenticator ?? (await createCallerAuthenticator({ disabled: true })),
     reflection: options.reflection,
     healthChecks: [],
