@@ -118,10 +118,12 @@ export const ephemeralServicePorts = {
   SHIPPING_PORT: "0",
   SHIPPING_WEB_PORT: "0",
   NOTIFIER_PORT: "0",
-  // Off the fixed defaults (9464-9466), which a developer's own mesh may hold.
-  ORDERS_METRICS_PORT: "0",
-  SHIPPING_METRICS_PORT: "0",
-  NOTIFIER_METRICS_PORT: "0",
+  // Off, not 0: the launcher picks the page's port before the services start and binds it after them,
+  // so every extra port-0 listener may be handed that port (EADDRINUSE, seen once in CI). No launcher
+  // test reads /metrics (tests/metrics-scrape.test.ts does); the launcher's race itself is in the note.
+  ORDERS_METRICS_PORT: "off",
+  SHIPPING_METRICS_PORT: "off",
+  NOTIFIER_METRICS_PORT: "off",
   WEB_PORT: "0",
 } as const;
 
