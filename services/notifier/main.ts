@@ -1,4 +1,5 @@
 import { jetstreamManager } from "@nats-io/jetstream";
+import { announceReplica, replicaEndpoints } from "../platform/discovery/index.js";
 import { redact } from "../platform/db/index.js";
 import { startMetricsServer } from "../platform/metrics/index.js";
 import { createLogger } from "../platform/process/index.js";
@@ -62,7 +63,9 @@ await runProcess(logger, async () => {
       },
     ],
   });
+  const replica = announceReplica(Promise.resolve(nc), "notifier", replicaEndpoints(config.bindHost, { grpc: host.grpcPort, metrics: metrics?.port }), logger);
   return [
+    () => replica.stop(),
     () => host.stop(),
     () => consumer.stop(),
     () => nc.drain(),

@@ -1,6 +1,7 @@
 import { randomBytes } from "node:crypto";
 import { OrderService } from "../../gen/orders/v1/orders_pb.js";
 import { redact } from "../platform/db/index.js";
+import { announceReplica, createReplicaDiscovery, isNatsServiceTarget, replicaEndpoints } from "../platform/discovery/index.js";
 import { ensureEventStreams, startEventSide, startOutboxRelay, type EventSide, type OutboxRelayOptions } from "../platform/events/index.js";
 import { createCallerAuthenticator } from "../platform/identity/index.js";
 import { startMetricsServer } from "../platform/metrics/index.js";
@@ -28,7 +29,10 @@ await runProcess(logger, async () => {
   const authenticator = await createCallerAuthenticator(config.auth);
   const database = await openOrdersDatabase(config.databaseUrl, config.databasePoolSize, config.databaseStatementTimeoutMs);
   const store = new OrderStore(database.db, database.sql);
-  const shipping = createShippingClient({ addr: config.shippingAddr, logger, tls: config.tls });
+  // SHIPPING_ADDR=nats-service:///shipping: the shipping replicas registered on the NATS this process
+  // connects to (the event side's connection, made below, used once a call needs it).
+  const discovery = isNatsServiceTarget(config.shippingAddr) ? createReplicaDiscovery(() => events.connected, { logger }) : undefined;
+  const shipping = createShippingClient({ addr: config.shippingAddr, logger, tls: config.tls, discovery });
   for (const replaced of config.replacedVariables) logger.warn(replaced);
   if (!config.pageTokenKey) logger.warn("PAGE_TOKEN_KEY is not set: page tokens are signed with a key of this process only and become invalid when it restarts");
   const pageTokenKey = config.pageTokenKey ?? randomBytes(32);
@@ -58,7 +62,20 @@ await runProcess(logger, async () => {
     healthChecks: [() => database.ping()],
     tls: config.tls,
   });
-  return [() => host.stop(), async () => watchHub.close(), () => events.stop(), async () => shipping.close(), () => database.close(), async () => metrics?.stop()];
+  const replica = announceReplica(events.connected, "orders", replicaEndpoints(config.bindHost, { grpc: host.grpcPort, web: host.webPort, metrics: metrics?.port }), logger);
+  return [
+    // Leaves discovery first, so clients stop picking this replica while its in-flight calls finish.
+    () => replica.stop(),
+    () => host.stop(),
+    async () => watchHub.close(),
+    () => events.stop(),
+    async () => {
+      shipping.close();
+      discovery?.close();
+    },
+    () => database.close(),
+    async () => metrics?.stop(),
+  ];
 });
 
 /**

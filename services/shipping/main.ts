@@ -1,6 +1,7 @@
 import type { Sql } from "postgres";
 import { ShippingService } from "../../gen/shipping/v1/shipping_pb.js";
 import { redact } from "../platform/db/index.js";
+import { announceReplica, replicaEndpoints } from "../platform/discovery/index.js";
 import { ensureEventStreams, startEventSide, startOutboxRelay, type EventSide } from "../platform/events/index.js";
 import { createCallerAuthenticator } from "../platform/identity/index.js";
 import { startMetricsServer } from "../platform/metrics/index.js";
@@ -42,7 +43,9 @@ await runProcess(logger, async () => {
     healthChecks: [() => database.ping()],
     tls: config.tls,
   });
-  return [() => host.stop(), async () => carrier?.stop(), () => events.stop(), () => database.close(), async () => metrics?.stop()];
+  const replica = announceReplica(events.connected, "shipping", replicaEndpoints(config.bindHost, { grpc: host.grpcPort, web: host.webPort, metrics: metrics?.port }), logger);
+  // Leaves discovery first, so orders stops picking this replica while its in-flight calls finish.
+  return [() => replica.stop(), () => host.stop(), async () => carrier?.stop(), () => events.stop(), () => database.close(), async () => metrics?.stop()];
 });
 
 /** The event side: once NATS answers, the SHIPPING streams are declared and the outbox relay starts. */

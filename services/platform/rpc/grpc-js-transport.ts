@@ -5,13 +5,21 @@ import type { UnaryResponse } from "@connectrpc/connect";
 import { StatusSchema } from "../../../gen/google/rpc/status_pb.js";
 import type { TlsConfig } from "../identity/tls-config.js";
 import { grpcChannelCredentials } from "../identity/tls-credentials.js";
+import { isNatsServiceTarget, natsServiceChannelOptions } from "../discovery/nats-service-resolver.js";
+import type { ReplicaDiscovery } from "../discovery/replica-discovery.js";
 
 type HeadersInit = ConstructorParameters<typeof Headers>[0];
 
 /** Where and how the transport connects. */
 export interface GrpcJsTransportOptions {
-  /** host:port of the upstream's gRPC port. */
+  /**
+   * The upstream: `host:port`, a gRPC target such as `dns:///shipping:50052` (every address DNS
+   * returns, e.g. a Kubernetes headless Service), or `nats-service:///shipping` (the replicas
+   * registered with the NATS service API; needs `discovery`). Calls are spread round-robin.
+   */
   address: string;
+  /** Resolves `nats-service:///` targets. */
+  discovery?: ReplicaDiscovery | undefined;
   /** Interval of HTTP/2 keepalive pings while calls are open, to notice a dead peer. Default 10 s. */
   keepaliveMs?: number;
   /** Upper bound of the reconnect backoff after the upstream went away. Default 2 s. */
@@ -35,7 +43,13 @@ export interface ClosableTransport extends Transport {
  */
 export function createGrpcJsTransport(options: GrpcJsTransportOptions): ClosableTransport {
   const keepaliveMs = options.keepaliveMs ?? 10_000;
+  if (isNatsServiceTarget(options.address) && !options.discovery) throw new Error(`${options.address} needs a replica discovery (NATS)`);
+  const discovery = options.discovery && isNatsServiceTarget(options.address) ? natsServiceChannelOptions(options.discovery) : undefined;
   const client = new grpc.Client(options.address, grpcChannelCredentials(options.tls ?? { identity: undefined, ca: undefined }), {
+    ...discovery?.options,
+    // Every address the target resolves to gets a connection and a share of the calls; pick_first, the
+    // default, would send everything to one replica. A replica that goes away is skipped at once.
+    "grpc.service_config": JSON.stringify({ loadBalancingConfig: [{ round_robin: {} }] }),
     "grpc.keepalive_time_ms": keepaliveMs,
     "grpc.keepalive_timeout_ms": Math.min(keepaliveMs, 5_000),
     // grpc-js backs off up to 120 s by default: far too long for an upstream on the same LAN coming back.
@@ -96,6 +110,7 @@ export function createGrpcJsTransport(options: GrpcJsTransportOptions): Closable
     },
     close() {
       client.close();
+      discovery?.release();
     },
   };
 }
