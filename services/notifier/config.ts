@@ -1,5 +1,5 @@
 import { ConfigError, type Env, readOptionalPort, readPort, readPositiveInt, readServerLimits, readString, readSwitch, readUrl } from "../platform/process/index.js";
-import { readStreamLimits, type EventStreamLimits } from "../platform/events/index.js";
+import { readNatsUrl, readStreamLimits, type EventStreamLimits } from "../platform/events/index.js";
 import { defaultStatementTimeoutMs } from "../platform/db/index.js";
 import type { ServerLimits } from "../platform/rpc/index.js";
 import { loadTlsConfig, type ReadFile, type TlsConfig } from "../platform/identity/index.js";
@@ -61,7 +61,7 @@ export function loadNotifierConfig(env: Env = process.env, readFile?: ReadFile):
     databaseUrl: readUrl(env, "NOTIFIER_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/notifier", ["postgres", "postgresql"]),
     databasePoolSize: readPositiveInt(env, "NOTIFIER_DATABASE_POOL", 10),
     databaseStatementTimeoutMs: readPositiveInt(env, "DATABASE_STATEMENT_TIMEOUT_MS", defaultStatementTimeoutMs),
-    natsUrl: readUrl(env, "NATS_URL", "nats://127.0.0.1:4222", ["nats", "tls"]),
+    natsUrl: readNatsUrl(env),
     eventsStream: readString(env, "EVENTS_STREAM", "ORDERS"),
     eventsSubjectPrefix: readString(env, "EVENTS_SUBJECT_PREFIX", "orders"),
     smtpUrl: env.SMTP_URL ? readUrl(env, "SMTP_URL", "", ["smtp", "smtps"]) : undefined,

@@ -14,7 +14,7 @@ import {
   readSwitch,
   readUrl,
 } from "../platform/process/index.js";
-import { readEventFamily, readStreamLimits, type EventFamilyConfig, type EventStreamLimits } from "../platform/events/index.js";
+import { readEventFamily, readNatsUrl, readStreamLimits, type EventFamilyConfig, type EventStreamLimits } from "../platform/events/index.js";
 import type { ServerLimits } from "../platform/rpc/index.js";
 import { defaultStatementTimeoutMs } from "../platform/db/index.js";
 import { loadTlsConfig, type ReadFile, type TlsConfig } from "../platform/identity/index.js";
@@ -98,7 +98,7 @@ export function loadOrdersConfig(env: Env = process.env, readFile?: ReadFile): O
     databasePoolSize: readPositiveInt(env, "ORDERS_DATABASE_POOL", 10),
     databaseStatementTimeoutMs: readPositiveInt(env, "DATABASE_STATEMENT_TIMEOUT_MS", defaultStatementTimeoutMs),
     shippingAddr: readGrpcTarget(env, "SHIPPING_ADDR", "127.0.0.1:50052"),
-    natsUrl: readUrl(env, "NATS_URL", "nats://127.0.0.1:4222", ["nats", "tls"]),
+    natsUrl: readNatsUrl(env),
     eventsStream: orderEvents.stream,
     eventsSubjectPrefix: orderEvents.subjectPrefix,
     streamLimits: readStreamLimits(env),

@@ -15,7 +15,7 @@ import {
 } from "../platform/process/index.js";
 import type { ServerLimits } from "../platform/rpc/index.js";
 import { loadTlsConfig, type ReadFile, type TlsConfig } from "../platform/identity/index.js";
-import { readEventFamily, readStreamLimits, type EventFamilyConfig, type EventStreamLimits } from "../platform/events/index.js";
+import { readEventFamily, readNatsUrl, readStreamLimits, type EventFamilyConfig, type EventStreamLimits } from "../platform/events/index.js";
 import { defaultStatementTimeoutMs } from "../platform/db/index.js";
 import type { CarrierDelays } from "./carrier-simulator.js";
 
@@ -78,7 +78,7 @@ export function loadShippingConfig(env: Env = process.env, readFile?: ReadFile):
     limits: readServerLimits(env),
     corsOrigins: readCorsOrigins(env),
     reflection: readSwitch(env, "REFLECTION", true),
-    natsUrl: readUrl(env, "NATS_URL", "nats://127.0.0.1:4222", ["nats", "tls"]),
+    natsUrl: readNatsUrl(env),
     events: readEventFamily(env, "shipping"),
     streamLimits: readStreamLimits(env),
     outboxRetentionMs: readPositiveInt(env, "OUTBOX_RETENTION_MS", 60 * 60_000),

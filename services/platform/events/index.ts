@@ -11,7 +11,7 @@ export { deadLetterStreamName, deadLetterSubject, ensureEventStreams } from "./e
 export type { EventStreamsOptions } from "./event-stream.js";
 export { defaultEventStreamLimits, readStreamLimits } from "./stream-limits.js";
 export type { EventStreamLimits, StreamLimits } from "./stream-limits.js";
-export { checkNats, connectNats, isNatsConnected } from "./nats-connection.js";
+export { checkNats, connectNats, isNatsConnected, readNatsUrl } from "./nats-connection.js";
 export { startOutboxRelay } from "./outbox-relay.js";
 export type { OutboxRelay, OutboxRelayOptions } from "./outbox-relay.js";
 export type { NatsConnection } from "./nats-connection.js";
