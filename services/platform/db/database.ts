@@ -66,6 +66,10 @@ export async function openDatabase<TSchema extends Record<string, unknown>>(opti
   await ensureDatabase(options.url);
   const migrator = postgres(options.url, { max: 1, onnotice: () => {}, connect_timeout: 5 });
   try {
+    // Replicas starting together would run the same migration twice (the loser fails on "already
+    // exists"): a session advisory lock per migrations table makes them take turns, and the later ones
+    // find nothing left to apply. The one connection holds it until end().
+    await migrator`select pg_advisory_lock(hashtext(${options.migrationsTable}))`;
     await migrate(drizzle(migrator), {
       migrationsFolder: projectPath(options.migrationsFolder),
       migrationsTable: options.migrationsTable,
