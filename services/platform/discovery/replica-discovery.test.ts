@@ -116,6 +116,35 @@ describe("replicas registered with the NATS service API", () => {
     expect(served.slice(leftAt + 20).every((id) => servedBy(id, [a.shipping, b.shipping]) === 1)).toBe(true);
   });
 
+  it("keeps a replica that misses a round or two (busy for a moment) and drops it after the third", async () => {
+    const name = uniqueName("svc");
+    // A stand-in replica answering pings by hand, so the test decides which rounds it misses.
+    let answering = true;
+    let pinged = 0;
+    const responder = nc.subscribe(`$SRV.PING.${name}`, {
+      callback: (_err, msg) => {
+        pinged++;
+        if (answering) msg.respond(JSON.stringify({ type: "io.nats.micro.v1.ping_response", name, id: "busy-1", version: "0.1.0", metadata: { grpc: "127.0.0.1:1" } }));
+      },
+    });
+    cleanups.push(() => responder.unsubscribe());
+    const discovery = createReplicaDiscovery(async () => nc, { logger: testLogger, intervalMs: 100, maxWaitMs: 300, stallMs: 100 });
+    cleanups.push(() => discovery.close());
+    const seen: string[][] = [];
+    discovery.watch(name, (addresses) => seen.push(addresses));
+    await waitFor(() => seen.length === 1, { what: "the first answer" });
+    answering = false;
+    const missedFrom = pinged;
+    await waitFor(() => pinged >= missedFrom + 2, { what: "two rounds missed" });
+    answering = true;
+    await waitFor(() => pinged >= missedFrom + 4, { what: "two rounds answered again" });
+    expect(seen).toEqual([["127.0.0.1:1"]]);
+    answering = false;
+    await waitFor(() => seen.length === 2, { what: "the replica dropped" });
+    expect(pinged).toBeGreaterThanOrEqual(missedFrom + 4 + 3);
+    expect(seen[1]).toEqual([]);
+  });
+
   it("answers UNAVAILABLE naming the service when no replica is registered", async () => {
     const name = uniqueName("svc");
     const { client } = clientOf(name);
