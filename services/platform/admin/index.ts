@@ -4,4 +4,4 @@ export type { AdminBinding } from "./admin-binding.js";
 export { createAdminService, deadLetterError } from "./admin-service.js";
 export type { AdminServiceOptions } from "./admin-service.js";
 export { deadLetterDetailToProto, deadLetterToProto, failedOutboxEventToProto, refToProto } from "./admin-mapping.js";
-export { defaultPageSize, maxPageSize } from "./admin-requests.js";
+export { defaultPageSize, filterOf, maxPageSize, retrySelectionOf, selectionOf } from "./admin-requests.js";
