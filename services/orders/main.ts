@@ -1,6 +1,7 @@
 import { randomBytes } from "node:crypto";
 import { OrderService } from "../../gen/orders/v1/orders_pb.js";
-import { redact } from "../platform/db/index.js";
+import { adminBinding, type AdminBinding } from "../platform/admin/index.js";
+import { failedOutbox, redact } from "../platform/db/index.js";
 import { announceReplica, createReplicaDiscovery, isNatsServiceTarget, replicaEndpoints } from "../platform/discovery/index.js";
 import { ensureEventStreams, startEventSide, startOutboxRelay, type EventSide, type OutboxRelayOptions } from "../platform/events/index.js";
 import { createCallerAuthenticator } from "../platform/identity/index.js";
@@ -8,7 +9,7 @@ import { startMetricsServer } from "../platform/metrics/index.js";
 import { createLogger, runProcess } from "../platform/process/index.js";
 import { bindService, startServiceHost } from "../platform/rpc/index.js";
 import { loadOrdersConfig, type OrdersConfig } from "./config.js";
-import { outboxChannel } from "./db/schema.js";
+import { outbox, outboxChannel } from "./db/schema.js";
 import { createOrderService } from "./order-service.js";
 import { OrderStore } from "./order-store.js";
 import { createShippingClient, type ShippingClient } from "./shipping-client.js";
@@ -48,7 +49,12 @@ await runProcess(logger, async () => {
   });
   // Orders keep being accepted into the outbox while NATS is down, so health does not depend on it
   // and the event side starts whenever the first connection succeeds.
-  const events = startEvents(config, database.sql, store, shipping, watchHub);
+  // The operator's AdminService: this database's failed outbox rows and the mesh's dead letters.
+  const admin = adminBinding({
+    families: { orders: { stream: config.eventsStream, subjectPrefix: config.eventsSubjectPrefix }, shipping: config.shippingEvents },
+    outbox: failedOutbox(database.db, outbox, outboxChannel),
+  });
+  const events = startEvents(config, database.sql, store, shipping, watchHub, admin);
   const host = await startServiceHost({
     logger,
     host: config.bindHost,
@@ -56,7 +62,7 @@ await runProcess(logger, async () => {
     limits: config.limits,
     corsOrigins: config.corsOrigins,
     webPort: config.webPort,
-    services: [bindService(OrderService, createOrderService({ store, pageTokenKey, watchHub }), "customer-token")],
+    services: [bindService(OrderService, createOrderService({ store, pageTokenKey, watchHub }), "customer-token"), admin.binding],
     authenticator,
     reflection: config.reflection,
     healthChecks: [() => database.ping()],
@@ -79,10 +85,11 @@ await runProcess(logger, async () => {
 });
 
 /**
- * The event side: once NATS answers, the watch hub subscribes, the streams are declared, and the relay,
- * dispatch, the shipment projection (shipment-tracking) and the cancel saga (shipment-cancel) start.
+ * The event side: once NATS answers, the watch hub subscribes, the streams are declared, AdminService
+ * reaches the dead letters, and the relay, dispatch, the shipment projection (shipment-tracking) and
+ * the cancel saga (shipment-cancel) start.
  */
-function startEvents(config: OrdersConfig, sql: OutboxRelayOptions["sql"], store: OrderStore, shipping: ShippingClient, watchHub: OrderWatchHub): EventSide {
+function startEvents(config: OrdersConfig, sql: OutboxRelayOptions["sql"], store: OrderStore, shipping: ShippingClient, watchHub: OrderWatchHub, admin: AdminBinding): EventSide {
   const orderEvents = { stream: config.eventsStream, subjectPrefix: config.eventsSubjectPrefix };
   return startEventSide({
     natsUrl: config.natsUrl,
@@ -91,6 +98,7 @@ function startEvents(config: OrdersConfig, sql: OutboxRelayOptions["sql"], store
     onConnected: (nc) => watchHub.attach(nc),
     declare: (jsm) => ensureEventStreams(jsm, { ...orderEvents, limits: config.streamLimits }),
     async start(nc, jsm) {
+      admin.attach(nc, jsm);
       const js = jsm.jetstream();
       const relay = await startOutboxRelay({
         sql,

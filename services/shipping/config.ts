@@ -51,6 +51,8 @@ export interface ShippingConfig {
   natsUrl: string;
   /** Stream and subject prefix of shipping's events (SHIPPING_EVENTS_STREAM, SHIPPING_EVENTS_SUBJECT_PREFIX). */
   events: EventFamilyConfig;
+  /** Stream and subject prefix of orders' events (EVENTS_STREAM, EVENTS_SUBJECT_PREFIX): whose dead letters AdminService shows beside shipping's. */
+  orderEvents: EventFamilyConfig;
   /** Retention of shipping's stream and its dead letters (EVENTS_MAX_AGE, EVENTS_MAX_BYTES, DEADLETTER_*). */
   streamLimits: EventStreamLimits;
   /** How long published outbox rows are kept before pruning (must outlast the JetStream duplicate window). */
@@ -80,6 +82,7 @@ export function loadShippingConfig(env: Env = process.env, readFile?: ReadFile):
     reflection: readSwitch(env, "REFLECTION", true),
     natsUrl: readNatsUrl(env),
     events: readEventFamily(env, "shipping"),
+    orderEvents: readEventFamily(env, "orders"),
     streamLimits: readStreamLimits(env),
     outboxRetentionMs: readPositiveInt(env, "OUTBOX_RETENTION_MS", 60 * 60_000),
     outboxMaxAttempts: readPositiveInt(env, "OUTBOX_MAX_ATTEMPTS", 50),

@@ -1,6 +1,7 @@
 import type { Sql } from "postgres";
 import { ShippingService } from "../../gen/shipping/v1/shipping_pb.js";
-import { redact } from "../platform/db/index.js";
+import { adminBinding, type AdminBinding } from "../platform/admin/index.js";
+import { failedOutbox, redact } from "../platform/db/index.js";
 import { announceReplica, replicaEndpoints } from "../platform/discovery/index.js";
 import { ensureEventStreams, startEventSide, startOutboxRelay, type EventSide } from "../platform/events/index.js";
 import { createCallerAuthenticator } from "../platform/identity/index.js";
@@ -9,7 +10,7 @@ import { createLogger, runProcess } from "../platform/process/index.js";
 import { bindService, startServiceHost } from "../platform/rpc/index.js";
 import { carrierIsOn, carrierSchedule, startCarrierSimulator } from "./carrier-simulator.js";
 import { loadShippingConfig, type ShippingConfig } from "./config.js";
-import { outboxChannel } from "./db/schema.js";
+import { outbox, outboxChannel } from "./db/schema.js";
 import { ShipmentStore } from "./shipment-store.js";
 import { allowAnyCaller, serviceIdentityAccess } from "./shipping-access.js";
 import { createShippingService } from "./shipping-service.js";
@@ -23,13 +24,16 @@ await runProcess(logger, async () => {
   logger.info({ database: redact(config.databaseUrl), nats: config.natsUrl, carrier: config.carrier }, "starting");
   if (config.authDisabled) logger.warn("AUTH_DISABLED=true: any caller may create, cancel, move and read any shipment");
   const database = await openShippingDatabase(config.databaseUrl, config.databasePoolSize, config.databaseStatementTimeoutMs);
-  // Customers may read their own shipments with the same tokens OrderService takes, when AUTH_* is set.
-  const authenticator = config.auth && !config.auth.disabled ? await createCallerAuthenticator(config.auth) : undefined;
+  // Customers may read their own shipments with the same tokens OrderService takes, and admins call
+  // AdminService, when AUTH_* is set. AUTH_DISABLED=true makes every caller an admin, as on orders.
+  const authenticator = config.auth ? await createCallerAuthenticator(config.auth) : undefined;
   const store = new ShipmentStore(database.db, { schedule: carrierSchedule(config.carrier) });
   const carrier = carrierIsOn(config.carrier) ? startCarrierSimulator({ store, logger }) : undefined;
   // Changes keep being committed into the outbox while NATS is down, so health does not depend on it
   // and the relay starts whenever the first connection succeeds.
-  const events = startEvents(config, database.sql);
+  // The operator's AdminService: this database's failed outbox rows and the mesh's dead letters.
+  const admin = adminBinding({ families: { orders: config.orderEvents, shipping: config.events }, outbox: failedOutbox(database.db, outbox, outboxChannel) });
+  const events = startEvents(config, database.sql, admin);
   const host = await startServiceHost({
     logger,
     host: config.bindHost,
@@ -37,7 +41,7 @@ await runProcess(logger, async () => {
     limits: config.limits,
     corsOrigins: config.corsOrigins,
     webPort: config.webPort,
-    services: [bindService(ShippingService, createShippingService(store, config.authDisabled ? allowAnyCaller : serviceIdentityAccess()), "customer-token-if-sent")],
+    services: [bindService(ShippingService, createShippingService(store, config.authDisabled ? allowAnyCaller : serviceIdentityAccess()), "customer-token-if-sent"), admin.binding],
     authenticator,
     reflection: config.reflection,
     healthChecks: [() => database.ping()],
@@ -48,14 +52,15 @@ await runProcess(logger, async () => {
   return [() => replica.stop(), () => host.stop(), async () => carrier?.stop(), () => events.stop(), () => database.close(), async () => metrics?.stop()];
 });
 
-/** The event side: once NATS answers, the SHIPPING streams are declared and the outbox relay starts. */
-function startEvents(config: ShippingConfig, sql: Sql): EventSide {
+/** The event side: once NATS answers, the SHIPPING streams are declared, AdminService reaches the dead letters and the outbox relay starts. */
+function startEvents(config: ShippingConfig, sql: Sql, admin: AdminBinding): EventSide {
   return startEventSide({
     natsUrl: config.natsUrl,
     logger,
     name: "shipping",
     declare: (jsm) => ensureEventStreams(jsm, { ...config.events, limits: config.streamLimits }),
-    async start(nc) {
+    async start(nc, jsm) {
+      admin.attach(nc, jsm);
       const relay = await startOutboxRelay({
         sql,
         nc,

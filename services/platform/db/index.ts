@@ -4,3 +4,5 @@ export { runWithQuerySignal } from "./query-cancellation.js";
 export type { Database } from "./database.js";
 export { insertOutboxEvents, outboxTable } from "./outbox-table.js";
 export type { OutboxEntry, OutboxTable, OutboxWriter } from "./outbox-table.js";
+export { failedOutbox, maxFailedOutboxRetries } from "./failed-outbox.js";
+export type { FailedOutbox, FailedOutboxDatabase, FailedOutboxPage, FailedOutboxRetry, FailedOutboxRow } from "./failed-outbox.js";
