@@ -1,11 +1,12 @@
 import { randomBytes } from "node:crypto";
 import { OrderService } from "../../gen/orders/v1/orders_pb.js";
-import { redact } from "../platform/db/index.js";
+import { redact, tracedStore } from "../platform/db/index.js";
 import { ensureEventStreams, startEventSide, startOutboxRelay, type EventSide, type OutboxRelayOptions } from "../platform/events/index.js";
 import { createCallerAuthenticator } from "../platform/identity/index.js";
 import { startMetricsServer } from "../platform/metrics/index.js";
 import { createLogger, runProcess } from "../platform/process/index.js";
 import { bindService, startServiceHost } from "../platform/rpc/index.js";
+import { startTelemetry } from "../platform/telemetry/index.js";
 import { loadOrdersConfig, type OrdersConfig } from "./config.js";
 import { outboxChannel } from "./db/schema.js";
 import { createOrderService } from "./order-service.js";
@@ -22,12 +23,14 @@ const logger = createLogger("orders");
 
 await runProcess(logger, async () => {
   const config = loadOrdersConfig();
+  // First: every span, the servers' and consumers', needs the SDK in place when it starts.
+  const telemetry = startTelemetry(config.telemetry, logger);
   const metrics = config.metricsPort === undefined ? undefined : await startMetricsServer({ host: config.bindHost, port: config.metricsPort, logger });
   logger.info({ database: redact(config.databaseUrl), shipping: config.shippingAddr, nats: config.natsUrl }, "starting");
   if (config.auth.disabled) logger.warn("AUTH_DISABLED=true: OrderService serves every caller without a token, as an admin");
   const authenticator = await createCallerAuthenticator(config.auth);
   const database = await openOrdersDatabase(config.databaseUrl, config.databasePoolSize, config.databaseStatementTimeoutMs);
-  const store = new OrderStore(database.db, database.sql);
+  const store = tracedStore(new OrderStore(database.db, database.sql), database.location);
   const shipping = createShippingClient({ addr: config.shippingAddr, logger, tls: config.tls });
   for (const replaced of config.replacedVariables) logger.warn(replaced);
   if (!config.pageTokenKey) logger.warn("PAGE_TOKEN_KEY is not set: page tokens are signed with a key of this process only and become invalid when it restarts");
@@ -58,7 +61,8 @@ await runProcess(logger, async () => {
     healthChecks: [() => database.ping()],
     tls: config.tls,
   });
-  return [() => host.stop(), async () => watchHub.close(), () => events.stop(), async () => shipping.close(), () => database.close(), async () => metrics?.stop()];
+  // Telemetry last: the spans of everything that stopped before it are exported.
+  return [() => host.stop(), async () => watchHub.close(), () => events.stop(), async () => shipping.close(), () => database.close(), async () => metrics?.stop(), () => telemetry.shutdown()];
 });
 
 /**

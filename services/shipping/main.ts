@@ -1,11 +1,12 @@
 import type { Sql } from "postgres";
 import { ShippingService } from "../../gen/shipping/v1/shipping_pb.js";
-import { redact } from "../platform/db/index.js";
+import { redact, tracedStore } from "../platform/db/index.js";
 import { ensureEventStreams, startEventSide, startOutboxRelay, type EventSide } from "../platform/events/index.js";
 import { createCallerAuthenticator } from "../platform/identity/index.js";
 import { startMetricsServer } from "../platform/metrics/index.js";
 import { createLogger, runProcess } from "../platform/process/index.js";
 import { bindService, startServiceHost } from "../platform/rpc/index.js";
+import { startTelemetry } from "../platform/telemetry/index.js";
 import { carrierIsOn, carrierSchedule, startCarrierSimulator } from "./carrier-simulator.js";
 import { loadShippingConfig, type ShippingConfig } from "./config.js";
 import { outboxChannel } from "./db/schema.js";
@@ -18,13 +19,15 @@ const logger = createLogger("shipping");
 
 await runProcess(logger, async () => {
   const config = loadShippingConfig();
+  // First: every span, the servers' and the carrier's, needs the SDK in place when it starts.
+  const telemetry = startTelemetry(config.telemetry, logger);
   const metrics = config.metricsPort === undefined ? undefined : await startMetricsServer({ host: config.bindHost, port: config.metricsPort, logger });
   logger.info({ database: redact(config.databaseUrl), nats: config.natsUrl, carrier: config.carrier }, "starting");
   if (config.authDisabled) logger.warn("AUTH_DISABLED=true: any caller may create, cancel, move and read any shipment");
   const database = await openShippingDatabase(config.databaseUrl, config.databasePoolSize, config.databaseStatementTimeoutMs);
   // Customers may read their own shipments with the same tokens OrderService takes, when AUTH_* is set.
   const authenticator = config.auth && !config.auth.disabled ? await createCallerAuthenticator(config.auth) : undefined;
-  const store = new ShipmentStore(database.db, { schedule: carrierSchedule(config.carrier) });
+  const store = tracedStore(new ShipmentStore(database.db, { schedule: carrierSchedule(config.carrier) }), database.location);
   const carrier = carrierIsOn(config.carrier) ? startCarrierSimulator({ store, logger }) : undefined;
   // Changes keep being committed into the outbox while NATS is down, so health does not depend on it
   // and the relay starts whenever the first connection succeeds.
@@ -42,7 +45,8 @@ await runProcess(logger, async () => {
     healthChecks: [() => database.ping()],
     tls: config.tls,
   });
-  return [() => host.stop(), async () => carrier?.stop(), () => events.stop(), () => database.close(), async () => metrics?.stop()];
+  // Telemetry last: the spans of everything that stopped before it are exported.
+  return [() => host.stop(), async () => carrier?.stop(), () => events.stop(), () => database.close(), async () => metrics?.stop(), () => telemetry.shutdown()];
 });
 
 /** The event side: once NATS answers, the SHIPPING streams are declared and the outbox relay starts. */
