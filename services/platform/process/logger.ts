@@ -18,5 +18,12 @@ function traceFields(): Record<string, string> {
 
 /** Creates the JSON logger of one process; every line carries the service name, and trace_id/span_id inside a span. */
 export function createLogger(service: string, level = process.env.LOG_LEVEL ?? "info"): Logger {
-  return pino({ name: service, level, base: { service }, mixin: traceFields });
+  return pino({
+    name: service,
+    level,
+    base: { service },
+    mixin: traceFields,
+    // pino's default merge writes the line's fields into the mixin's object; the shared empty one is left alone.
+    mixinMergeStrategy: (line, mixed) => (mixed === noTrace ? line : Object.assign(mixed, line)),
+  });
 }
