@@ -3,7 +3,7 @@ import { join, resolve } from "node:path";
 import nodemailer, { type Transporter } from "nodemailer";
 import { ATTR_NETWORK_PROTOCOL_NAME, ATTR_SERVER_ADDRESS, ATTR_SERVER_PORT } from "@opentelemetry/semantic-conventions";
 import type { Logger } from "../platform/process/index.js";
-import { SpanKind, withSpan } from "../platform/telemetry/index.js";
+import { isTracing, SpanKind, withSpan } from "../platform/telemetry/index.js";
 
 /** One email to send. */
 export interface MailMessage {
@@ -69,12 +69,12 @@ export async function createMailer(options: MailerOptions): Promise<Mailer> {
       [ATTR_SERVER_PORT]: server.port ? Number(server.port) : server.protocol === "smtps:" ? 465 : 587,
       [ATTR_NETWORK_PROTOCOL_NAME]: "smtp",
     };
+    const smtpSend = (message: MailMessage) => withDeadline(sendWith(transport, options.from, message), options.timeoutMs, "SMTP send");
     return {
       kind: "smtp",
+      // Checked first, so a notifier that does not trace builds no span options per email.
       send: (message) =>
-        withSpan("SMTP send", { kind: SpanKind.CLIENT, attributes: { ...attributes, [messageIdAttribute]: message.messageId } }, () =>
-          withDeadline(sendWith(transport, options.from, message), options.timeoutMs, "SMTP send"),
-        ),
+        isTracing() ? withSpan("SMTP send", { kind: SpanKind.CLIENT, attributes: { ...attributes, [messageIdAttribute]: message.messageId } }, () => smtpSend(message)) : smtpSend(message),
       close: () => transport.close(),
     };
   }

@@ -2,7 +2,7 @@ import { sql } from "drizzle-orm";
 import { bigint, customType, index, integer, pgTable, text, timestamp, uuid, type PgDatabase, type PgQueryResultHKT } from "drizzle-orm/pg-core";
 import { ATTR_DB_COLLECTION_NAME, ATTR_DB_OPERATION_BATCH_SIZE, ATTR_DB_OPERATION_NAME, ATTR_DB_SYSTEM_NAME, DB_SYSTEM_NAME_VALUE_POSTGRESQL } from "@opentelemetry/semantic-conventions";
 import type { EncodedEvent } from "../events/catalogue.js";
-import { SpanKind, traceparentOf, withSpan } from "../telemetry/index.js";
+import { isTracing, SpanKind, traceparentOf, withSpan } from "../telemetry/index.js";
 
 const bytea = customType<{ data: Uint8Array; driverData: Buffer }>({
   dataType: () => "bytea",
@@ -76,6 +76,7 @@ export interface OutboxEntry {
  * outside any span: no trace to continue) it passes undefined and starts nothing.
  */
 export function tracedOutboxWrite<T>(count: number, write: (traceparent: string | undefined) => Promise<T>): Promise<T> {
+  if (!isTracing()) return write(undefined);
   return withSpan(
     "INSERT outbox",
     {

@@ -7,7 +7,7 @@ import { eventFamilies, type EventFamily } from "./catalogue.js";
 import { publishEvent } from "./cloudevents.js";
 import { isNatsConnected, type NatsConnection } from "./nats-connection.js";
 import { outboxGauges } from "../metrics/event-metrics.js";
-import { contextFromTraceparent, contextWith, endWithError, SpanKind, startSpan, traceparentOf } from "../telemetry/index.js";
+import { contextFromTraceparent, contextWith, endWithError, isTracing, SpanKind, startSpan, traceparentOf } from "../telemetry/index.js";
 import { messagingAttributes, orderIdAttribute } from "./messaging-spans.js";
 
 /** Where the relay reads and publishes, and its tuning; defaults suit production, tests shorten them. */
@@ -155,11 +155,14 @@ export async function startOutboxRelay(options: OutboxRelayOptions): Promise<Out
    */
   const publishRow = (row: ClaimedRow) => {
     const subject = `${options.subjectPrefix}.${row.event_name}`;
-    const span = startSpan(`send ${subject}`, {
-      kind: SpanKind.PRODUCER,
-      parent: contextFromTraceparent(row.traceparent),
-      attributes: { ...messagingAttributes("send", subject), [ATTR_MESSAGING_MESSAGE_ID]: row.id, [orderIdAttribute]: row.aggregate_id },
-    });
+    // Checked first, so a relay that does not trace builds no span options per row.
+    const span = isTracing()
+      ? startSpan(`send ${subject}`, {
+          kind: SpanKind.PRODUCER,
+          parent: contextFromTraceparent(row.traceparent),
+          attributes: { ...messagingAttributes("send", subject), [ATTR_MESSAGING_MESSAGE_ID]: row.id, [orderIdAttribute]: row.aggregate_id },
+        })
+      : undefined;
     const published = publishEvent(js, {
       subject,
       eventId: row.id,

@@ -5,7 +5,7 @@ import type { UnaryResponse } from "@connectrpc/connect";
 import { StatusSchema } from "../../../gen/google/rpc/status_pb.js";
 import type { TlsConfig } from "../identity/tls-config.js";
 import { grpcChannelCredentials } from "../identity/tls-credentials.js";
-import { contextWith, injectTraceHeaders } from "../telemetry/index.js";
+import { contextWith, injectTraceHeaders, isTracing } from "../telemetry/index.js";
 import { endRpcSpan, startClientSpan } from "./rpc-spans.js";
 
 type HeadersInit = ConstructorParameters<typeof Headers>[0];
@@ -60,7 +60,7 @@ export function createGrpcJsTransport(options: GrpcJsTransportOptions): Closable
       return new Promise((resolve, reject) => {
         if (signal?.aborted) return reject(ConnectError.from(signal.reason, Code.Canceled));
         const path = `/${method.parent.typeName}/${method.name}`;
-        const span = startClientSpan(path.slice(1), server);
+        const span = isTracing() ? startClientSpan(path.slice(1), server) : undefined;
         const metadata = toMetadata(header);
         // Replaces a traceparent the caller set by hand: the call is the child of its own span.
         if (span) injectTraceHeaders(metadata, metadataSetter, contextWith(span));

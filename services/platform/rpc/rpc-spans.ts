@@ -2,7 +2,7 @@ import { Code, type HandlerContext } from "@connectrpc/connect";
 import { ATTR_ERROR_TYPE, ATTR_RPC_METHOD, ATTR_RPC_STATUS_CODE, ATTR_RPC_SYSTEM_NAME, ATTR_SERVER_ADDRESS, ATTR_SERVER_PORT, RPC_SYSTEM_NAME_VALUE_GRPC } from "@opentelemetry/semantic-conventions";
 import { RPC_SYSTEM_NAME_VALUE_CONNECTRPC } from "@opentelemetry/semantic-conventions/incubating";
 import { rpcCodeName } from "../metrics/rpc-metrics.js";
-import { contextFromHeaders, contextWith, SpanKind, SpanStatusCode, startSpan, type Context, type Span } from "../telemetry/index.js";
+import { contextFromHeaders, contextWith, isTracing, SpanKind, SpanStatusCode, startSpan, type Context, type Span } from "../telemetry/index.js";
 
 /** The wire protocol of a served call (grpc, grpc-web, connect): one port serves all three, so spans say which. */
 export const rpcProtocolAttribute = "ordermesh.rpc.protocol";
@@ -39,6 +39,7 @@ export function startServerSpan(method: string, ctx: HandlerContext): ServerSpan
 
 /** Starts the CLIENT span of an outgoing gRPC call to host:port; undefined while not tracing. */
 export function startClientSpan(method: string, server: { host: string; port: number | undefined }): Span | undefined {
+  if (!isTracing()) return undefined;
   return startSpan(method, {
     kind: SpanKind.CLIENT,
     attributes: {
