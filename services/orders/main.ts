@@ -1,13 +1,14 @@
 import { randomBytes } from "node:crypto";
 import { OrderService } from "../../gen/orders/v1/orders_pb.js";
 import { adminBinding, type AdminBinding } from "../platform/admin/index.js";
-import { failedOutbox, redact } from "../platform/db/index.js";
+import { failedOutbox, redact, tracedStore } from "../platform/db/index.js";
 import { announceReplica, createReplicaDiscovery, isNatsServiceTarget, replicaEndpoints } from "../platform/discovery/index.js";
 import { ensureEventStreams, startEventSide, startOutboxRelay, type EventSide, type OutboxRelayOptions } from "../platform/events/index.js";
 import { createCallerAuthenticator } from "../platform/identity/index.js";
 import { startMetricsServer } from "../platform/metrics/index.js";
 import { createLogger, runProcess } from "../platform/process/index.js";
 import { bindService, startServiceHost } from "../platform/rpc/index.js";
+import { startTelemetry } from "../platform/telemetry/index.js";
 import { loadOrdersConfig, type OrdersConfig } from "./config.js";
 import { outbox, outboxChannel } from "./db/schema.js";
 import { createOrderService } from "./order-service.js";
@@ -24,12 +25,14 @@ const logger = createLogger("orders");
 
 await runProcess(logger, async () => {
   const config = loadOrdersConfig();
+  // First: every span, the servers' and consumers', needs the SDK in place when it starts.
+  const telemetry = startTelemetry(config.telemetry, logger);
   const metrics = config.metricsPort === undefined ? undefined : await startMetricsServer({ host: config.bindHost, port: config.metricsPort, logger });
   logger.info({ database: redact(config.databaseUrl), shipping: config.shippingAddr, nats: config.natsUrl }, "starting");
   if (config.auth.disabled) logger.warn("AUTH_DISABLED=true: OrderService serves every caller without a token, as an admin");
   const authenticator = await createCallerAuthenticator(config.auth);
   const database = await openOrdersDatabase(config.databaseUrl, config.databasePoolSize, config.databaseStatementTimeoutMs);
-  const store = new OrderStore(database.db, database.sql);
+  const store = tracedStore(new OrderStore(database.db, database.sql), database.location);
   // SHIPPING_ADDR=nats-service:///shipping: the shipping replicas registered on the NATS this process
   // connects to (the event side's connection, made below, used once a call needs it).
   const discovery = isNatsServiceTarget(config.shippingAddr) ? createReplicaDiscovery(() => events.connected, { logger }) : undefined;
@@ -81,6 +84,8 @@ await runProcess(logger, async () => {
     },
     () => database.close(),
     async () => metrics?.stop(),
+    // Telemetry last: the spans of everything that stopped before it are exported.
+    () => telemetry.shutdown(),
   ];
 });
 

@@ -11,6 +11,7 @@ describe("loadShippingConfig", () => {
       grpcPort: 50052,
       webPort: 8082,
       metricsPort: 9465,
+      telemetry: { enabled: false, serviceName: "shipping", reason: "no OTEL_EXPORTER_OTLP_ENDPOINT" },
       databaseUrl: "postgres://postgres@127.0.0.1:5432/shipping",
       databasePoolSize: 10,
       databaseStatementTimeoutMs: 5000,
