@@ -133,8 +133,9 @@ export function createGrpcJsTransport(options: GrpcJsTransportOptions): Closable
 
 const metadataSetter = { set: (metadata: grpc.Metadata, key: string, value: string) => metadata.set(key, value) };
 
-/** host and port of a "host:port" address (the span's server.address and server.port). */
-function serverOf(address: string): { host: string; port: number | undefined } {
+/** host and port of a target (the span's server.address and server.port): "host:port", "dns:///host:port", "nats-service:///name". */
+function serverOf(target: string): { host: string; port: number | undefined } {
+  const address = target.replace(/^(?:dns|nats-service):(?:\/\/[^/]*\/)?/, "");
   const match = /^(.*):(\d+)$/.exec(address);
   return match ? { host: match[1]!.replace(/^\[|\]$/g, ""), port: Number(match[2]) } : { host: address, port: undefined };
 }
