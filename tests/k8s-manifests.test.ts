@@ -227,8 +227,8 @@ describe("k8s checks reject a broken copy", () => {
     expect(problems).toContain("shipping: listens on 50062 (grpc), which is no containerPort");
     expect(problems).toContain("shipping: containerPort 50052 (grpc) is not a port the service listens on");
     expect(problems).toContain("shipping: readinessProbe asks 127.0.0.1:50052, but the gRPC port is 50062");
-    expect(problems).toContain("orders: SHIPPING_ADDR=shipping:50052: Service shipping port 50052 leads to grpc, but shipping serves it on 50062");
-    expect(problems).toContain("orders: SHIPPING_ADDR=shipping:50052: shipping listens on 50062, not 50052");
+    expect(problems).toContain("orders: SHIPPING_ADDR=dns:///shipping:50052: Service shipping port 50052 leads to grpc, but shipping serves it on 50062");
+    expect(problems).toContain("orders: SHIPPING_ADDR=dns:///shipping:50052: shipping listens on 50062, not 50052");
   });
 
   it("when an environment variable is misspelled, or the loader refuses a value", () => {
@@ -312,7 +312,7 @@ describe("k8s checks reject a broken copy", () => {
     const misselected = problemsWith((manifests) => {
       (get(manifests, "Service", "shipping").spec as { selector: Record<string, string> }).selector = { "app.kubernetes.io/name": "shiping" };
     });
-    expect(misselected).toContain("orders: SHIPPING_ADDR=shipping:50052: Service shipping does not select shipping's pods");
+    expect(misselected).toContain("orders: SHIPPING_ADDR=dns:///shipping:50052: Service shipping does not select shipping's pods");
     expect(misselected).toContain("envoy cluster shipping -> shipping.ordermesh.svc.cluster.local:8082: Service shipping selects no Deployment's pods");
   });
 

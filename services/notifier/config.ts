@@ -1,3 +1,4 @@
+import { readAdvertisedHost } from "../platform/discovery/index.js";
 import { ConfigError, type Env, readOptionalPort, readPort, readPositiveInt, readServerLimits, readString, readSwitch, readUrl } from "../platform/process/index.js";
 import { readNatsUrl, readStreamLimits, type EventStreamLimits } from "../platform/events/index.js";
 import { defaultStatementTimeoutMs } from "../platform/db/index.js";
@@ -9,6 +10,8 @@ import { loadTlsConfig, type ReadFile, type TlsConfig } from "../platform/identi
 export interface NotifierConfig {
   /** Interface the health/reflection listener binds to. */
   bindHost: string;
+  /** Host the replica registers under in the NATS service API (ADVERTISE_HOST; default the bind host, or the hostname when that is a wildcard). */
+  advertiseHost: string;
   /** gRPC port serving grpc.health.v1 and reflection. */
   grpcPort: number;
   /** Port of the Prometheus GET /metrics listener (NOTIFIER_METRICS_PORT, default 9466); undefined when "off". */
@@ -64,6 +67,7 @@ export interface NotifierConfig {
 export function loadNotifierConfig(env: Env = process.env, readFile?: ReadFile): NotifierConfig {
   const config: NotifierConfig = {
     bindHost: readString(env, "BIND_HOST", "127.0.0.1"),
+    advertiseHost: readAdvertisedHost(env, readString(env, "BIND_HOST", "127.0.0.1")),
     grpcPort: readPort(env, "NOTIFIER_PORT", 50053),
     metricsPort: readOptionalPort(env, "NOTIFIER_METRICS_PORT", 9466),
     telemetry: readTelemetryConfig(env, "notifier"),

@@ -66,7 +66,7 @@ await runProcess(logger, async () => {
       },
     ],
   });
-  const replica = announceReplica(Promise.resolve(nc), "notifier", replicaEndpoints(config.bindHost, { grpc: host.grpcPort, metrics: metrics?.port }), logger);
+  const replica = announceReplica(Promise.resolve(nc), "notifier", replicaEndpoints(config.advertiseHost, { grpc: host.grpcPort, metrics: metrics?.port }), logger);
   return [
     () => replica.stop(),
     () => host.stop(),

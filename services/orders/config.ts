@@ -1,3 +1,4 @@
+import { readAdvertisedHost } from "../platform/discovery/index.js";
 import {
   ConfigError,
   type AuthConfig,
@@ -25,6 +26,8 @@ import { maxDispatchBatch } from "./shipping-dispatcher.js";
 export interface OrdersConfig {
   /** Interface the gRPC and web listeners bind to. */
   bindHost: string;
+  /** Host the replica registers under in the NATS service API (ADVERTISE_HOST; default the bind host, or the hostname when that is a wildcard). */
+  advertiseHost: string;
   /** gRPC (grpc-js) port. */
   grpcPort: number;
   /** Connect + gRPC-Web port for browsers; undefined when disabled. */
@@ -99,6 +102,7 @@ export function loadOrdersConfig(env: Env = process.env, readFile?: ReadFile): O
   const orderEvents = readEventFamily(env, "orders");
   return {
     bindHost: readString(env, "BIND_HOST", "127.0.0.1"),
+    advertiseHost: readAdvertisedHost(env, readString(env, "BIND_HOST", "127.0.0.1")),
     grpcPort: readPort(env, "ORDERS_PORT", 50051),
     webPort: readOptionalPort(env, "ORDERS_WEB_PORT", 8081),
     metricsPort: readOptionalPort(env, "ORDERS_METRICS_PORT", 9464),

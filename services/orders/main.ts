@@ -71,7 +71,7 @@ await runProcess(logger, async () => {
     healthChecks: [() => database.ping()],
     tls: config.tls,
   });
-  const replica = announceReplica(events.connected, "orders", replicaEndpoints(config.bindHost, { grpc: host.grpcPort, web: host.webPort, metrics: metrics?.port }), logger);
+  const replica = announceReplica(events.connected, "orders", replicaEndpoints(config.advertiseHost, { grpc: host.grpcPort, web: host.webPort, metrics: metrics?.port }), logger);
   return [
     // Leaves discovery first, so clients stop picking this replica while its in-flight calls finish.
     () => replica.stop(),

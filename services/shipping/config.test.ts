@@ -8,6 +8,7 @@ describe("loadShippingConfig", () => {
   it("uses the documented defaults", () => {
     expect(loadShippingConfig({ AUTH_DISABLED: "true" })).toEqual({
       bindHost: "127.0.0.1",
+      advertiseHost: "127.0.0.1",
       grpcPort: 50052,
       webPort: 8082,
       metricsPort: 9465,

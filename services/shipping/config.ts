@@ -1,3 +1,4 @@
+import { readAdvertisedHost } from "../platform/discovery/index.js";
 import {
   type AuthConfig,
   ConfigError,
@@ -24,6 +25,8 @@ import type { CarrierDelays } from "./carrier-simulator.js";
 export interface ShippingConfig {
   /** Interface the gRPC and web listeners bind to. */
   bindHost: string;
+  /** Host the replica registers under in the NATS service API (ADVERTISE_HOST; default the bind host, or the hostname when that is a wildcard). */
+  advertiseHost: string;
   /** gRPC (grpc-js) port. */
   grpcPort: number;
   /** Connect + gRPC-Web port for browsers; undefined when disabled. */
@@ -76,6 +79,7 @@ export function loadShippingConfig(env: Env = process.env, readFile?: ReadFile):
   const auth = readOptionalAuthConfig(env);
   const config: ShippingConfig = {
     bindHost: readString(env, "BIND_HOST", "127.0.0.1"),
+    advertiseHost: readAdvertisedHost(env, readString(env, "BIND_HOST", "127.0.0.1")),
     grpcPort: readPort(env, "SHIPPING_PORT", 50052),
     webPort: readOptionalPort(env, "SHIPPING_WEB_PORT", 8082),
     metricsPort: readOptionalPort(env, "SHIPPING_METRICS_PORT", 9465),

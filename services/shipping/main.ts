@@ -50,7 +50,7 @@ await runProcess(logger, async () => {
     healthChecks: [() => database.ping()],
     tls: config.tls,
   });
-  const replica = announceReplica(events.connected, "shipping", replicaEndpoints(config.bindHost, { grpc: host.grpcPort, web: host.webPort, metrics: metrics?.port }), logger);
+  const replica = announceReplica(events.connected, "shipping", replicaEndpoints(config.advertiseHost, { grpc: host.grpcPort, web: host.webPort, metrics: metrics?.port }), logger);
   // Leaves discovery first, so orders stops picking this replica while its in-flight calls finish;
   // telemetry last, so the spans of everything that stopped before it are exported.
   return [() => replica.stop(), () => host.stop(), async () => carrier?.stop(), () => events.stop(), () => database.close(), async () => metrics?.stop(), () => telemetry.shutdown()];

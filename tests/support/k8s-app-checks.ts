@@ -130,15 +130,20 @@ export function appProblems(manifests: readonly Manifest[], context: AppContext)
         problems.push(`${where}: ${dependency.app} is not deployed`);
         continue;
       }
-      problems.push(...serviceProblems(where, manifests, hostPort(`grpc://${dependency.target}`), target, target.view.grpcPort, workload.manifest.metadata.namespace));
+      // host:port or dns:///host:port (grpc-js resolves every address of a headless Service).
+      const address = dependency.target.replace(/^dns:\/\/\//, "");
+      problems.push(...serviceProblems(where, manifests, hostPort(`grpc://${address}`), target, target.view.grpcPort, workload.manifest.metadata.namespace));
       // The certificate of a service names it (DNS SAN <service>), and grpc-js checks the dialled host against it.
-      const host = dependency.target.split(":")[0] ?? "";
+      const host = address.split(":")[0] ?? "";
       if (host.split(".")[0] !== target.app) problems.push(`${where}: dials ${host}, but ${target.app}'s certificate names the host ${target.app}; TLS would refuse it`);
       required.push({ from: workloadPeer(workload), to: target.workload.name, port: target.view.grpcPort, why: `${app}'s ${dependency.variable}` });
     }
   }
   return { problems, apps: loaded, required };
 }
+
+/** Downward API fields a container may read into its environment, with a stand-in value. */
+const downwardFields: Record<string, string> = { "status.podIP": "10.0.0.10", "metadata.name": "pod-0", "metadata.namespace": "ordermesh", "spec.nodeName": "node-0" };
 
 interface Environment {
   values: Record<string, string>;
@@ -152,6 +157,12 @@ function environment(manifests: readonly Manifest[], workload: Workload, contain
   for (const [name, source] of sources) {
     if ("literal" in source) {
       values[name] = source.literal;
+      continue;
+    }
+    // The downward API: what the kubelet fills in (status.podIP and the like) is a pod's own.
+    if ("field" in source) {
+      if (!downwardFields[source.field]) problems.push(`${container.name}: env ${name} reads ${source.field}, which the downward API does not offer`);
+      values[name] = downwardFields[source.field] ?? "";
       continue;
     }
     const kind = "secret" in source ? "Secret" : "ConfigMap";

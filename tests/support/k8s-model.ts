@@ -99,7 +99,7 @@ export function dataOf(manifest: Manifest): Record<string, string> {
 }
 
 /** Where one environment variable's value comes from. */
-export type EnvSource = { literal: string } | { configMap: string; key: string } | { secret: string; key: string };
+export type EnvSource = { literal: string } | { configMap: string; key: string } | { secret: string; key: string } | { field: string };
 
 /** The environment of a container by variable name: envFrom ConfigMaps first, then env entries (which win, as in Kubernetes). */
 export function envSources(manifests: readonly Manifest[], c: Container): { sources: Map<string, EnvSource>; problems: string[] } {
@@ -118,10 +118,12 @@ export function envSources(manifests: readonly Manifest[], c: Container): { sour
   for (const entry of c.env) {
     const secret = entry.valueFrom?.secretKeyRef;
     const configMap = entry.valueFrom?.configMapKeyRef;
+    const field = entry.valueFrom?.fieldRef?.fieldPath;
     if (entry.value !== undefined) sources.set(entry.name, { literal: entry.value });
+    else if (field) sources.set(entry.name, { field });
     else if (secret) sources.set(entry.name, { secret: secret.name ?? "", key: secret.key ?? "" });
     else if (configMap) sources.set(entry.name, { configMap: configMap.name ?? "", key: configMap.key ?? "" });
-    else problems.push(`${c.name}: env ${entry.name} has neither a value nor a secretKeyRef/configMapKeyRef`);
+    else problems.push(`${c.name}: env ${entry.name} has neither a value nor a secretKeyRef/configMapKeyRef/fieldRef`);
   }
   return { sources, problems };
 }

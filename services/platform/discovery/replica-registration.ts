@@ -4,6 +4,7 @@ import type { NatsConnection } from "@nats-io/transport-node";
 import { Svcm, type Service } from "@nats-io/services";
 import { projectPath } from "../db/index.js";
 import type { Logger } from "../process/logger.js";
+import { readString, type Env } from "../process/config.js";
 
 /** Where one replica serves, as it tells the mesh (host:port each). */
 export interface ReplicaEndpoints {
@@ -50,19 +51,20 @@ export async function registerReplica(nc: NatsConnection, name: string, endpoint
   };
 }
 
-/** A replica's endpoints from its bound ports, at the host others reach it at (advertisedHost). */
-export function replicaEndpoints(bindHost: string, ports: { grpc: number; web?: number | undefined; metrics?: number | undefined }): ReplicaEndpoints {
-  const host = advertisedHost(bindHost);
+/** A replica's endpoints from its bound ports, at the host others reach it at (readAdvertisedHost). */
+export function replicaEndpoints(host: string, ports: { grpc: number; web?: number | undefined; metrics?: number | undefined }): ReplicaEndpoints {
   const at = (port: number | undefined) => (port === undefined ? undefined : host.includes(":") ? `[${host}]:${port}` : `${host}:${port}`);
   return { grpc: at(ports.grpc)!, web: at(ports.web), metrics: at(ports.metrics) };
 }
 
 /**
- * The host other replicas reach this one at: ADVERTISE_HOST when set, else the bind host unless it is
- * a wildcard (0.0.0.0, ::), where the machine's hostname is what a pod or container resolves to.
+ * Reads ADVERTISE_HOST, the host other replicas and clients reach this one at (on Kubernetes the pod's
+ * IP, from the downward API); unset, the bind host, unless it is a wildcard (0.0.0.0, ::), where the
+ * machine's hostname is what a container resolves to.
  */
-export function advertisedHost(bindHost: string, env: NodeJS.ProcessEnv = process.env): string {
-  if (env.ADVERTISE_HOST) return env.ADVERTISE_HOST;
+export function readAdvertisedHost(env: Env, bindHost: string): string {
+  const advertised = readString(env, "ADVERTISE_HOST", "");
+  if (advertised !== "") return advertised;
   return bindHost === "0.0.0.0" || bindHost === "::" || bindHost === "" ? hostname() : bindHost;
 }
 

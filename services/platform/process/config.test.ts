@@ -163,6 +163,9 @@ describe("readServerLimits", () => {
   it("reads each variable and names a bad one", () => {
     expect(readServerLimits({ MAX_REQUEST_BYTES: "2048", MAX_IN_FLIGHT_CALLS: "8", CONNECTION_IDLE_TIMEOUT_MS: "500" })).toMatchObject({ maxRequestBytes: 2048, maxInFlightCalls: 8, idleTimeoutMs: 500 });
     expectConfigError(() => readServerLimits({ MAX_IN_FLIGHT_CALLS: "0" }), "MAX_IN_FLIGHT_CALLS", "0");
+    expect(readServerLimits({}).maxConnectionAgeMs).toBeUndefined();
+    expect(readServerLimits({ MAX_CONNECTION_AGE_MS: "30000" }).maxConnectionAgeMs).toBe(30_000);
+    expectConfigError(() => readServerLimits({ MAX_CONNECTION_AGE_MS: "soon" }), "MAX_CONNECTION_AGE_MS", "soon");
     expectConfigError(() => readServerLimits({ MAX_REQUEST_BYTES: "1MB" }), "MAX_REQUEST_BYTES", "1MB");
   });
 });

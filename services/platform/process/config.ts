@@ -164,6 +164,7 @@ export function readServerLimits(env: Env): ServerLimits {
     headersTimeoutMs: readPositiveInt(env, "HEADERS_TIMEOUT_MS", d.headersTimeoutMs),
     requestTimeoutMs: readPositiveInt(env, "REQUEST_TIMEOUT_MS", d.requestTimeoutMs),
     shutdownGraceMs: readPositiveInt(env, "SHUTDOWN_GRACE_MS", d.shutdownGraceMs),
+    maxConnectionAgeMs: env.MAX_CONNECTION_AGE_MS ? readPositiveInt(env, "MAX_CONNECTION_AGE_MS", 1) : undefined,
   };
 }
 

@@ -121,6 +121,20 @@ describe("connections to the gRPC port that did set up HTTP/2", () => {
   });
 });
 
+describe("gRPC connections older than MAX_CONNECTION_AGE_MS", () => {
+  it("are sent GOAWAY, so clients balancing over DNS connect and resolve again", async () => {
+    const h = await start({ maxConnectionAgeMs: 300 });
+    const session = http2.connect(`http://127.0.0.1:${h.grpcPort}`);
+    session.on("error", () => {});
+    const goaway = new Promise<number>((resolve) => session.once("goaway", (code: number) => resolve(code)));
+    await new Promise((resolve) => session.once("remoteSettings", resolve));
+    const opened = Date.now();
+    expect(await goaway).toBe(http2.constants.NGHTTP2_NO_ERROR);
+    expect(Date.now() - opened).toBeGreaterThanOrEqual(200);
+    session.destroy();
+  });
+});
+
 describe("HTTP/2 clients that ping in a loop", () => {
   it("are sent GOAWAY ENHANCE_YOUR_CALM and cut, on both ports; one ping now and then is fine", async () => {
     const h = await start({});

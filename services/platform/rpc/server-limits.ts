@@ -16,6 +16,12 @@ export interface ServerLimits {
   requestTimeoutMs: number;
   /** How long in-flight calls may take to finish on SIGTERM before they are cut (SHUTDOWN_GRACE_MS, default 10 s). */
   shutdownGraceMs: number;
+  /**
+   * A gRPC connection older than this is sent GOAWAY (its calls finish within SHUTDOWN_GRACE_MS), so
+   * clients that balance over DNS (a Kubernetes headless Service) connect again and resolve again,
+   * finding replicas added since (MAX_CONNECTION_AGE_MS, default off).
+   */
+  maxConnectionAgeMs?: number | undefined;
 }
 
 /** The limits a process applies when its environment says nothing. */
@@ -43,6 +49,7 @@ export function grpcServerOptions(limits: ServerLimits): Record<string, number> 
     // Pings during long calls find peers that vanished without a FIN (a laptop closed, a NAT entry dropped).
     "grpc.keepalive_time_ms": 60_000,
     "grpc.keepalive_timeout_ms": 20_000,
+    ...(limits.maxConnectionAgeMs === undefined ? {} : { "grpc.max_connection_age_ms": limits.maxConnectionAgeMs, "grpc.max_connection_age_grace_ms": limits.shutdownGraceMs }),
   };
 }
 
