@@ -20,7 +20,7 @@ describe("a local 3-node NATS cluster with streams at 3 replicas", () => {
 
   beforeAll(async () => {
     dir = await mkdtemp(join(tmpdir(), "ordermesh-nats-cluster-"));
-    cluster = await startNatsCluster({ size: 3, storeDir: dir });
+    cluster = await startNatsCluster({ size: 3, storeDir: dir, print: () => {} });
     await cluster.ready;
     nc = await connectNats(cluster.url, logger, "nats-cluster-test");
     // The cluster elects its JetStream meta leader just after the nodes are up; until then JetStream does not answer.

@@ -24,6 +24,8 @@ export interface NatsClusterOptions {
   storeDir: string;
   /** Client ports, one per node; default free ones. */
   ports?: readonly number[];
+  /** Where the nodes' lines go (each prefixed nats-<i>); default the launcher's console output. */
+  print?: (node: number, line: string) => void;
 }
 
 /**
@@ -39,6 +41,7 @@ export async function startNatsCluster(options: NatsClusterOptions): Promise<Loc
     storeDir: join(options.storeDir, `node-${i}`),
     serverName: `ordermesh-local-${i}`,
     label: `nats-${i}`,
+    print: options.print && ((line) => options.print!(i, line)),
     cluster: { name: "ordermesh", port: routePorts[i]!, routes },
   });
   // Side by side: each node keeps dialling the routes of the others until they are up.

@@ -2,7 +2,7 @@ import { accessSync, constants } from "node:fs";
 import { mkdir } from "node:fs/promises";
 import { delimiter, join } from "node:path";
 import { formatNatsLine } from "./log-format.js";
-import { createPrinter } from "./log-output.js";
+import { createPrinter, type LinePrinter } from "./log-output.js";
 import { ManagedProcess } from "./managed-process.js";
 
 /** A nats-server with JetStream that the launcher started. */
@@ -25,6 +25,8 @@ export interface NatsServerOptions {
   cluster?: { name: string; port: number; routes: readonly string[] };
   /** Prefix of its printed lines. Default "nats". */
   label?: string;
+  /** Where its lines go; default the launcher's prefixed console output. */
+  print?: LinePrinter;
 }
 
 /** Starts nats-server on 127.0.0.1:port with JetStream storing under storeDir; when it is not installed, the error says how to get it. */
@@ -37,7 +39,7 @@ export async function startNatsServer(options: NatsServerOptions): Promise<Local
   }
   await mkdir(options.storeDir, { recursive: true });
   const label = options.label ?? "nats";
-  const print = createPrinter(label, formatNatsLine);
+  const print = options.print ?? createPrinter(label, formatNatsLine);
   let ready = false;
   const cluster = options.cluster
     ? ["--cluster_name", options.cluster.name, "--cluster", `nats://127.0.0.1:${options.cluster.port}`, "--routes", options.cluster.routes.join(",")]
