@@ -24,7 +24,7 @@ let smtp: SmtpSink;
 let mesh: MeshUnderTest;
 const events = { stream: "ORDERS", subjectPrefix: "orders" };
 // Crashed replicas leave messages unacknowledged; they come back after AckWait, short here.
-const fastRedelivery = { STREAM_REPLICAS: "3", DISPATCH_ACK_WAIT_MS: "5000", NOTIFIER_ACK_WAIT_MS: "5000" };
+const fastRedelivery = { STREAM_REPLICAS: "3", DISPATCH_ACK_WAIT_MS: "5000", NOTIFIER_ACK_WAIT_MS: "5000", NOTIFIER_SEND_TIMEOUT_MS: "3000" };
 
 beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), "ordermesh-replica-faults-"));

@@ -3,7 +3,7 @@ import { announceReplica, replicaEndpoints } from "../platform/discovery/index.j
 import { redact, tracedStore } from "../platform/db/index.js";
 import { startMetricsServer } from "../platform/metrics/index.js";
 import { createLogger } from "../platform/process/index.js";
-import { checkNats, connectNats } from "../platform/events/index.js";
+import { checkNats, connectNats, untilJetStreamAnswers } from "../platform/events/index.js";
 import { runProcess } from "../platform/process/index.js";
 import { startServiceHost } from "../platform/rpc/index.js";
 import { startTelemetry } from "../platform/telemetry/index.js";
@@ -32,7 +32,7 @@ await runProcess(logger, async () => {
     logger,
   });
   const nc = await connectNats(config.natsUrl, logger, "notifier");
-  const jsm = await jetstreamManager(nc);
+  const jsm = await untilJetStreamAnswers("connecting to JetStream", () => jetstreamManager(nc), logger);
   const consumer = await startOrderEventsConsumer({
     js: jsm.jetstream(),
     jsm,

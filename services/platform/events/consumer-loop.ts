@@ -1,5 +1,6 @@
 import { setTimeout as sleep } from "node:timers/promises";
 import type { ConsumerMessages, JetStreamClient, JetStreamManager, JsMsg } from "@nats-io/jetstream";
+import { untilJetStreamAnswers } from "./jetstream-retry.js";
 import { exponentialBackoff } from "../process/backoff.js";
 import type { Logger } from "../process/logger.js";
 import { declareDurableConsumer, type ConsumerDeclaration } from "./consumer-declaration.js";
@@ -63,9 +64,10 @@ const reattachBackoff = exponentialBackoff({ initialMs: 250, maxMs: 5000 });
  */
 export async function startConsumerLoop<T>(options: ConsumerLoopOptions<T>): Promise<DurableConsumer> {
   const log = options.logger.child({ consumer: options.durable, stream: options.stream });
-  // The first declaration runs before we return, so a bad configuration fails the process start.
-  await options.declareStream?.();
-  await declareDurableConsumer(options.jsm, options);
+  // The first declaration runs before we return, so a bad configuration fails the process start; a
+  // JetStream away for a moment (a node restarting, a cluster electing leaders) is waited for.
+  if (options.declareStream) await untilJetStreamAnswers(`declaring the stream of ${options.durable}`, options.declareStream, options.logger);
+  await untilJetStreamAnswers(`declaring consumer ${options.durable}`, () => declareDurableConsumer(options.jsm, options), options.logger);
 
   const concurrency = Math.max(1, options.concurrency);
   const maxBatch = Math.max(1, options.maxBatch);

@@ -2,6 +2,7 @@ import { setTimeout as sleep } from "node:timers/promises";
 import { jetstreamManager, type JetStreamManager } from "@nats-io/jetstream";
 import { exponentialBackoff } from "../process/backoff.js";
 import type { Logger } from "../process/logger.js";
+import { untilJetStreamAnswers } from "./jetstream-retry.js";
 import { connectNats, type NatsConnection } from "./nats-connection.js";
 
 /** Something the event side started, stopped on shutdown. */
@@ -48,7 +49,7 @@ export function startEventSide(options: EventSideOptions): EventSide {
     nc = await connectNats(options.natsUrl, logger, options.name, { waitOnFirstConnect: true });
     announce(nc);
     await options.onConnected?.(nc);
-    const jsm = await jetstreamManager(nc);
+    const jsm = await untilJetStreamAnswers("connecting to JetStream", () => jetstreamManager(nc!), logger, stopWaiting.signal);
     const backoff = exponentialBackoff({ initialMs: 500, maxMs: 10_000 });
     for (let attempt = 1; !stopping; attempt++) {
       try {

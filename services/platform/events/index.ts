@@ -29,3 +29,4 @@ export {
 } from "./dead-letter-store.js";
 export type { DeadLetterBatch, DeadLetterDetail, DeadLetterFilter, DeadLetterPage, DeadLetterRef, DeadLetterSelection, DeadLetterStore, DeadLetterStoreOptions, DeadLetterSummary } from "./dead-letter-store.js";
 export { isNatsUnavailable } from "./jetstream-errors.js";
+export { isJetStreamTransient, untilJetStreamAnswers } from "./jetstream-retry.js";
