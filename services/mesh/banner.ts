@@ -21,7 +21,8 @@ export function readyBanner(summary: MeshSummary): string[] {
   const lines = ["ordermesh is up", ""];
   for (const [name, endpoints] of Object.entries(services)) {
     const web = endpoints.webPort === undefined ? "" : `, Connect/gRPC-Web http://${host}:${endpoints.webPort}`;
-    lines.push(`  ${name.padEnd(9)} gRPC ${host}:${endpoints.grpcPort}${web}`);
+    const metrics = endpoints.metricsPort === undefined ? "" : `, metrics http://${host}:${endpoints.metricsPort}/metrics`;
+    lines.push(`  ${name.padEnd(9)} gRPC ${host}:${endpoints.grpcPort}${web}${metrics}`);
   }
   lines.push(`  ${"postgres".padEnd(9)} ${summary.postgres}`, `  ${"nats".padEnd(9)} ${summary.nats}`);
   if (summary.emailDir) lines.push(`  ${"emails".padEnd(9)} .eml files in ${summary.emailDir}`);

@@ -13,7 +13,7 @@ import { serviceNames, withDatabase, type MeshConfig, type ServiceName } from ".
 import { startNatsServer } from "./nats-server.js";
 import { localPageTokenKey } from "./page-token-key.js";
 import { isPortFree, freePort } from "./ports.js";
-import { startWebPageServer } from "./web-page-server.js";
+import { startWebPageServer, type WebPageServer } from "./web-page-server.js";
 
 /** One running piece of the mesh, stopped in reverse start order. */
 interface Part {
@@ -43,13 +43,17 @@ export class Mesh {
     return this.stopRequested;
   }
 
-  /** Starts PostgreSQL and NATS (unless given), then shipping -> orders -> notifier, then the web page server. */
+  /** Binds the web page server, starts PostgreSQL and NATS (unless given), then shipping -> orders -> notifier. */
   async start(config: MeshConfig): Promise<MeshSummary> {
     const host = "127.0.0.1";
     if (config.reset) await this.reset(config.dataDir);
     // 0755 so the "postgres" OS user (when the launcher runs as root) can reach its folder inside.
     await mkdir(config.dataDir, { recursive: true, mode: 0o755 });
 
+    // The page server binds first and holds its port from the start: picked free here and bound after
+    // the services, another listener (a service's port 0) could take it in between (EADDRINUSE, seen in CI).
+    const issuer = await ensureDevIssuer(config.dataDir);
+    const page = await this.startWebPage(config.webPort, host, issuer.signer);
     const tlsDir = join(config.dataDir, "tls");
     const certs = await ensureDevCertificates(tlsDir, serviceNames);
     const { postgres, nats } = await this.startDependencies(config);
@@ -58,7 +62,6 @@ export class Mesh {
     // calls (fetch) fail silently on a certificate error instead of offering to trust it.
     const env: NodeJS.ProcessEnv = { WEB_TLS: "off", ...process.env, NATS_URL: nats, EMAIL_DIR: emailDir, TLS_CA_FILE: certs.caFile };
     // The launcher is the dev issuer: services verify against its JWKS file, `npm run token` signs with its key.
-    const issuer = await ensureDevIssuer(config.dataDir);
     delete env.AUTH_JWKS_URL;
     Object.assign(env, { AUTH_JWKS_FILE: issuer.jwksFile, AUTH_ISSUER: issuer.issuer, AUTH_AUDIENCE: defaultAudience });
     env.PAGE_TOKEN_KEY ??= await localPageTokenKey(config.dataDir);
@@ -66,9 +69,8 @@ export class Mesh {
     // user's own values (or "off") win.
     env.CARRIER_PICKUP_AFTER ??= "20s";
     env.CARRIER_DELIVER_AFTER ??= "40s";
-    // The services allow the web page's origin by CORS, so its port is known before they start.
-    const webPagePort = config.webPort === 0 ? await freePort(host) : config.webPort;
-    if (webPagePort !== undefined) env.CORS_ORIGINS ??= `http://${host}:${webPagePort},http://localhost:${webPagePort}`;
+    // The services allow the web page's origin by CORS.
+    if (page) env.CORS_ORIGINS ??= `http://${host}:${page.port},http://localhost:${page.port}`;
     for (const name of serviceNames) {
       env[`${name.toUpperCase()}_DATABASE_URL`] = config.databaseUrls[name] ?? withDatabase(postgres ?? "", name);
     }
@@ -85,7 +87,9 @@ export class Mesh {
       if (name === "shipping") env.SHIPPING_ADDR ??= `${host}:${services[name].grpcPort}`;
     }
 
-    const webPageUrl = await this.startWebPage(webPagePort, host, services.orders, issuer.signer);
+    const apiUrl = services.orders?.webPort === undefined ? undefined : `http://${host}:${services.orders.webPort}`;
+    page?.setApiUrl(apiUrl);
+    const webPageUrl = page && `http://${host}:${page.port}/${apiUrl ? `?api=${apiUrl}` : ""}`;
     return {
       host,
       services,
@@ -153,19 +157,18 @@ export class Mesh {
     return nats.url;
   }
 
-  private async startWebPage(port: number | undefined, host: string, orders: ServiceEndpoints | undefined, signer: TokenSigner): Promise<string | undefined> {
+  /** Binds the page server (undefined when disabled or not built); it learns the orders web port later. */
+  private async startWebPage(port: number | undefined, host: string, signer: TokenSigner): Promise<WebPageServer | undefined> {
     if (port === undefined) return undefined;
     const root = projectPath("dist/web");
     if (!existsSync(join(root, "index.html"))) {
       this.print("the web page is not built (npm run build:web); serving no page");
       return undefined;
     }
-    const apiUrl = orders?.webPort === undefined ? undefined : `http://${host}:${orders.webPort}`;
     const devToken = (customerId: string) => mintToken(signer, { customerId, email: devEmail(customerId) });
-    const server = await startWebPageServer({ root, host, port, apiUrl, devToken });
+    const server = await startWebPageServer({ root, host, port, devToken });
     this.add({ name: "web page", stop: server.close });
-    const query = apiUrl ? `?api=${apiUrl}` : "";
-    return `http://${host}:${server.port}/${query}`;
+    return server;
   }
 
   private add(part: Part): void {
