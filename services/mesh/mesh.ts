@@ -1,9 +1,12 @@
 import { existsSync } from "node:fs";
-import { mkdir, rm } from "node:fs/promises";
+import { mkdir, readFile, rm } from "node:fs/promises";
 import { join, sep } from "node:path";
 import { projectPath, redact } from "../platform/db/index.js";
 import type { MeshSummary } from "./banner.js";
 import { startChildService, type ServiceEndpoints } from "./child-service.js";
+import { adminServiceNames, createConsoleAdmin } from "./console-admin.js";
+import { createConsoleApi, type ConsolePart, type TracingMode } from "./console-api.js";
+import { natsPart, postgresParts, servicePart } from "./console-parts.js";
 import { defaultAudience, devEmail, ensureDevIssuer, mintToken, type TokenSigner } from "./dev-issuer.js";
 import { ensureDevCertificates } from "./dev-certificates.js";
 import { startEmbeddedPostgres } from "./embedded-postgres.js";
@@ -11,6 +14,7 @@ import type { LinePrinter } from "./log-output.js";
 import type { ManagedProcess, ProcessExit } from "./managed-process.js";
 import { serviceNames, withDatabase, type MeshConfig, type ServiceName } from "./mesh-config.js";
 import { startNatsServer } from "./nats-server.js";
+import { startOtlpReceiver } from "./otlp-receiver.js";
 import { localPageTokenKey } from "./page-token-key.js";
 import { isPortFree, freePort } from "./ports.js";
 import { startWebPageServer, type WebPageServer } from "./web-page-server.js";
@@ -32,6 +36,8 @@ export class StartInterrupted extends Error {
 /** The whole local mesh: dependencies, services and the web page, started in order and stopped in reverse. */
 export class Mesh {
   private readonly parts: Part[] = [];
+  /** What the operator console lists, in start order. */
+  private readonly consoleParts: ConsolePart[] = [];
   private stopRequested = false;
   /** Called when a part exits by itself while the mesh runs. */
   onUnexpectedExit: (name: string, exit: ProcessExit) => void = () => {};
@@ -56,6 +62,12 @@ export class Mesh {
     const page = await this.startWebPage(config.webPort, host, issuer.signer);
     const tlsDir = join(config.dataDir, "tls");
     const certs = await ensureDevCertificates(tlsDir, serviceNames);
+    const ca = await readFile(certs.caFile);
+    // Started before the services and so stopped after them: their last spans are flushed at shutdown.
+    const tracing = await this.startTracing(host);
+    const admin = createConsoleAdmin(issuer.signer, ca);
+    this.add({ name: "console", stop: async () => admin.close() });
+    page?.setConsoleApi(createConsoleApi({ parts: () => this.consoleParts, admin, tracing }));
     const { postgres, nats } = await this.startDependencies(config);
     const emailDir = process.env.EMAIL_DIR ?? join(config.dataDir, "emails");
     // The web ports stay plaintext on loopback: a browser does not trust the dev CA, and the page's
@@ -71,9 +83,15 @@ export class Mesh {
     env.CARRIER_DELIVER_AFTER ??= "40s";
     // The services allow the web page's origin by CORS.
     if (page) env.CORS_ORIGINS ??= `http://${host}:${page.port},http://localhost:${page.port}`;
+    if (tracing.mode === "receiver") {
+      // The services export to the launcher's receiver, every trace: it is what the console shows.
+      Object.assign(env, { OTEL_EXPORTER_OTLP_ENDPOINT: tracing.receiver.url, OTEL_EXPORTER_OTLP_PROTOCOL: "http/protobuf" });
+      env.OTEL_TRACES_SAMPLER ??= "parentbased_always_on";
+    }
     for (const name of serviceNames) {
       env[`${name.toUpperCase()}_DATABASE_URL`] = config.databaseUrls[name] ?? withDatabase(postgres ?? "", name);
     }
+    this.consoleParts.push(...postgresParts(serviceNames.map((name) => env[`${name.toUpperCase()}_DATABASE_URL`]!)), natsPart(nats));
 
     const services: Partial<Record<ServiceName, ServiceEndpoints>> = {};
     for (const name of serviceNames) {
@@ -83,6 +101,8 @@ export class Mesh {
       this.add({ name, stop: child.stop, process: child.process, abandonSignal: "SIGTERM" });
       services[name] = await child.ready;
       this.checkNotStopping();
+      this.consoleParts.push(servicePart(name, host, services[name], ca));
+      if ((adminServiceNames as readonly string[]).includes(name)) admin.connect(name as (typeof adminServiceNames)[number], `${host}:${services[name].grpcPort}`);
       // orders calls shipping; tell it where shipping really listens (its port may have been 0).
       if (name === "shipping") env.SHIPPING_ADDR ??= `${host}:${services[name].grpcPort}`;
     }
@@ -90,6 +110,7 @@ export class Mesh {
     const apiUrl = services.orders?.webPort === undefined ? undefined : `http://${host}:${services.orders.webPort}`;
     page?.setApiUrl(apiUrl);
     const webPageUrl = page && `http://${host}:${page.port}/${apiUrl ? `?api=${apiUrl}` : ""}`;
+    const consoleUrl = page && `http://${host}:${page.port}/console`;
     return {
       host,
       services,
@@ -98,6 +119,8 @@ export class Mesh {
       nats: config.natsUrl ? `${redact(config.natsUrl)} (given by NATS_URL)` : `${nats} (local nats-server, JetStream store in ${join(config.dataDir, "nats")})`,
       emailDir,
       webPageUrl,
+      consoleUrl,
+      traces: describeTracing(tracing),
       carrier: { pickupAfter: env.CARRIER_PICKUP_AFTER, deliverAfter: env.CARRIER_DELIVER_AFTER },
     };
   }
@@ -157,6 +180,19 @@ export class Mesh {
     return nats.url;
   }
 
+  /**
+   * The launcher's OTLP/HTTP receiver on a free loopback port, keeping the last traces in memory for the
+   * console; not when the user exports elsewhere (OTEL_EXPORTER_OTLP_ENDPOINT) or switched the SDK off.
+   */
+  private async startTracing(host: string): Promise<TracingMode> {
+    if (process.env.OTEL_SDK_DISABLED === "true") return { mode: "off" };
+    const endpoint = process.env.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT || process.env.OTEL_EXPORTER_OTLP_ENDPOINT;
+    if (endpoint) return { mode: "external", endpoint: redact(endpoint) };
+    const receiver = await startOtlpReceiver({ host, port: 0 });
+    this.add({ name: "trace receiver", stop: receiver.close });
+    return { mode: "receiver", receiver };
+  }
+
   /** Binds the page server (undefined when disabled or not built); it learns the orders web port later. */
   private async startWebPage(port: number | undefined, host: string, signer: TokenSigner): Promise<WebPageServer | undefined> {
     if (port === undefined) return undefined;
@@ -191,4 +227,11 @@ export class Mesh {
     this.print(`--reset: deleting ${dataDir}`);
     await rm(dataDir, { recursive: true, force: true });
   }
+}
+
+/** The banner's line on traces. */
+function describeTracing(tracing: TracingMode): string {
+  if (tracing.mode === "off") return "off (OTEL_SDK_DISABLED=true)";
+  if (tracing.mode === "external") return `exported to ${tracing.endpoint} (OTEL_EXPORTER_OTLP_ENDPOINT)`;
+  return `OTLP/HTTP receiver ${tracing.receiver.url}: the last traces are kept in memory for the console`;
 }
