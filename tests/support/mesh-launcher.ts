@@ -12,6 +12,8 @@ export interface LauncherProcess {
   ordersGrpcAddr: string;
   /** URL of the web page (with ?api=), when the launcher serves it. */
   webPageUrl: string | undefined;
+  /** URL of the operator console (/console on the page server), when the launcher serves the page. */
+  consoleUrl: string | undefined;
   /** Pids of every process below the launcher right now (services, postgres and its backends, nats). */
   descendants(): number[];
   /** Sends signal and resolves with how the launcher exited. */
@@ -49,6 +51,7 @@ export async function startLauncher(env: NodeJS.ProcessEnv, options: { args?: st
   const ordersWeb = /\[mesh\]\s+orders\s+gRPC (\S+), Connect\/gRPC-Web (http:\/\/[^\s,]+)/.exec(output);
   if (!ordersWeb?.[1] || !ordersWeb[2]) throw new Error(`no orders endpoints in the banner:\n${output}`);
   const page = /web page\s+(http:\/\/\S+)/.exec(output);
+  const consoleLine = /\[mesh\]\s+console\s+(http:\/\/\S+)/.exec(output);
   const pid = child.pid ?? -1;
   return {
     child,
@@ -56,6 +59,7 @@ export async function startLauncher(env: NodeJS.ProcessEnv, options: { args?: st
     ordersGrpcAddr: ordersWeb[1].replace(/,$/, ""),
     ordersWebUrl: ordersWeb[2],
     webPageUrl: page?.[1],
+    consoleUrl: consoleLine?.[1],
     descendants: () => descendantsOf(pid),
     async stop(signal = "SIGINT") {
       child.kill(signal);
@@ -130,7 +134,7 @@ export const ephemeralServicePorts = {
 export function isolatedEnv(): NodeJS.ProcessEnv {
   const env = { ...process.env };
   for (const name of Object.keys(env)) {
-    if (/_DATABASE_URL$|^DATABASE_URL$|^NATS_URL$|^EVENTS_|^SMTP_URL$|^EMAIL_DIR$|^SHIPPING_ADDR$|^MESH_|^AUTH_|_PORT$/.test(name)) delete env[name];
+    if (/_DATABASE_URL$|^DATABASE_URL$|^NATS_URL$|^EVENTS_|^SMTP_URL$|^EMAIL_DIR$|^SHIPPING_ADDR$|^MESH_|^AUTH_|^OTEL_|_PORT$/.test(name)) delete env[name];
   }
   return env;
 }

@@ -80,6 +80,8 @@ async function refreshDeadLetters(): Promise<void> {
     byId("dead-letters-empty").hidden = deadLetters.length > 0;
     showError(box, undefined);
   } catch (err) {
+    // Not "no dead letters": the console cannot tell.
+    byId("dead-letters-empty").hidden = true;
     showError(box, err);
   }
 }
@@ -99,8 +101,8 @@ async function refreshOutbox(): Promise<void> {
   const answers = await Promise.allSettled(["orders", "shipping"].map(async (service) => ({ service, answer: await getJson<FailedOutboxAnswer>(`outbox/${service}/failed?page_size=100`) })));
   const rows = answers.flatMap((a) => (a.status === "fulfilled" ? failedOutboxRows(a.value.service, a.value.answer.events, (s, id) => void retryOutbox(s, id)) : []));
   byId<HTMLTableSectionElement>("outbox-rows").replaceChildren(...rows);
-  byId("outbox-empty").hidden = rows.length > 0;
   const failed = answers.find((a) => a.status === "rejected");
+  byId("outbox-empty").hidden = rows.length > 0 || failed !== undefined;
   showError(box, failed?.status === "rejected" ? failed.reason : undefined);
 }
 
