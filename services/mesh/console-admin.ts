@@ -1,3 +1,4 @@
+import { randomBytes } from "node:crypto";
 import { createClient, type CallOptions, type Client } from "@connectrpc/connect";
 import { AdminService } from "../../gen/admin/v1/admin_pb.js";
 import { createGrpcJsTransport, type ClosableTransport } from "../platform/rpc/index.js";
@@ -28,6 +29,15 @@ export type AdminServiceName = (typeof adminServiceNames)[number];
 const tokenTtlSeconds = 3600;
 const callTimeoutMs = 10_000;
 
+/**
+ * A W3C traceparent whose sampled flag is off: the services sample parent-based, so the console's own
+ * calls (several every few seconds while it is open) leave no traces to crowd the users' orders out
+ * of the launcher's bounded receiver.
+ */
+function unsampledTraceparent(): string {
+  return `00-${randomBytes(16).toString("hex")}-${randomBytes(8).toString("hex")}-00`;
+}
+
 /** The console acts as an admin of the mesh with a token the launcher, the dev issuer, mints for itself. */
 export function createConsoleAdmin(signer: TokenSigner, ca: Buffer): ConsoleAdmin {
   const transports = new Map<AdminServiceName, { transport: ClosableTransport; client: Client<typeof AdminService> }>();
@@ -43,7 +53,8 @@ export function createConsoleAdmin(signer: TokenSigner, ca: Buffer): ConsoleAdmi
     access(service) {
       const entry = transports.get(service);
       if (!entry) return undefined;
-      return { client: entry.client, options: async () => ({ headers: { authorization: `Bearer ${await bearer()}` }, timeoutMs: callTimeoutMs }) };
+      const options = async (): Promise<CallOptions> => ({ headers: { authorization: `Bearer ${await bearer()}`, traceparent: unsampledTraceparent() }, timeoutMs: callTimeoutMs });
+      return { client: entry.client, options };
     },
     connect(service, grpcAddress) {
       transports.get(service)?.transport.close();

@@ -25,20 +25,22 @@ export function renderTraceList(rows: HTMLTableSectionElement, traces: readonly 
 export function renderTimeline(container: HTMLElement, spans: readonly SpanJson[]): void {
   const layout = layoutTrace(spans);
   container.replaceChildren(
-    el("div", [el("span", "span (service · kind)"), el("span", `0 – ${formatDuration(layout.durationMs)}`)], "timeline-head"),
+    el("div", [el("span", "span"), el("span", "service · kind"), el("span", `0 – ${formatDuration(layout.durationMs)}`), el("span", "duration")], "timeline-head"),
     ...layout.rows.map((row) => {
       const { span } = row;
       const item = el("div", [], "span-row");
       item.setAttribute("role", "listitem");
       Object.assign(item.dataset, { spanId: span.spanId, service: span.service, kind: span.kind, depth: String(row.depth), name: span.name });
-      const label = el("div", [el("span", span.name, "span-name"), el("span", ` ${span.service} · ${span.kind.toLowerCase()}${row.linked ? " · linked" : ""}`, "muted")], "span-label");
+      const label = el("div", [el("span", span.name, "span-name")], "span-label");
+      label.title = span.name;
       label.style.paddingLeft = `${Math.min(row.depth, 20) * 0.9}rem`;
+      const where = el("div", `${span.service} · ${span.kind.toLowerCase()}${row.linked ? " · linked" : ""}`, "span-where muted");
       const bar = el("div", [], `span-bar kind-${span.kind.toLowerCase()}${span.status.code === "ERROR" ? " span-error" : ""}`);
       bar.style.left = `${row.offsetPct}%`;
       bar.style.width = `${row.widthPct}%`;
       bar.title = `${span.name} (${span.service}) ${formatDuration(span.durationMs)} at +${formatDuration(span.startMs - layout.startMs)}\n${describeAttributes(span)}`;
-      const track = el("div", [bar, el("span", formatDuration(span.durationMs), "span-duration")], "span-track");
-      item.append(label, track);
+      const track = el("div", [bar], "span-track");
+      item.append(label, where, track, el("div", formatDuration(span.durationMs), "span-duration muted"));
       return item;
     }),
   );
