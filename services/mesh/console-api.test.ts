@@ -44,6 +44,8 @@ beforeAll(async () => {
   const parts: ConsolePart[] = [
     ...postgresParts(["postgres://postgres@127.0.0.1:5432/orders", "postgres://postgres@127.0.0.1:5432/shipping"]),
     natsPart("nats://127.0.0.1:4222"),
+    // NATS greets with INFO, which is no answer to PostgreSQL's SSLRequest: a probe tells servers apart.
+    { ...postgresParts(["postgres://postgres@127.0.0.1:4222/x"])[0]!, name: "not postgres" },
     { name: "orders", kind: "service", addresses: { metrics: metricsUrl }, health: async () => "SERVING", numbers: () => readServiceNumbers(metricsUrl) },
     { name: "gone", kind: "service", addresses: {}, health: async () => "error: UNAVAILABLE No connection established", numbers: () => readServiceNumbers("http://127.0.0.1:1/metrics") },
   ];
@@ -162,6 +164,7 @@ describe("operator console: what it shows", () => {
     expect(services.map((s) => [s.name, s.health])).toEqual([
       ["postgres", "UP"],
       ["nats", "UP"],
+      ["not postgres", "error: unexpected answer"],
       ["orders", "SERVING"],
       ["gone", "error: UNAVAILABLE No connection established"],
     ]);
