@@ -17,7 +17,10 @@ import { openOrdersDatabase } from "../services/orders/db/open-database.js";
 import * as ordersSchema from "../services/orders/db/schema.js";
 import { OrderStore } from "../services/orders/order-store.js";
 import type { Database } from "../services/platform/db/index.js";
-import { connectNats, eventFamilies, publishEvent, type NatsConnection } from "../services/platform/events/index.js";
+import { catalogue, connectNats, encodeEvent, eventFamilies, publishEvent, type NatsConnection } from "../services/platform/events/index.js";
+import { OrderSchema } from "../gen/orders/v1/orders_pb.js";
+import { create } from "@bufbuild/protobuf";
+import { timestampNow } from "@bufbuild/protobuf/wkt";
 import { createLogger } from "../services/platform/process/index.js";
 
 // Layer 3: the operator console of `npm start` in Debian's Chromium, over the real launcher and
@@ -46,9 +49,6 @@ describe("operator console in headless Chromium", () => {
       NOTIFIER_DATABASE_URL: databases[2]!.url,
       MESH_DATA_DIR: dataDir,
       MESH_NATS_PORT: String(natsPort),
-      // A dead letter on the first failure, so the test does not wait out retries.
-      DISPATCH_MAX_DELIVER: "1",
-      NOTIFIER_MAX_DELIVER: "1",
       ...ephemeralServicePorts,
     });
     browser = await chromium.launch({
@@ -193,6 +193,28 @@ describe("operator console in headless Chromium", () => {
       return order?.shipmentVersion === 1n ? order : undefined;
     }, { what: "the redriven ShipmentCreated applied to the order" });
     expect(recorded.shipmentTrackingNumber).toBe(shipment.trackingNumber);
+    expect(pageErrors).toEqual([]);
+  }, 60_000);
+
+  it("lists an outbox row its relay gave up on and retries it from the console: the relay publishes it", async () => {
+    // As the relay leaves a row after OUTBOX_MAX_ATTEMPTS failed publishes.
+    const eventId = randomUUID();
+    const orderId = randomUUID();
+    const event = encodeEvent(catalogue.orderUpdated, { eventId, order: create(OrderSchema, { id: orderId, customerId: "console-outbox" }), occurTime: timestampNow() });
+    await ordersDb!.sql`
+      insert into outbox (id, aggregate_id, event_name, event_type, payload, created_at, attempts, last_error, failed_at)
+      values (${eventId}, ${orderId}, ${event.name}, ${event.type}, ${Buffer.from(event.payload)}, now(), 50, 'nats: stream full', now())`;
+    await page.goto(mesh!.consoleUrl!);
+    const row = page.locator(`#outbox-rows tr[data-event-id="${eventId}"]`);
+    await row.waitFor();
+    expect(await row.textContent()).toContain("50: nats: stream full");
+    await row.getByRole("button", { name: "Retry" }).click();
+    await row.waitFor({ state: "detached" });
+    const published = await waitFor(async () => {
+      const [outboxRow] = await ordersDb!.sql<{ published_at: Date | null }[]>`select published_at from outbox where id = ${eventId}`;
+      return outboxRow?.published_at;
+    }, { what: "the retried outbox row published by orders' relay" });
+    expect(published).toBeInstanceOf(Date);
     expect(pageErrors).toEqual([]);
   }, 60_000);
 });
