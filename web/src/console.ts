@@ -182,8 +182,11 @@ byId("redrive-all").addEventListener("click", () => void act("redrive", { all: t
 confirming("discard-all", () => act("discard", { all: true }, "all"));
 
 async function refresh(): Promise<void> {
-  await Promise.all([refreshServices(), refreshDeadLetters(), refreshOutbox(), refreshTraces().then(refreshTrace)]);
-  byId("refresh-state").textContent = `Updated ${new Date().toLocaleTimeString()}`;
+  // A console left in a background tab does not keep the services logging its calls every few seconds.
+  if (!document.hidden) {
+    await Promise.all([refreshServices(), refreshDeadLetters(), refreshOutbox(), refreshTraces().then(refreshTrace)]);
+    byId("refresh-state").textContent = `Updated ${new Date().toLocaleTimeString()}`;
+  }
   setTimeout(() => void refresh(), refreshMs);
 }
 void refresh();
