@@ -6,7 +6,8 @@ import { parse as parseYaml } from "yaml";
 import { loadNotifierConfig } from "../services/notifier/config.js";
 import { loadOrdersConfig } from "../services/orders/config.js";
 import { loadShippingConfig } from "../services/shipping/config.js";
-import type { AppLoader } from "./support/compose-app-checks.js";
+import type { TelemetryConfig } from "../services/platform/telemetry/index.js";
+import type { AppDependency, AppLoader } from "./support/compose-app-checks.js";
 import { type ComposeContext, composeProblems } from "./support/compose-checks.js";
 import { dockerfileProblems } from "./support/compose-dockerfile.js";
 import { parseComposeYaml, readCompose } from "./support/compose-model.js";
@@ -40,6 +41,11 @@ function statedCustomerLimit(readme: string): CustomerLimit {
 // these stand-ins, and compose-tls-checks.ts checks the paths themselves.
 const containerFile = (path: string) => Buffer.from(path.endsWith(".key") ? "-----BEGIN PRIVATE KEY-----\n" : "-----BEGIN CERTIFICATE-----\n");
 
+/** The OTLP endpoint an app exports to, as a dependency that must reach Jaeger's OTLP/HTTP port. */
+function tracesDependency(telemetry: TelemetryConfig): AppDependency[] {
+  return telemetry.enabled ? [{ variable: "OTEL_EXPORTER_OTLP_ENDPOINT", kind: "otlp", target: telemetry.url }] : [];
+}
+
 // The real loaders from services/*/config.ts, reduced to what the checks compare.
 const loaders: Record<string, AppLoader> = {
   orders: (env) => {
@@ -48,7 +54,9 @@ const loaders: Record<string, AppLoader> = {
       bindHost: config.bindHost,
       grpcPort: config.grpcPort,
       metricsPort: config.metricsPort,
+      tracesUrl: config.telemetry.enabled ? config.telemetry.url : undefined,
       dependencies: [
+        ...tracesDependency(config.telemetry),
         { variable: "ORDERS_DATABASE_URL", kind: "postgres", target: config.databaseUrl },
         { variable: "NATS_URL", kind: "nats", target: config.natsUrl },
         { variable: "SHIPPING_ADDR", kind: "grpc", target: config.shippingAddr },
@@ -61,7 +69,9 @@ const loaders: Record<string, AppLoader> = {
       bindHost: config.bindHost,
       grpcPort: config.grpcPort,
       metricsPort: config.metricsPort,
+      tracesUrl: config.telemetry.enabled ? config.telemetry.url : undefined,
       dependencies: [
+        ...tracesDependency(config.telemetry),
         { variable: "SHIPPING_DATABASE_URL", kind: "postgres", target: config.databaseUrl },
         { variable: "NATS_URL", kind: "nats", target: config.natsUrl },
       ],
@@ -74,7 +84,9 @@ const loaders: Record<string, AppLoader> = {
       bindHost: config.bindHost,
       grpcPort: config.grpcPort,
       metricsPort: config.metricsPort,
+      tracesUrl: config.telemetry.enabled ? config.telemetry.url : undefined,
       dependencies: [
+        ...tracesDependency(config.telemetry),
         { variable: "NOTIFIER_DATABASE_URL", kind: "postgres", target: config.databaseUrl },
         { variable: "NATS_URL", kind: "nats", target: config.natsUrl },
         { variable: "SMTP_URL", kind: "smtp", target: config.smtpUrl },
@@ -118,7 +130,7 @@ describe("docker-compose.yml", () => {
   it("agrees with the services' config loaders, the postgres init script and envoy.yaml", () => {
     expect(envoy.problems).toEqual([]);
     const compose = readCompose(parseComposeYaml(composeYaml));
-    expect([...compose.services.keys()].sort()).toEqual(["envoy", "identity", "mailpit", "nats", "notifier", "orders", "postgres", "prometheus", "ratelimit", "redis", "shipping"]);
+    expect([...compose.services.keys()].sort()).toEqual(["envoy", "identity", "jaeger", "mailpit", "nats", "notifier", "orders", "postgres", "prometheus", "ratelimit", "redis", "shipping"]);
     expect(composeProblems(compose, context)).toEqual([]);
   });
 
@@ -220,6 +232,16 @@ describe("compose check rejects a broken copy", () => {
     });
     expect(problems).toContain("prometheus: must mount ./deploy/prometheus at /etc/prometheus, so it loads deploy/prometheus/prometheus.yml and its rule files");
     expect(problems).toContain("prometheus: must start with --config.file=/etc/prometheus/prometheus.yml");
+  });
+
+  it("when Jaeger is missing, an app does not trace, or its endpoint misses Jaeger's OTLP/HTTP port", () => {
+    expect(problemsWithEdit((services) => void delete services.jaeger)).toContain("no service runs the jaegertracing/all-in-one image, so no one receives the services' traces");
+    expect(problemsWithText('      # Spans over OTLP/HTTP to Jaeger (UI on the host\'s 127.0.0.1:16686).\n      OTEL_EXPORTER_OTLP_ENDPOINT: http://jaeger:4318\n      SHIPPING_DATABASE_URL', "      SHIPPING_DATABASE_URL")).toContain(
+      "shipping: tracing is off (no OTEL_EXPORTER_OTLP_ENDPOINT, or OTEL_SDK_DISABLED=true), so its spans reach no trace UI",
+    );
+    expect(problemsWithText("OTEL_EXPORTER_OTLP_ENDPOINT: http://jaeger:4318\n      ORDERS_DATABASE_URL", "OTEL_EXPORTER_OTLP_ENDPOINT: http://jaeger:4317\n      ORDERS_DATABASE_URL")).toContain(
+      "orders: OTEL_EXPORTER_OTLP_ENDPOINT=http://jaeger:4317/v1/traces: jaeger listens on 4318, not 4317",
+    );
   });
 
   it("when JetStream has no volume", () => {

@@ -2,7 +2,8 @@ import { readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { describe, expect, it } from "vitest";
 import { isPlainObject } from "./support/envoy-json-scalars.js";
-import { protoServices } from "./support/envoy-proto-services.js";
+import { operatorProtoServices, protoServices } from "./support/envoy-proto-services.js";
+import { firstMatchingRoute, virtualHostFor } from "./support/envoy-route-match.js";
 import { parseEnvoyYaml, validateEnvoyConfig } from "./support/envoy-validator.js";
 
 // No Envoy binary runs here, so envoy/envoy.yaml is checked against Envoy's own v3 API protos
@@ -12,6 +13,7 @@ import { parseEnvoyYaml, validateEnvoyConfig } from "./support/envoy-validator.j
 const repoPath = (path: string) => fileURLToPath(new URL(`../${path}`, import.meta.url));
 const envoyYaml = readFileSync(repoPath("envoy/envoy.yaml"), "utf8");
 const services = protoServices(repoPath("proto"));
+const operatorServices = operatorProtoServices(repoPath("proto"));
 
 /** Problems of envoy.yaml with one piece of text replaced (which must exist). */
 function problemsWithText(from: string, to: string): string[] {
@@ -44,6 +46,33 @@ describe("envoy/envoy.yaml", () => {
   it("is a valid Envoy v3 bootstrap that routes every proto service", () => {
     expect(services.map((service) => service.name)).toEqual(["orders.v1.OrderService", "shipping.v1.ShippingService"]);
     expect(validateEnvoyConfig(parseEnvoyYaml(envoyYaml), services).problems).toEqual([]);
+  });
+});
+
+/** The operator-only methods a route of the gateway's virtual host would forward ("path -> route"). */
+function exposedOperatorMethods(config: unknown): string[] {
+  const virtualHosts = at(hcm(config), "route_config").virtual_hosts as Record<string, unknown>[];
+  const vhost = virtualHostFor(virtualHosts as never, "localhost:8080");
+  if (!vhost) throw new Error("no virtual host serves the gateway's authority");
+  return operatorServices.flatMap((service) =>
+    service.methods.flatMap((method) => {
+      const path = `/${service.name}/${method}`;
+      const route = firstMatchingRoute(vhost.routes as never, { authority: "localhost:8080", path, headers: { "content-type": "application/grpc" } });
+      return route ? [`${path} -> ${String(route.name ?? "unnamed route")}`] : [];
+    }),
+  );
+}
+
+describe("the public gateway and the operator's AdminService", () => {
+  it("routes none of admin.v1: operators reach it on the services' own ports", () => {
+    expect(operatorServices.map((service) => service.name)).toEqual(["admin.v1.AdminService"]);
+    expect(exposedOperatorMethods(parseEnvoyYaml(envoyYaml))).toEqual([]);
+  });
+
+  it("the check catches a catch-all route that would expose it", () => {
+    const config: unknown = JSON.parse(JSON.stringify(parseEnvoyYaml(envoyYaml)));
+    routes(config).push({ name: "everything", match: { prefix: "/" }, route: { cluster: "orders" } });
+    expect(exposedOperatorMethods(config)).toContain("/admin.v1.AdminService/RedriveDeadLetters -> everything");
   });
 });
 

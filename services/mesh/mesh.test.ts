@@ -87,6 +87,10 @@ describe("npm start (services/mesh launcher)", () => {
     firstToken = await token("mesh-test");
     // Without --email a dev token vouches for <customer>@example.com, the address its orders confirm to.
     expect(decodeJwt(firstToken)).toMatchObject({ sub: "mesh-test", email: "mesh-test@example.com" });
+    // --ttl reads durations like every other setting of the mesh; a bare number names no unit and is refused.
+    const { iat, exp } = decodeJwt(await token("mesh-test", "--ttl", "15m"));
+    expect(exp! - iat!).toBe(900);
+    await expect(token("mesh-test", "--ttl", "90")).rejects.toThrow(/--ttl must be a duration like/);
   }, 90_000);
 
   it("stops every process it started on SIGINT and exits 0", async () => {

@@ -15,8 +15,20 @@ export interface LocalNatsServer {
   stop(): Promise<void>;
 }
 
+/** Where one nats-server listens and keeps its JetStream store, and the cluster it joins, if any. */
+export interface NatsServerOptions {
+  port: number;
+  storeDir: string;
+  /** Server name (JetStream clusters need a unique one per node). Default "ordermesh-local". */
+  serverName?: string;
+  /** Joins a cluster: its name, this node's route port and every node's route URL. */
+  cluster?: { name: string; port: number; routes: readonly string[] };
+  /** Prefix of its printed lines. Default "nats". */
+  label?: string;
+}
+
 /** Starts nats-server on 127.0.0.1:port with JetStream storing under storeDir; when it is not installed, the error says how to get it. */
-export async function startNatsServer(options: { port: number; storeDir: string }): Promise<LocalNatsServer> {
+export async function startNatsServer(options: NatsServerOptions): Promise<LocalNatsServer> {
   const command = findNatsServer();
   if (!command) {
     throw new Error(
@@ -24,12 +36,16 @@ export async function startNatsServer(options: { port: number; storeDir: string 
     );
   }
   await mkdir(options.storeDir, { recursive: true });
-  const print = createPrinter("nats", formatNatsLine);
+  const label = options.label ?? "nats";
+  const print = createPrinter(label, formatNatsLine);
   let ready = false;
+  const cluster = options.cluster
+    ? ["--cluster_name", options.cluster.name, "--cluster", `nats://127.0.0.1:${options.cluster.port}`, "--routes", options.cluster.routes.join(",")]
+    : [];
   const server = new ManagedProcess({
-    name: "nats",
+    name: label,
     command,
-    args: ["-a", "127.0.0.1", "-p", String(options.port), "-js", "-sd", options.storeDir, "-n", "ordermesh-local"],
+    args: ["-a", "127.0.0.1", "-p", String(options.port), "-js", "-sd", options.storeDir, "-n", options.serverName ?? "ordermesh-local", ...cluster],
     // Its start-up banner is twenty [INF] lines of ASCII art and limits; warnings and errors still show.
     print: (line) => (ready || !line.includes("[INF]") ? print(line) : undefined),
   });

@@ -1,5 +1,5 @@
 import { parseArgs } from "node:util";
-import { ConfigError } from "../platform/process/index.js";
+import { ConfigError, readDuration } from "../platform/process/index.js";
 import { projectPath } from "../platform/db/index.js";
 import { devEmail, loadDevSigner, mintToken } from "./dev-issuer.js";
 import { loadMeshConfig } from "./mesh-config.js";
@@ -23,15 +23,15 @@ try {
     throw err.code === "ENOENT" ? new ConfigError(`no dev issuer key in ${dataDir}: run npm start first (MESH_DATA_DIR chooses the data folder)`) : err;
   });
   const customerId = positionals[0]!;
-  console.log(await mintToken(signer, { customerId, email: values.email ?? devEmail(customerId), admin: values.admin, ttlSeconds: parseDuration(values.ttl) }));
+  console.log(await mintToken(signer, { customerId, email: values.email ?? devEmail(customerId), admin: values.admin, ttlSeconds: ttlSeconds(values.ttl) }));
 } catch (err) {
   console.error(err instanceof Error ? err.message : String(err));
   process.exit(2);
 }
 
-/** "90", "90s", "15m", "1h", "7d" as seconds. */
-function parseDuration(raw: string): number {
-  const match = /^(\d+)([smhd]?)$/.exec(raw);
-  if (!match || Number(match[1]) === 0) throw new ConfigError(`--ttl must be a duration like 90s, 15m, 1h or 7d, got "${raw}"`);
-  return Number(match[1]) * { "": 1, s: 1, m: 60, h: 3600, d: 86400 }[match[2] as "" | "s" | "m" | "h" | "d"];
+/** --ttl as whole seconds, read like every duration the mesh takes (platform/process/config.ts). */
+function ttlSeconds(raw: string): number {
+  const seconds = Math.ceil(readDuration({ "--ttl": raw }, "--ttl", 3_600_000) / 1000);
+  if (seconds <= 0) throw new ConfigError(`--ttl must be longer than 0, got "${raw}"`);
+  return seconds;
 }

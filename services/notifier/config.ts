@@ -1,6 +1,7 @@
 import { ConfigError, type Env, readOptionalPort, readPort, readPositiveInt, readServerLimits, readString, readSwitch, readUrl } from "../platform/process/index.js";
-import { readStreamLimits, type EventStreamLimits } from "../platform/events/index.js";
+import { readNatsUrl, readStreamLimits, type EventStreamLimits } from "../platform/events/index.js";
 import { defaultStatementTimeoutMs } from "../platform/db/index.js";
+import { readTelemetryConfig, type TelemetryConfig } from "../platform/telemetry/index.js";
 import type { ServerLimits } from "../platform/rpc/index.js";
 import { loadTlsConfig, type ReadFile, type TlsConfig } from "../platform/identity/index.js";
 
@@ -12,6 +13,13 @@ export interface NotifierConfig {
   grpcPort: number;
   /** Port of the Prometheus GET /metrics listener (NOTIFIER_METRICS_PORT, default 9466); undefined when "off". */
   metricsPort: number | undefined;
+  /**
+   * OpenTelemetry traces (README "Traces"): the standard OTEL_SDK_DISABLED, OTEL_EXPORTER_OTLP_ENDPOINT /
+   * OTEL_EXPORTER_OTLP_TRACES_ENDPOINT (unset: tracing off), OTEL_EXPORTER_OTLP_PROTOCOL (http/protobuf,
+   * or http/json), OTEL_TRACES_SAMPLER (parentbased_traceidratio) and OTEL_TRACES_SAMPLER_ARG (1),
+   * OTEL_SERVICE_NAME (default "notifier"), OTEL_BSP_* (the span queue and export batch).
+   */
+  telemetry: TelemetryConfig;
   /** postgres:// URL of the notifier database (created at start if missing). */
   databaseUrl: string;
   /** Connections in the database pool. */
@@ -58,10 +66,11 @@ export function loadNotifierConfig(env: Env = process.env, readFile?: ReadFile):
     bindHost: readString(env, "BIND_HOST", "127.0.0.1"),
     grpcPort: readPort(env, "NOTIFIER_PORT", 50053),
     metricsPort: readOptionalPort(env, "NOTIFIER_METRICS_PORT", 9466),
+    telemetry: readTelemetryConfig(env, "notifier"),
     databaseUrl: readUrl(env, "NOTIFIER_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/notifier", ["postgres", "postgresql"]),
     databasePoolSize: readPositiveInt(env, "NOTIFIER_DATABASE_POOL", 10),
     databaseStatementTimeoutMs: readPositiveInt(env, "DATABASE_STATEMENT_TIMEOUT_MS", defaultStatementTimeoutMs),
-    natsUrl: readUrl(env, "NATS_URL", "nats://127.0.0.1:4222", ["nats", "tls"]),
+    natsUrl: readNatsUrl(env),
     eventsStream: readString(env, "EVENTS_STREAM", "ORDERS"),
     eventsSubjectPrefix: readString(env, "EVENTS_SUBJECT_PREFIX", "orders"),
     smtpUrl: env.SMTP_URL ? readUrl(env, "SMTP_URL", "", ["smtp", "smtps"]) : undefined,

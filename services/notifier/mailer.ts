@@ -1,7 +1,9 @@
 import { mkdir, rename, writeFile } from "node:fs/promises";
 import { join, resolve } from "node:path";
 import nodemailer, { type Transporter } from "nodemailer";
+import { ATTR_NETWORK_PROTOCOL_NAME, ATTR_SERVER_ADDRESS, ATTR_SERVER_PORT } from "@opentelemetry/semantic-conventions";
 import type { Logger } from "../platform/process/index.js";
+import { isTracing, SpanKind, withSpan } from "../platform/telemetry/index.js";
 
 /** One email to send. */
 export interface MailMessage {
@@ -35,12 +37,19 @@ export interface MailerOptions {
   logger: Logger;
 }
 
+/** The email's Message-ID on its span, to find one email's send. */
+const messageIdAttribute = "ordermesh.email.message_id";
+
 /** The stable Message-ID of an event's email: a resend after a crash carries the same id as the first. */
 export function eventMessageId(eventId: string): string {
   return `<${eventId}@notifier.ordermesh>`;
 }
 
-/** Creates the SMTP mailer, or the .eml file writer when no SMTP_URL is set (and says where it writes). */
+/**
+ * Creates the SMTP mailer, or the .eml file writer when no SMTP_URL is set (and says where it writes).
+ * While the process traces, each SMTP send is a CLIENT span "SMTP send" (server.address, server.port),
+ * a child of the active span (the event's CONSUMER span); a written file is an INTERNAL "write .eml".
+ */
 export async function createMailer(options: MailerOptions): Promise<Mailer> {
   if (options.smtpUrl) {
     // Pooled: a fresh connection per email costs TCP set-up, the server's greeting (often delayed on
@@ -54,9 +63,18 @@ export async function createMailer(options: MailerOptions): Promise<Mailer> {
       socketTimeout: options.timeoutMs,
     });
     options.logger.info({ smtp: redactUrl(options.smtpUrl) }, "sending email over SMTP");
+    const server = new URL(options.smtpUrl);
+    const attributes = {
+      [ATTR_SERVER_ADDRESS]: server.hostname,
+      [ATTR_SERVER_PORT]: server.port ? Number(server.port) : server.protocol === "smtps:" ? 465 : 587,
+      [ATTR_NETWORK_PROTOCOL_NAME]: "smtp",
+    };
+    const smtpSend = (message: MailMessage) => withDeadline(sendWith(transport, options.from, message), options.timeoutMs, "SMTP send");
     return {
       kind: "smtp",
-      send: (message) => withDeadline(sendWith(transport, options.from, message), options.timeoutMs, "SMTP send"),
+      // Checked first, so a notifier that does not trace builds no span options per email.
+      send: (message) =>
+        isTracing() ? withSpan("SMTP send", { kind: SpanKind.CLIENT, attributes: { ...attributes, [messageIdAttribute]: message.messageId } }, () => smtpSend(message)) : smtpSend(message),
       close: () => transport.close(),
     };
   }
@@ -66,17 +84,19 @@ export async function createMailer(options: MailerOptions): Promise<Mailer> {
   const transport = nodemailer.createTransport({ streamTransport: true, buffer: true, newline: "unix" });
   return {
     kind: "files",
-    async send(message) {
-      const info = await transport.sendMail(mailOptions(options.from, message));
-      // File named by Message-ID, written via rename: a resend replaces the file instead of adding one.
-      const name = message.messageId.replace(/[<>]/g, "").replace(/[^A-Za-z0-9@._-]/g, "_");
-      const path = join(dir, `${name}.eml`);
-      await writeFile(`${path}.tmp`, info.message as Buffer);
-      await rename(`${path}.tmp`, path);
-      return { messageId: info.messageId };
-    },
+    send: (message) => withSpan("write .eml", { attributes: { [messageIdAttribute]: message.messageId } }, () => writeEml(message)),
     close: () => transport.close(),
   };
+
+  async function writeEml(message: MailMessage): Promise<{ messageId: string }> {
+    const info = await transport.sendMail(mailOptions(options.from, message));
+    // File named by Message-ID, written via rename: a resend replaces the file instead of adding one.
+    const name = message.messageId.replace(/[<>]/g, "").replace(/[^A-Za-z0-9@._-]/g, "_");
+    const path = join(dir, `${name}.eml`);
+    await writeFile(`${path}.tmp`, info.message as Buffer);
+    await rename(`${path}.tmp`, path);
+    return { messageId: info.messageId };
+  }
 }
 
 async function sendWith(transport: Transporter, from: string, message: MailMessage): Promise<{ messageId: string }> {

@@ -1,10 +1,12 @@
 import { jetstreamManager } from "@nats-io/jetstream";
-import { redact } from "../platform/db/index.js";
+import { announceReplica, replicaEndpoints } from "../platform/discovery/index.js";
+import { redact, tracedStore } from "../platform/db/index.js";
 import { startMetricsServer } from "../platform/metrics/index.js";
 import { createLogger } from "../platform/process/index.js";
 import { checkNats, connectNats } from "../platform/events/index.js";
 import { runProcess } from "../platform/process/index.js";
 import { startServiceHost } from "../platform/rpc/index.js";
+import { startTelemetry } from "../platform/telemetry/index.js";
 import { loadNotifierConfig } from "./config.js";
 import * as schema from "./db/schema.js";
 import { createMailer } from "./mailer.js";
@@ -16,6 +18,8 @@ const logger = createLogger("notifier");
 
 await runProcess(logger, async () => {
   const config = loadNotifierConfig();
+  // First: every span, the consumer's and the mailer's, needs the SDK in place when it starts.
+  const telemetry = startTelemetry(config.telemetry, logger);
   const metrics = config.metricsPort === undefined ? undefined : await startMetricsServer({ host: config.bindHost, port: config.metricsPort, logger });
   logger.info({ database: redact(config.databaseUrl), nats: config.natsUrl, stream: config.eventsStream }, "starting");
   const database = await openNotifierDatabase(config.databaseUrl, config.databasePoolSize, config.databaseStatementTimeoutMs);
@@ -34,7 +38,7 @@ await runProcess(logger, async () => {
     jsm,
     stream: config.eventsStream,
     subjectPrefix: config.eventsSubjectPrefix,
-    store: new NotificationStore(database.db, database.sql),
+    store: tracedStore(new NotificationStore(database.db, database.sql), database.location),
     mailer,
     logger,
     ackWaitMs: config.ackWaitMs,
@@ -62,12 +66,16 @@ await runProcess(logger, async () => {
       },
     ],
   });
+  const replica = announceReplica(Promise.resolve(nc), "notifier", replicaEndpoints(config.bindHost, { grpc: host.grpcPort, metrics: metrics?.port }), logger);
   return [
+    () => replica.stop(),
     () => host.stop(),
     () => consumer.stop(),
     () => nc.drain(),
     () => database.close(),
     async () => mailer.close(),
     async () => metrics?.stop(),
+    // Last: the spans of everything that stopped before it are exported.
+    () => telemetry.shutdown(),
   ];
 });

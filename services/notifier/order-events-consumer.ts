@@ -2,6 +2,7 @@ import type { JetStreamClient, JetStreamManager } from "@nats-io/jetstream";
 import { bulkhead } from "cockatiel";
 import { ensureEventStreams, startEventConsumer, type DurableConsumer, type EventDelivery, type EventStreamLimits, type HandleResult } from "../platform/events/index.js";
 import type { Logger } from "../platform/process/index.js";
+import { runInContext, type Context } from "../platform/telemetry/index.js";
 import { isUuid } from "../platform/validation/index.js";
 import type { NotificationKind } from "./db/schema.js";
 import { eventMessageId, type Mailer } from "./mailer.js";
@@ -77,13 +78,15 @@ export async function startOrderEventsConsumer(options: OrderEventsConsumerOptio
       else wanted.push({ index, ...notification });
     });
     const emails = new Map(wanted.map((w) => [w.claim.eventId, w.email]));
+    // Each email is sent in its own message's span, so the SMTP span sits in that order's trace.
+    const traces = new Map<string, Context | undefined>(wanted.map((w) => [w.claim.eventId, deliveries[w.index]!.trace]));
     const latestStart = Date.now() + sendWindowMs;
     const outcomes = await options.store.sendBatch(
       wanted.map((w) => w.claim),
       (claim) =>
         sending.execute(() => {
           if (Date.now() > latestStart) throw new Error("not sent: its batch ran out of time before the email's turn");
-          return options.mailer.send({ to: claim.recipient, ...emails.get(claim.eventId)!, messageId: eventMessageId(claim.eventId) });
+          return runInContext(traces.get(claim.eventId), () => options.mailer.send({ to: claim.recipient, ...emails.get(claim.eventId)!, messageId: eventMessageId(claim.eventId) }));
         }),
     );
     outcomes.forEach((outcome, i) => {

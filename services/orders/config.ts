@@ -4,7 +4,7 @@ import {
   type Env,
   readAuthConfig,
   readCorsOrigins,
-  readHostPort,
+  readGrpcTarget,
   readOptionalPort,
   readPort,
   readPositiveInt,
@@ -14,9 +14,10 @@ import {
   readSwitch,
   readUrl,
 } from "../platform/process/index.js";
-import { readEventFamily, readStreamLimits, type EventFamilyConfig, type EventStreamLimits } from "../platform/events/index.js";
+import { readEventFamily, readNatsUrl, readStreamLimits, type EventFamilyConfig, type EventStreamLimits } from "../platform/events/index.js";
 import type { ServerLimits } from "../platform/rpc/index.js";
 import { defaultStatementTimeoutMs } from "../platform/db/index.js";
+import { readTelemetryConfig, type TelemetryConfig } from "../platform/telemetry/index.js";
 import { loadTlsConfig, type ReadFile, type TlsConfig } from "../platform/identity/index.js";
 import { maxDispatchBatch } from "./shipping-dispatcher.js";
 
@@ -30,6 +31,13 @@ export interface OrdersConfig {
   webPort: number | undefined;
   /** Port of the Prometheus GET /metrics listener (ORDERS_METRICS_PORT, default 9464); undefined when "off". */
   metricsPort: number | undefined;
+  /**
+   * OpenTelemetry traces (README "Traces"): the standard OTEL_SDK_DISABLED, OTEL_EXPORTER_OTLP_ENDPOINT /
+   * OTEL_EXPORTER_OTLP_TRACES_ENDPOINT (unset: tracing off), OTEL_EXPORTER_OTLP_PROTOCOL (http/protobuf,
+   * or http/json), OTEL_TRACES_SAMPLER (parentbased_traceidratio) and OTEL_TRACES_SAMPLER_ARG (1),
+   * OTEL_SERVICE_NAME (default "orders"), OTEL_BSP_* (the span queue and export batch).
+   */
+  telemetry: TelemetryConfig;
   /** postgres:// URL of the orders database (created at start if missing). */
   databaseUrl: string;
   /** Connections in the database pool. */
@@ -94,11 +102,12 @@ export function loadOrdersConfig(env: Env = process.env, readFile?: ReadFile): O
     grpcPort: readPort(env, "ORDERS_PORT", 50051),
     webPort: readOptionalPort(env, "ORDERS_WEB_PORT", 8081),
     metricsPort: readOptionalPort(env, "ORDERS_METRICS_PORT", 9464),
+    telemetry: readTelemetryConfig(env, "orders"),
     databaseUrl: readUrl(env, "ORDERS_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/orders", ["postgres", "postgresql"]),
     databasePoolSize: readPositiveInt(env, "ORDERS_DATABASE_POOL", 10),
     databaseStatementTimeoutMs: readPositiveInt(env, "DATABASE_STATEMENT_TIMEOUT_MS", defaultStatementTimeoutMs),
-    shippingAddr: readHostPort(env, "SHIPPING_ADDR", "127.0.0.1:50052"),
-    natsUrl: readUrl(env, "NATS_URL", "nats://127.0.0.1:4222", ["nats", "tls"]),
+    shippingAddr: readGrpcTarget(env, "SHIPPING_ADDR", "127.0.0.1:50052"),
+    natsUrl: readNatsUrl(env),
     eventsStream: orderEvents.stream,
     eventsSubjectPrefix: orderEvents.subjectPrefix,
     streamLimits: readStreamLimits(env),

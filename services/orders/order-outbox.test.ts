@@ -1,9 +1,10 @@
 import { create } from "@bufbuild/protobuf";
-import { createContextValues, createHandlerContext } from "@connectrpc/connect";
+import { ExportResultCode } from "@opentelemetry/core";
+import type { ReadableSpan, SpanExporter } from "@opentelemetry/sdk-trace";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { CancelOrderRequestSchema, OrderService } from "../../gen/orders/v1/orders_pb.js";
-import { catalogue, startOutboxRelay, typeOf } from "../platform/events/index.js";
-import { callerKey, unauthenticatedAdmin } from "../platform/identity/index.js";
+import { CancelOrderRequestSchema } from "../../gen/orders/v1/orders_pb.js";
+import { catalogue, startOutboxRelay, subjectOf, typeOf } from "../platform/events/index.js";
+import { readTelemetryConfig, startTelemetry, withSpan } from "../platform/telemetry/index.js";
 import { createJetStreamFixture, type JetStreamFixture } from "../../tests/support/jetstream-fixture.js";
 import { createOrdersDatabase, orderContext, validCreateOrder, type OrdersDatabase } from "../../tests/support/orders-fixture.js";
 import { outboxChannel } from "./db/schema.js";
@@ -37,21 +38,31 @@ describe("orders' outbox", () => {
     ]);
   });
 
-  it("carries the caller's W3C traceparent from CreateOrder onto the published event, and drops a malformed one", async () => {
-    const traceparent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
-    const createWith = (header: string) =>
-      svc().createOrder(
-        validCreateOrder({ customerId: "relay-trace" }),
-        createHandlerContext({ service: OrderService, method: OrderService.method.createOrder, protocolName: "test", requestMethod: "POST", url: "/", requestHeader: { traceparent: header }, contextValues: createContextValues().set(callerKey, unauthenticatedAdmin) }),
-      );
-    const traced = (await createWith(traceparent)).order!.id!;
-    const malformed = (await createWith("00-not-a-trace")).order!.id!;
-    const relay = await startOutboxRelay({ sql: db.database.sql, nc: jet.nc, logger: jet.logger, family: "orders", subjectPrefix: jet.subjectPrefix, channel: outboxChannel });
+  it("stores the writing span's traceparent on CreateOrder's row, and the relay sends its PRODUCER span's, a child of it", async () => {
+    const untraced = (await svc().createOrder(validCreateOrder({ customerId: "relay-trace" }), orderContext("createOrder"))).order!.id!;
+    const exported: ReadableSpan[] = [];
+    const exporter: SpanExporter = {
+      export: (spans, done) => {
+        exported.push(...spans);
+        done({ code: ExportResultCode.SUCCESS });
+      },
+      shutdown: async () => undefined,
+    };
+    const telemetry = startTelemetry(readTelemetryConfig({ OTEL_EXPORTER_OTLP_ENDPOINT: "http://127.0.0.1:9" }, "orders"), jet.logger, { exporter });
+    let traced: string;
     try {
-      await relay.drainNow();
+      // Stands for CreateOrder's SERVER span (instrumentService makes it; this calls the handlers directly).
+      traced = await withSpan("caller", { root: true }, async () => (await svc().createOrder(validCreateOrder({ customerId: "relay-trace" }), orderContext("createOrder"))).order!.id!);
+      const relay = await startOutboxRelay({ sql: db.database.sql, nc: jet.nc, logger: jet.logger, family: "orders", subjectPrefix: jet.subjectPrefix, channel: outboxChannel });
+      try {
+        await relay.drainNow();
+      } finally {
+        await relay.stop();
+      }
     } finally {
-      await relay.stop();
+      await telemetry.shutdown();
     }
+    const rowTraceparent = async (orderId: string) => (await db.database.sql`select traceparent from outbox where aggregate_id = ${orderId}`)[0]!.traceparent as string | null;
     const headersOf = async (orderId: string) => {
       const [row] = await db.database.sql`select id from outbox where aggregate_id = ${orderId}`;
       const { state } = await jet.jsm.streams.info(jet.stream);
@@ -61,7 +72,18 @@ describe("orders' outbox", () => {
       }
       throw new Error(`event of ${orderId} not published`);
     };
-    expect((await headersOf(traced)).get("traceparent")).toBe(traceparent);
-    expect((await headersOf(malformed)).get("traceparent")).toBe("");
+    const caller = exported.find((s) => s.name === "caller")!;
+    const outboxWrite = exported.find((s) => s.name === "INSERT outbox")!;
+    const producer = exported.find((s) => s.name === `send ${subjectOf(catalogue.orderCreated, jet.subjectPrefix)}` && s.attributes["ordermesh.order.id"] === traced)!;
+    const traceId = caller.spanContext().traceId;
+    expect(outboxWrite.parentSpanContext?.spanId).toBe(caller.spanContext().spanId);
+    expect(await rowTraceparent(traced)).toBe(`00-${traceId}-${outboxWrite.spanContext().spanId}-01`);
+    expect(producer.parentSpanContext?.spanId).toBe(outboxWrite.spanContext().spanId);
+    expect((await headersOf(traced)).get("traceparent")).toBe(`00-${traceId}-${producer.spanContext().spanId}-01`);
+    // A row written outside any trace carries none; its publish starts a trace of its own.
+    expect(await rowTraceparent(untraced)).toBeNull();
+    const rootProducer = exported.find((s) => s.attributes["ordermesh.order.id"] === untraced)!;
+    expect(rootProducer.parentSpanContext).toBeUndefined();
+    expect((await headersOf(untraced)).get("traceparent")).toBe(`00-${rootProducer.spanContext().traceId}-${rootProducer.spanContext().spanId}-01`);
   });
 });

@@ -6,7 +6,6 @@ import { type CreateOrderRequest, CreateOrderRequestSchema, type Order, OrderSch
 import { catalogue, encodeEvent } from "../platform/events/index.js";
 import { callerOf, mayActFor, type Caller } from "../platform/identity/index.js";
 import { invalidArgument } from "../platform/rpc/index.js";
-import { traceparentOf } from "../platform/rpc/index.js";
 import { requireUuid } from "../platform/validation/index.js";
 import { orderToProto } from "./order-mapping.js";
 import type { OrderStore, StoredOrder } from "./order-store.js";
@@ -64,7 +63,7 @@ export function createOrderService({ store, pageTokenKey = randomBytes(32), watc
       };
       const proto = orderToProto(order);
       const event = encodeEvent(catalogue.orderCreated, { eventId: randomUUID(), order: proto, occurTime: timestampFromDate(now) });
-      if (await store.insert({ ...order, event: { ...event, traceparent: traceparentOf(ctx.requestHeader) } })) return { order: proto };
+      if (await store.insert({ ...order, event })) return { order: proto };
 
       // The request_id was taken: a retry gets the original order, a different payload is refused.
       const existing = await store.getByRequestId(req.customerId, requestId!);
@@ -114,7 +113,7 @@ export function createOrderService({ store, pageTokenKey = randomBytes(32), watc
       const result = await store.changeWithEvents(req.id, (current, now) => {
         if (!mayActFor(caller, current.customerId)) throw notFound();
         const steps = cancellation(current, req.reason, now);
-        return steps && { steps, traceparent: traceparentOf(ctx.requestHeader) };
+        return steps && { steps };
       });
       if (!result) throw notFound();
       return { order: orderToProto(result.order) };

@@ -2,7 +2,7 @@ import { and, eq, getTableColumns, inArray, isNull, sql as dsql } from "drizzle-
 import type { PostgresJsDatabase } from "drizzle-orm/postgres-js";
 import type { Sql } from "postgres";
 import type { Shipment } from "../../gen/shipping/v1/shipping_pb.js";
-import { insertOutboxEvents, type OutboxEntry } from "../platform/db/index.js";
+import { insertOutboxEvents, tracedOutboxWrite, type OutboxEntry } from "../platform/db/index.js";
 import type { EncodedEvent } from "../platform/events/index.js";
 import * as schema from "./db/schema.js";
 import { orders, outbox, type OrderRow, type StoredAddress } from "./db/schema.js";
@@ -32,13 +32,16 @@ export interface NewOrder {
   requestId: string | null;
   requestHash: string | null;
   createdAt: Date;
-  event: EncodedEvent & { traceparent?: string | undefined };
+  event: EncodedEvent;
 }
 
 /** A change of one order: its steps (one version and one event each) and the trace that caused it. */
 export interface OrderChange {
   steps: OrderStep[];
-  /** W3C traceparent carried on the change's events. */
+  /**
+   * W3C traceparent the change's events carry; default the outbox write's span under the active one. A
+   * batch of many orders' changes passes each order's own (its message's span), so each order keeps one trace.
+   */
   traceparent?: string | undefined;
 }
 
@@ -59,6 +62,8 @@ export interface ShipmentSnapshot {
   orderId: string;
   shipment: Shipment;
   occurTime: Date;
+  /** W3C traceparent the order's events carry (its shipping event's span), see OrderChange.traceparent. */
+  traceparent?: string | undefined;
 }
 
 /** Keyset position of the last order on a page. */
@@ -139,7 +144,7 @@ export class OrderStore {
     // drizzle() swaps postgres.js's date and json serializers for identity ones, so raw
     // parameters on this shared client travel as strings.
     const createdAt = order.createdAt.toISOString();
-    const rows = await sql`
+    const rows = await tracedOutboxWrite(1, (traceparent) => sql`
       with inserted as (
         insert into orders (id, customer_id, customer_email, currency, total_cents, status, shipping_address,
                             request_id, request_hash, created_at, updated_at)
@@ -158,10 +163,10 @@ export class OrderStore {
       ), events as (
         insert into outbox (id, aggregate_id, event_name, event_type, payload, created_at, traceparent)
         select ${order.event.id}, inserted.id, ${order.event.name}, ${order.event.type}, ${Buffer.from(order.event.payload)}, ${createdAt},
-               ${order.event.traceparent ?? null}
+               ${traceparent ?? null}
         from inserted
       )
-      select id from inserted`;
+      select id from inserted`);
     return rows.length === 1;
   }
 
@@ -284,9 +289,14 @@ export class OrderStore {
     return (await this.recordShipments([{ orderId: id, shipment }]))[0];
   }
 
-  /** recordShipment for many orders in one transaction; answers in the order of the inputs. */
-  recordShipments(recorded: ReadonlyArray<{ orderId: string; shipment: Shipment }>): Promise<Array<ChangeResult | ShipmentRefusal | undefined>> {
-    return this.changeManyByShipment(recorded.map(({ orderId, shipment }) => ({ id: orderId, decide: (current, now) => recordedShipment(current, shipment, now) })));
+  /**
+   * recordShipment for many orders in one transaction; answers in the order of the inputs. Each may name
+   * the traceparent its events carry (see OrderChange.traceparent).
+   */
+  recordShipments(recorded: ReadonlyArray<{ orderId: string; shipment: Shipment; traceparent?: string | undefined }>): Promise<Array<ChangeResult | ShipmentRefusal | undefined>> {
+    return this.changeManyByShipment(
+      recorded.map(({ orderId, shipment, traceparent }) => ({ id: orderId, traceparent, decide: (current, now) => recordedShipment(current, shipment, now) })),
+    );
   }
 
   /**
@@ -299,20 +309,22 @@ export class OrderStore {
 
   /** trackShipment for many snapshots in one transaction; answers in the order of the inputs. */
   trackShipments(snapshots: readonly ShipmentSnapshot[]): Promise<Array<ChangeResult | ShipmentRefusal | undefined>> {
-    return this.changeManyByShipment(snapshots.map(({ orderId, shipment, occurTime }) => ({ id: orderId, decide: (current) => trackedShipment(current, shipment, occurTime) })));
+    return this.changeManyByShipment(
+      snapshots.map(({ orderId, shipment, occurTime, traceparent }) => ({ id: orderId, traceparent, decide: (current) => trackedShipment(current, shipment, occurTime) })),
+    );
   }
 
   private async changeManyByShipment(
-    changes: ReadonlyArray<{ id: string; decide: (current: StoredOrder, now: Date) => OrderStep[] | ShipmentRefusal | undefined }>,
+    changes: ReadonlyArray<{ id: string; traceparent: string | undefined; decide: (current: StoredOrder, now: Date) => OrderStep[] | ShipmentRefusal | undefined }>,
   ): Promise<Array<ChangeResult | ShipmentRefusal | undefined>> {
     const refusals: Array<ShipmentRefusal | undefined> = [];
     const results = await this.changeManyWithEvents(
-      changes.map(({ id, decide }, i) => ({
+      changes.map(({ id, traceparent, decide }, i) => ({
         id,
         change: (current, now) => {
           const steps = decide(current, now);
           if (steps && "refused" in steps) refusals[i] = steps;
-          return Array.isArray(steps) ? { steps } : undefined;
+          return Array.isArray(steps) ? { steps, traceparent } : undefined;
         },
       })),
     );

@@ -47,7 +47,7 @@ export interface CancelShipmentDeps {
  * back later with backoff, forever; any other answer is shipping's verdict and is dead-lettered.
  * An order no longer CANCELLING (its outcome already arrived) is acked without calling shipping.
  */
-export async function requestShipmentCancel(deps: CancelShipmentDeps, decoded: DecodedEvent, traceparent?: string): Promise<HandleResult> {
+export async function requestShipmentCancel(deps: CancelShipmentDeps, decoded: DecodedEvent): Promise<HandleResult> {
   if (decoded.key !== "orderCancellationRequested") return { ack: true };
   const { orderId } = decoded;
   if (!isUuid(orderId)) return { deadLetter: `cancellation requested for order ${JSON.stringify(orderId)}, not a UUID` };
@@ -56,7 +56,8 @@ export async function requestShipmentCancel(deps: CancelShipmentDeps, decoded: D
   if (order.status !== "cancelling") return { ack: true };
   try {
     await deps.shipping.dispatch.call(({ signal, timeoutMs }) =>
-      deps.shipping.client.cancelShipment({ orderId }, { signal, timeoutMs, headers: traceparent ? { traceparent } : undefined }),
+      // Runs in the message's CONSUMER span: the transport's CLIENT span continues the order's trace.
+      deps.shipping.client.cancelShipment({ orderId }, { signal, timeoutMs }),
     );
     deps.logger.info({ orderId }, "shipment cancellation confirmed by shipping");
     return { ack: true };
@@ -93,7 +94,7 @@ export function startShipmentCancellation(options: ShipmentCancellationOptions):
     maxDeliver: shipmentCancelMaxDeliver,
     retryBackoff: { initialMs: 250, maxMs: options.maxBackoffMs },
     concurrency: cancelConcurrency,
-    handle: ({ event, msg }) => requestShipmentCancel(deps, event, msg.headers?.get("traceparent") || undefined),
+    handle: ({ event }) => requestShipmentCancel(deps, event),
     async onDeadLetter({ event }) {
       if (!event) return;
       if (await options.store.dropCancellation(event.orderId)) log.error({ orderId: event.orderId }, "shipping refused the cancellation for good; order back to SHIPMENT_REQUESTED");

@@ -11,6 +11,7 @@ import {
   type HandleResult,
 } from "../platform/events/index.js";
 import type { Logger } from "../platform/process/index.js";
+import { traceparentOf, type Context } from "../platform/telemetry/index.js";
 import { isUuid } from "../platform/validation/index.js";
 import type { OrderStore, ShipmentSnapshot } from "./order-store.js";
 
@@ -44,9 +45,10 @@ export interface ShipmentTrackingOptions {
  * status move together when the event's shipment is newer than the stored one, so a redelivered,
  * duplicated or overtaken event changes nothing. An event about an order this database does not have,
  * or that cannot apply to it, goes to the dead letter; events without a shipment are acked. Answers
- * one result per event, in order.
+ * one result per event, in order. `traces[i]` is event i's span (EventDelivery.trace): the order's
+ * events it causes carry it, so each order's trace goes on through a batch of many.
  */
-export async function applyShippingEvents(store: OrderStore, events: readonly DecodedEvent[]): Promise<HandleResult[]> {
+export async function applyShippingEvents(store: OrderStore, events: readonly DecodedEvent[], traces: ReadonlyArray<Context | undefined> = []): Promise<HandleResult[]> {
   const results: HandleResult[] = new Array(events.length);
   const applied: Array<{ index: number; snapshot: ShipmentSnapshot }> = [];
   events.forEach((decoded, index) => {
@@ -55,7 +57,7 @@ export async function applyShippingEvents(store: OrderStore, events: readonly De
     if (!snapshot) results[index] = { ack: true };
     // Checked here: one id that is not a UUID would fail the batch's transaction for every event in it.
     else if (!isUuid(orderId)) results[index] = { deadLetter: `${decoded.definition.schema.typeName} names order ${JSON.stringify(orderId)}, not a UUID` };
-    else applied.push({ index, snapshot: { orderId: orderId.toLowerCase(), ...snapshot } });
+    else applied.push({ index, snapshot: { orderId: orderId.toLowerCase(), ...snapshot, traceparent: traces[index] && traceparentOf(traces[index]) } });
   });
   const outcomes = await store.trackShipments(applied.map((a) => a.snapshot));
   applied.forEach(({ index, snapshot }, k) => {
@@ -103,6 +105,11 @@ export function startShipmentTracking(options: ShipmentTrackingOptions): Promise
     declareStream: () => ensureEventStreams(options.jsm, { ...shipping, limits: options.streamLimits }),
     maxBatch: options.batchSize ?? 1,
     concurrency: options.batchesInFlight ?? 1,
-    handleBatch: (deliveries) => applyShippingEvents(store, deliveries.map((d) => d.event)),
+    handleBatch: (deliveries) =>
+      applyShippingEvents(
+        store,
+        deliveries.map((d) => d.event),
+        deliveries.map((d) => d.trace),
+      ),
   });
 }

@@ -3,12 +3,15 @@ import { ShippingService } from "../../gen/shipping/v1/shipping_pb.js";
 import { createGrpcJsTransport } from "../platform/rpc/index.js";
 import type { Logger } from "../platform/process/index.js";
 import type { TlsConfig } from "../platform/identity/index.js";
+import type { ReplicaDiscovery } from "../platform/discovery/index.js";
 import { createUpstreamPolicy, type UpstreamPolicy } from "../platform/rpc/index.js";
 
 /** Tuning of the calls to shipping; defaults suit a LAN, tests shorten them. */
 export interface ShippingClientOptions {
-  /** host:port of ShippingService (gRPC). */
+  /** ShippingService's gRPC target: host:port, dns:///host:port or nats-service:///shipping (SHIPPING_ADDR). */
   addr: string;
+  /** Finds shipping's replicas for a nats-service:/// target. */
+  discovery?: ReplicaDiscovery | undefined;
   logger: Logger;
   /** Deadline of one CreateShipment or CancelShipment attempt. */
   dispatchAttemptTimeoutMs?: number;
@@ -33,7 +36,7 @@ export interface ShippingClient {
 
 /** One HTTP/2 connection and one circuit breaker for shipping, shared by every call. */
 export function createShippingClient(options: ShippingClientOptions): ShippingClient {
-  const transport = createGrpcJsTransport({ address: options.addr, maxReconnectBackoffMs: options.halfOpenAfterMs, tls: options.tls });
+  const transport = createGrpcJsTransport({ address: options.addr, discovery: options.discovery, maxReconnectBackoffMs: options.halfOpenAfterMs, tls: options.tls });
   return {
     client: createClient(ShippingService, transport),
     close: () => transport.close(),

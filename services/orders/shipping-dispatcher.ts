@@ -4,6 +4,7 @@ import type { CreateShipmentsResult } from "../../gen/shipping/v1/shipping_pb.js
 import { startEventConsumer, type DurableConsumer, type EventDelivery, type HandleResult } from "../platform/events/index.js";
 import type { Logger } from "../platform/process/index.js";
 import { isRetryableCode } from "../platform/rpc/index.js";
+import { runInContext, traceparentOf, type Context } from "../platform/telemetry/index.js";
 import { isUuid } from "../platform/validation/index.js";
 import type { OrderStore, StoredOrder } from "./order-store.js";
 import type { ShippingClient } from "./shipping-client.js";
@@ -66,7 +67,7 @@ export function startShippingDispatcher(options: ShippingDispatcherOptions): Pro
   }
 
   /** One CreateShipments for the claimed orders through the dispatch policy; one result per order, in order. */
-  async function requestShipments(orders: readonly StoredOrder[], traceparent: string | undefined): Promise<CreateShipmentsResult[]> {
+  async function requestShipments(orders: readonly StoredOrder[]): Promise<CreateShipmentsResult[]> {
     const { results } = await shipping.dispatch.call(({ signal, timeoutMs }) =>
       shipping.client.createShipments(
         {
@@ -78,7 +79,7 @@ export function startShippingDispatcher(options: ShippingDispatcherOptions): Pro
             items: order.items.map((i) => ({ sku: i.sku, quantity: i.quantity })),
           })),
         },
-        { signal, timeoutMs, headers: traceparent ? { traceparent } : undefined },
+        { signal, timeoutMs },
       ),
     );
     if (results.length !== orders.length) throw new ConnectError(`CreateShipments answered ${results.length} results for ${orders.length} requests`, Code.Internal);
@@ -93,14 +94,18 @@ export function startShippingDispatcher(options: ShippingDispatcherOptions): Pro
     return { deadLetter: `shipping answered ${Code[code]} for order ${orderId}: ${message}` };
   }
 
-  /** Dispatches the orders of a batch; returns each order's verdict by its (lower-case) id. */
-  async function dispatch(orderIds: readonly string[], traceparent: string | undefined): Promise<Map<string, HandleResult>> {
+  /**
+   * Dispatches the orders of a batch; returns each order's verdict by its (lower-case) id. The call to
+   * shipping runs in the batch's span (the first order's trace, linked to the others); each order's
+   * OrderUpdated carries its own message's span, so its trace goes on from there.
+   */
+  async function dispatch(orderIds: readonly string[], traces: ReadonlyMap<string, Context | undefined>): Promise<Map<string, HandleResult>> {
     const verdicts = new Map<string, HandleResult>();
     const orders = await claim(orderIds, verdicts);
     if (orders.length === 0) return verdicts;
     let answers: CreateShipmentsResult[];
     try {
-      answers = await requestShipments(orders, traceparent);
+      answers = await requestShipments(orders);
     } catch (err) {
       const error = ConnectError.from(err);
       for (const order of orders) verdicts.set(order.id, verdictOn(error.code, error.message, order.id));
@@ -113,11 +118,13 @@ export function startShippingDispatcher(options: ShippingDispatcherOptions): Pro
       verdicts.set(order.id, verdictOn(status.code as Code, status.message, order.id));
       return [];
     });
-    const recorded = await store.recordShipments(shipped);
+    const recorded = await store.recordShipments(shipped.map((s) => ({ ...s, traceparent: traces.get(s.orderId) && traceparentOf(traces.get(s.orderId)) })));
     shipped.forEach(({ orderId, shipment }, k) => {
       const outcome = recorded[k];
-      if (outcome && "refused" in outcome) log.error({ orderId, shipmentId: shipment.id, reason: outcome.refused }, "shipment not recorded");
-      else log.info({ orderId, shipmentId: shipment.id, traceparent }, "shipment created");
+      runInContext(traces.get(orderId), () => {
+        if (outcome && "refused" in outcome) log.error({ orderId, shipmentId: shipment.id, reason: outcome.refused }, "shipment not recorded");
+        else log.info({ orderId, shipmentId: shipment.id }, "shipment created");
+      });
       verdicts.set(orderId, { ack: true });
     });
     return verdicts;
@@ -126,9 +133,8 @@ export function startShippingDispatcher(options: ShippingDispatcherOptions): Pro
   async function dispatchBatch(deliveries: Dispatch[]): Promise<HandleResult[]> {
     // Checked first: one id that is not a UUID would fail the batch's statements for every event in it.
     const orderIds = [...new Set(deliveries.filter(({ event }) => isUuid(event.orderId)).map(({ event }) => event.orderId.toLowerCase()))];
-    const traceparents = new Set(deliveries.map(({ msg }) => msg.headers?.get("traceparent") || undefined));
-    // A call has one trace: it continues the events' trace only when they all share one (a batch of one).
-    const verdicts = await dispatch(orderIds, traceparents.size === 1 ? [...traceparents][0] : undefined);
+    const traces = new Map(deliveries.map(({ event, trace }) => [event.orderId.toLowerCase(), trace]));
+    const verdicts = await dispatch(orderIds, traces);
     return deliveries.map(({ event }) =>
       isUuid(event.orderId) ? verdicts.get(event.orderId.toLowerCase())! : { deadLetter: `orders.created names order ${JSON.stringify(event.orderId)}, not a UUID` },
     );

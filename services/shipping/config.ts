@@ -15,8 +15,9 @@ import {
 } from "../platform/process/index.js";
 import type { ServerLimits } from "../platform/rpc/index.js";
 import { loadTlsConfig, type ReadFile, type TlsConfig } from "../platform/identity/index.js";
-import { readEventFamily, readStreamLimits, type EventFamilyConfig, type EventStreamLimits } from "../platform/events/index.js";
+import { readEventFamily, readNatsUrl, readStreamLimits, type EventFamilyConfig, type EventStreamLimits } from "../platform/events/index.js";
 import { defaultStatementTimeoutMs } from "../platform/db/index.js";
+import { readTelemetryConfig, type TelemetryConfig } from "../platform/telemetry/index.js";
 import type { CarrierDelays } from "./carrier-simulator.js";
 
 /** Everything the shipping process reads from its environment. */
@@ -29,6 +30,13 @@ export interface ShippingConfig {
   webPort: number | undefined;
   /** Port of the Prometheus GET /metrics listener (SHIPPING_METRICS_PORT, default 9465); undefined when "off". */
   metricsPort: number | undefined;
+  /**
+   * OpenTelemetry traces (README "Traces"): the standard OTEL_SDK_DISABLED, OTEL_EXPORTER_OTLP_ENDPOINT /
+   * OTEL_EXPORTER_OTLP_TRACES_ENDPOINT (unset: tracing off), OTEL_EXPORTER_OTLP_PROTOCOL (http/protobuf,
+   * or http/json), OTEL_TRACES_SAMPLER (parentbased_traceidratio) and OTEL_TRACES_SAMPLER_ARG (1),
+   * OTEL_SERVICE_NAME (default "shipping"), OTEL_BSP_* (the span queue and export batch).
+   */
+  telemetry: TelemetryConfig;
   /** postgres:// URL of the shipping database (created at start if missing). */
   databaseUrl: string;
   /** Connections in the database pool. */
@@ -51,6 +59,8 @@ export interface ShippingConfig {
   natsUrl: string;
   /** Stream and subject prefix of shipping's events (SHIPPING_EVENTS_STREAM, SHIPPING_EVENTS_SUBJECT_PREFIX). */
   events: EventFamilyConfig;
+  /** Stream and subject prefix of orders' events (EVENTS_STREAM, EVENTS_SUBJECT_PREFIX): whose dead letters AdminService shows beside shipping's. */
+  orderEvents: EventFamilyConfig;
   /** Retention of shipping's stream and its dead letters (EVENTS_MAX_AGE, EVENTS_MAX_BYTES, DEADLETTER_*). */
   streamLimits: EventStreamLimits;
   /** How long published outbox rows are kept before pruning (must outlast the JetStream duplicate window). */
@@ -69,6 +79,7 @@ export function loadShippingConfig(env: Env = process.env, readFile?: ReadFile):
     grpcPort: readPort(env, "SHIPPING_PORT", 50052),
     webPort: readOptionalPort(env, "SHIPPING_WEB_PORT", 8082),
     metricsPort: readOptionalPort(env, "SHIPPING_METRICS_PORT", 9465),
+    telemetry: readTelemetryConfig(env, "shipping"),
     databaseUrl: readUrl(env, "SHIPPING_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/shipping", ["postgres", "postgresql"]),
     databasePoolSize: readPositiveInt(env, "SHIPPING_DATABASE_POOL", 10),
     databaseStatementTimeoutMs: readPositiveInt(env, "DATABASE_STATEMENT_TIMEOUT_MS", defaultStatementTimeoutMs),
@@ -78,8 +89,9 @@ export function loadShippingConfig(env: Env = process.env, readFile?: ReadFile):
     limits: readServerLimits(env),
     corsOrigins: readCorsOrigins(env),
     reflection: readSwitch(env, "REFLECTION", true),
-    natsUrl: readUrl(env, "NATS_URL", "nats://127.0.0.1:4222", ["nats", "tls"]),
+    natsUrl: readNatsUrl(env),
     events: readEventFamily(env, "shipping"),
+    orderEvents: readEventFamily(env, "orders"),
     streamLimits: readStreamLimits(env),
     outboxRetentionMs: readPositiveInt(env, "OUTBOX_RETENTION_MS", 60 * 60_000),
     outboxMaxAttempts: readPositiveInt(env, "OUTBOX_MAX_ATTEMPTS", 50),

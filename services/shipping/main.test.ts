@@ -8,6 +8,7 @@ import { Code, ConnectError, createClient } from "@connectrpc/connect";
 import { createConnectTransport, Http2SessionManager } from "@connectrpc/connect-node";
 import postgres from "postgres";
 import { afterEach, beforeAll, afterAll, describe, expect, it } from "vitest";
+import { AdminService } from "../../gen/admin/v1/admin_pb.js";
 import { ShipmentStatus, ShippingService } from "../../gen/shipping/v1/shipping_pb.js";
 import { checkHealth, newGrpcJsClient, newHealthClient, unaryCall, watchHealth } from "../../tests/support/grpc-js-clients.js";
 import { startServiceProcess, type ServiceProcess } from "../../tests/support/service-process.js";
@@ -98,6 +99,22 @@ describe("shipping process", () => {
       await sql.end();
       web.abort();
       health.close();
+      client.close();
+    }
+  });
+
+  it("serves AdminService on both ports: its own failed outbox rows, and dead letters UNAVAILABLE while NATS is away", async () => {
+    // AUTH_DISABLED=true makes every caller an admin, as on orders; the admin-token check has its own tests.
+    proc = startServiceProcess("services/shipping/main.js", { ...noNats, SHIPPING_PORT: "0", SHIPPING_WEB_PORT: "0", SHIPPING_DATABASE_URL: testDb.url, AUTH_DISABLED: "true" });
+    const listening = await proc.waitForLog((l) => l.msg === "listening", "the listening log line");
+    const client = newGrpcJsClient(`127.0.0.1:${listening.grpcPort as number}`);
+    try {
+      const viaGrpc = await unaryCall(client, AdminService.method.listFailedOutboxEvents, {});
+      expect(viaGrpc.events).toEqual([]);
+      const web = createClient(AdminService, createConnectTransport({ baseUrl: `http://127.0.0.1:${listening.webPort as number}`, httpVersion: "1.1" }));
+      expect((await web.listFailedOutboxEvents({})).nextPageToken).toBe("");
+      await expect(web.listDeadLetters({})).rejects.toMatchObject({ code: Code.Unavailable });
+    } finally {
       client.close();
     }
   });

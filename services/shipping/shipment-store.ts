@@ -3,6 +3,7 @@ import { timestampFromDate } from "@bufbuild/protobuf/wkt";
 import { asc, eq, isNotNull, lte, min, sql } from "drizzle-orm";
 import type { PostgresJsDatabase } from "drizzle-orm/postgres-js";
 import { insertOutboxEvents } from "../platform/db/index.js";
+import { withSpan } from "../platform/telemetry/index.js";
 import { catalogue, encodeEvent, type EncodedEvent } from "../platform/events/index.js";
 import type { CarrierSchedule } from "./carrier-simulator.js";
 import * as schema from "./db/schema.js";
@@ -19,14 +20,8 @@ export interface NewShipment {
   items: StoredShipmentItem[];
 }
 
-/** Context of a change, carried on its event. */
-export interface ChangeContext {
-  /** W3C traceparent of the call that caused the change. */
-  traceparent?: string | undefined;
-}
-
 /** A carrier's report beyond the status itself. */
-export interface StatusReport extends ChangeContext {
+export interface StatusReport {
   /** New tracking number; empty or undefined keeps the current one. */
   trackingNumber?: string | undefined;
   /** When the carrier says it happened (the event's occur_time); default now. */
@@ -61,8 +56,8 @@ export class ShipmentStore {
   }
 
   /** Creates the order's shipment, or returns the one it already has (the unique order_id decides). */
-  async createOnce(input: NewShipment, context: ChangeContext = {}): Promise<{ row: ShipmentRow; created: boolean }> {
-    return (await this.createMany([input], context))[0]!;
+  async createOnce(input: NewShipment): Promise<{ row: ShipmentRow; created: boolean }> {
+    return (await this.createMany([input]))[0]!;
   }
 
   /**
@@ -70,7 +65,7 @@ export class ShipmentStore {
    * the ShipmentCreated events of those it created, one read of those that existed. Answers in the
    * order of the inputs; an order named twice gets the same shipment twice.
    */
-  async createMany(inputs: readonly NewShipment[], context: ChangeContext = {}): Promise<Array<{ row: ShipmentRow; created: boolean }>> {
+  async createMany(inputs: readonly NewShipment[]): Promise<Array<{ row: ShipmentRow; created: boolean }>> {
     if (inputs.length === 0) return [];
     // Sorted, so two batches naming the same orders wait on each other in one order and never deadlock.
     const firsts = [...new Map(inputs.map((i) => [i.orderId, i] as const)).values()].sort((a, b) => (a.orderId < b.orderId ? -1 : 1));
@@ -103,7 +98,6 @@ export class ShipmentStore {
           .map((row) => ({
             event: encodeEvent(catalogue.shipmentCreated, { eventId: randomUUID(), shipment: toProto(row), occurTime: timestampFromDate(now) }),
             createdAt: now,
-            traceparent: context.traceparent,
           })),
       );
       return inputs.map((i) => {
@@ -130,10 +124,10 @@ export class ShipmentStore {
    * tombstone (empty address and items, no carrier) with its ShipmentCancelled event, so a later
    * CreateShipment returns it instead of creating a shipment. Undefined: no shipment with that id.
    */
-  async cancel(target: CancelTarget, context: ChangeContext = {}): Promise<ShipmentRow | undefined> {
+  async cancel(target: CancelTarget): Promise<ShipmentRow | undefined> {
     return this.db.transaction(async (tx) => {
       const current = await this.lock(tx, target);
-      if (current) return this.apply(tx, current, "cancelled", context);
+      if (current) return this.apply(tx, current, "cancelled", {});
       if (!("orderId" in target)) return undefined;
       const now = new Date();
       const [tombstone] = await tx
@@ -142,12 +136,12 @@ export class ShipmentStore {
         .onConflictDoNothing({ target: shipments.orderId })
         .returning();
       if (tombstone) {
-        await this.record(tx, this.cancelledEvent(tombstone, now), now, context);
+        await this.record(tx, this.cancelledEvent(tombstone, now), now);
         return tombstone;
       }
       // A CreateShipment committed between our look and our insert: cancel what it created.
       const created = await this.lock(tx, target);
-      return created && this.apply(tx, created, "cancelled", context);
+      return created && this.apply(tx, created, "cancelled", {});
     });
   }
 
@@ -178,7 +172,9 @@ export class ShipmentStore {
         .for("update", { skipLocked: true });
       for (const row of due) {
         const next = nextCarrierStep(row.status);
-        if (next) await this.apply(tx, row, next, {});
+        // Each step is the carrier's own doing, not part of the order's trace: a trace of its own, which
+        // its ShipmentStatusChanged event carries on to orders and the notifier.
+        if (next) await withSpan(`carrier ${next}`, { root: true, attributes: { "ordermesh.shipment.id": row.id, "ordermesh.order.id": row.orderId } }, () => this.apply(tx, row, next, {}));
         // A final shipment with a step due (planned before a cancel by an older build, say): nothing left to do.
         else await tx.update(shipments).set({ carrierDueAt: null }).where(eq(shipments.id, row.id));
       }
@@ -218,7 +214,7 @@ export class ShipmentStore {
       to === "cancelled"
         ? this.cancelledEvent(updated!, report.occurTime ?? now)
         : encodeEvent(catalogue.shipmentStatusChanged, { eventId: randomUUID(), shipment: toProto(updated!), previousStatus: statusToProto[row.status], occurTime });
-    await this.record(tx, event, now, report);
+    await this.record(tx, event, now);
     return updated!;
   }
 
@@ -226,8 +222,8 @@ export class ShipmentStore {
     return encodeEvent(catalogue.shipmentCancelled, { eventId: randomUUID(), shipment: toProto(row), occurTime: timestampFromDate(at) });
   }
 
-  private record(tx: Tx, event: EncodedEvent, createdAt: Date, context: ChangeContext): Promise<void> {
-    return insertOutboxEvents(tx, outbox, [{ event, createdAt, traceparent: context.traceparent }]);
+  private record(tx: Tx, event: EncodedEvent, createdAt: Date): Promise<void> {
+    return insertOutboxEvents(tx, outbox, [{ event, createdAt }]);
   }
 
   /** When the simulated carrier should take the step after `status`, or null when it takes none. */

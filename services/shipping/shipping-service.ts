@@ -2,7 +2,7 @@ import { create } from "@bufbuild/protobuf";
 import { timestampDate } from "@bufbuild/protobuf/wkt";
 import { Code, ConnectError, type HandlerContext, type ServiceImpl } from "@connectrpc/connect";
 import { type CreateShipmentRequest, type CreateShipmentsResult, CreateShipmentsResultSchema, ShipmentStatus, ShippingService } from "../../gen/shipping/v1/shipping_pb.js";
-import { invalidArgument, statusOf, traceparentOf, type FieldViolation } from "../platform/rpc/index.js";
+import { invalidArgument, statusOf, type FieldViolation } from "../platform/rpc/index.js";
 import { isUuid, limitText, maxIdLength, requireUuid, validateAddress, validateItems } from "../platform/validation/index.js";
 import type { ShipmentRow } from "./db/schema.js";
 import { statusFromProto, toProto } from "./shipment-mapping.js";
@@ -23,12 +23,11 @@ export function createShippingService(store: ShipmentStore, access: ShippingAcce
   // A shipment the caller may not read is NOT_FOUND, the same answer as one that does not exist.
   const readable = <T extends ShipmentRow>(ctx: HandlerContext, row: T | undefined): T | undefined =>
     row && access.mayRead(ctx, row.customerId) ? row : undefined;
-  const context = (ctx: HandlerContext) => ({ traceparent: traceparentOf(ctx.requestHeader) });
   return {
     async createShipment(req, ctx) {
       // Identity before validation: an unauthorised caller learns nothing from field errors either.
       access.requireMutator(ctx, "CreateShipment");
-      const { row } = await store.createOnce(validCreate(req), context(ctx));
+      const { row } = await store.createOnce(validCreate(req));
       return { shipment: toProto(row) };
     },
     async createShipments(req, ctx) {
@@ -46,10 +45,7 @@ export function createShippingService(store: ShipmentStore, access: ShippingAcce
         }
       }
       // One transaction for the whole batch, idempotent per order_id like CreateShipment.
-      const created = await store.createMany(
-        valid.map((v) => v.input),
-        context(ctx),
-      );
+      const created = await store.createMany(valid.map((v) => v.input));
       for (const [k, { index }] of valid.entries()) {
         results[index] = create(CreateShipmentsResultSchema, { result: { case: "shipment", value: toProto(created[k]!.row) } });
       }
@@ -76,11 +72,11 @@ export function createShippingService(store: ShipmentStore, access: ShippingAcce
       }
       if (req.id !== "") {
         requireUuid("id", req.id);
-        return { shipment: toProto(found(await store.cancel({ id: req.id }, context(ctx)), `shipment ${req.id}`)) };
+        return { shipment: toProto(found(await store.cancel({ id: req.id }), `shipment ${req.id}`)) };
       }
       requireUuid("order_id", req.orderId);
       // By order it always answers: a missing shipment becomes a cancelled tombstone.
-      return { shipment: toProto(found(await store.cancel({ orderId: req.orderId.toLowerCase() }, context(ctx)), `shipment of order ${req.orderId}`)) };
+      return { shipment: toProto(found(await store.cancel({ orderId: req.orderId.toLowerCase() }), `shipment of order ${req.orderId}`)) };
     },
     async updateShipmentStatus(req, ctx) {
       access.requireStatusReporter(ctx, "UpdateShipmentStatus");
@@ -93,7 +89,6 @@ export function createShippingService(store: ShipmentStore, access: ShippingAcce
       const row = await store.updateStatus(req.id, status!, {
         trackingNumber: req.trackingNumber,
         occurTime: req.occurTime && timestampDate(req.occurTime),
-        ...context(ctx),
       });
       return { shipment: toProto(found(row, `shipment ${req.id}`)) };
     },

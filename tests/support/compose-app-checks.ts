@@ -9,8 +9,8 @@ import { hostPathMountedAt, serviceByImage } from "./compose-service-checks.js";
 /** One outbound connection of an app, named by the variable that configures it. */
 export interface AppDependency {
   variable: string;
-  kind: "postgres" | "nats" | "smtp" | "grpc";
-  /** A URL (postgres, nats, smtp) or host:port (grpc). */
+  kind: "postgres" | "nats" | "smtp" | "grpc" | "otlp";
+  /** A URL (postgres, nats, smtp, otlp) or host:port (grpc). */
   target: string;
 }
 
@@ -20,6 +20,8 @@ export interface AppView {
   grpcPort: number;
   /** Port of its GET /metrics (*_METRICS_PORT); undefined when off. */
   metricsPort: number | undefined;
+  /** Where it exports traces (the OTLP/HTTP traces URL); undefined when tracing is off. */
+  tracesUrl: string | undefined;
   dependencies: AppDependency[];
 }
 
@@ -117,7 +119,7 @@ interface Address {
   password: string;
 }
 
-const defaultPorts: Readonly<Record<string, number>> = { postgres: 5432, postgresql: 5432, nats: 4222, tls: 4222, smtp: 25, smtps: 465 };
+const defaultPorts: Readonly<Record<string, number>> = { postgres: 5432, postgresql: 5432, nats: 4222, tls: 4222, smtp: 25, smtps: 465, http: 80, https: 443 };
 
 function parseAddress(dependency: AppDependency): Address {
   if (dependency.kind === "grpc") {

@@ -6,6 +6,7 @@ import { ratelimitComposeProblems, type RatelimitContext, ratelimitService } fro
 import { prometheusComposeProblems, type PrometheusContext } from "./compose-prometheus-checks.js";
 import { imageProblems, startupOrderProblems, volumeProblems } from "./compose-service-checks.js";
 import { tlsComposeProblems } from "./compose-tls-checks.js";
+import { tracingComposeProblems } from "./compose-tracing-checks.js";
 import type { Json } from "./envoy-config-model.js";
 
 /** What docker-compose.yml is checked against. */
@@ -38,5 +39,6 @@ export function composeProblems(compose: ComposeFile, context: ComposeContext): 
     ...ratelimitComposeProblems(compose, context.envoyBootstrap, context.ratelimit),
     ...tlsComposeProblems(compose, apps, context.envoyBootstrap),
     ...prometheusComposeProblems(compose, apps, context.prometheus),
+    ...tracingComposeProblems(compose, apps),
   ];
 }

@@ -6,7 +6,7 @@ export const postgresInitDir = "/docker-entrypoint-initdb.d";
 
 /** What an infrastructure image serves and on which port the app environments must point. */
 export interface Infrastructure {
-  kind: "postgres" | "nats" | "smtp";
+  kind: "postgres" | "nats" | "smtp" | "otlp";
   repository: string;
   port(service: ComposeService): number;
 }
@@ -17,6 +17,8 @@ export const infrastructure: readonly Infrastructure[] = [
   { kind: "nats", repository: "nats", port: (service) => Number(flag(service.command, "-p", "--port") ?? 4222) },
   // Mailpit's SMTP listener (its web UI is on 8025).
   { kind: "smtp", repository: "axllent/mailpit", port: () => 1025 },
+  // Jaeger's OTLP/HTTP receiver (its UI is on 16686, OTLP/gRPC on 4317, which ordermesh does not speak).
+  { kind: "otlp", repository: "jaegertracing/all-in-one", port: () => 4318 },
 ];
 
 /** PostgreSQL keeps its data on a volume and gets its init scripts; NATS runs JetStream on a volume. */

@@ -14,13 +14,28 @@ export interface ProtoService {
 // routes by their own rule (platformServices in envoy-mesh-checks.ts), not by package.
 const vendored = ["google/", "grpc/"];
 
-/** Every service declared in our own .proto files under `protoDir` (the API the gateway must expose). */
+// Operator-only contracts: served by the services to admins on the inside (the console, the dlq CLI),
+// never through the public gateway (tests/envoy-config.test.ts asserts no route reaches them).
+const operatorOnly = ["admin/"];
+
+const isUnder = (file: string, dirs: readonly string[]) => dirs.some((dir) => file.split(sep).join("/").startsWith(dir));
+
+/** Every service declared in our own .proto files under `protoDir`, operator-only ones aside (the API the gateway must expose). */
 export function protoServices(protoDir: string): ProtoService[] {
+  return servicesOf(protoDir, (file) => !isUnder(file, vendored) && !isUnder(file, operatorOnly));
+}
+
+/** The operator-only services under `protoDir` (admin.v1): the gateway must not route them. */
+export function operatorProtoServices(protoDir: string): ProtoService[] {
+  return servicesOf(protoDir, (file) => isUnder(file, operatorOnly));
+}
+
+function servicesOf(protoDir: string, wanted: (file: string) => boolean): ProtoService[] {
   const root = new protobuf.Root();
   root.resolvePath = (_origin, target) => (existsSync(join(protoDir, target)) ? join(protoDir, target) : target);
   const files = readdirSync(protoDir, { recursive: true, encoding: "utf8" })
     .filter((file) => file.endsWith(".proto"))
-    .filter((file) => !vendored.some((dir) => file.split(sep).join("/").startsWith(dir)));
+    .filter(wanted);
   root.loadSync(files.map((file) => join(protoDir, file)), { keepCase: true });
   root.resolveAll();
   return collect(root);

@@ -22,7 +22,8 @@ export function confirmationsOf(smtp: SmtpSink, orderId: string): number {
  * happened twice: one shipment row per order in shipping's database and one email per order.
  */
 export async function expectEachOrderShippedAndEmailedOnce(mesh: MeshUnderTest, smtp: SmtpSink, orderIds: readonly string[], timeoutMs = 60_000): Promise<void> {
-  const shippingSql = await shippingSqlOf(mesh);
+  const shippingSql = await sqlOf(mesh.databases.shipping.url);
+  const ordersSql = await sqlOf(mesh.databases.orders.url);
   try {
     await waitFor(
       async () => {
@@ -37,15 +38,21 @@ export async function expectEachOrderShippedAndEmailedOnce(mesh: MeshUnderTest, 
     // The order itself records the shipment shipping created. That is the dispatcher's last step, after
     // CreateShipment: a dispatch cut off between the two (orders killed mid-flow) records it only on the
     // redelivery after AckWait, so the shipment row can exist a while before the order knows its id.
-    for (const id of orderIds) {
-      await waitFor(async () => (await mesh.orders.getOrder({ id })).order?.shipmentId, { timeoutMs, what: `shipment id recorded on order ${id}` });
-    }
+    // One query for all of them (a rolling update places hundreds), then the API for a sample.
+    await waitFor(
+      async () => {
+        const rows = await ordersSql`select count(*)::int as n from orders where id = any(${orderIds as string[]}::uuid[]) and shipment_id is not null`;
+        return rows[0]!.n === orderIds.length;
+      },
+      { timeoutMs, what: `shipment ids recorded on ${orderIds.length} orders` },
+    );
+    expect((await mesh.orders.getOrder({ id: orderIds[0]! })).order?.shipmentId).not.toBe("");
   } finally {
-    await shippingSql.end();
+    await Promise.all([shippingSql.end(), ordersSql.end()]);
   }
 }
 
-async function shippingSqlOf(mesh: MeshUnderTest) {
+async function sqlOf(url: string) {
   const { default: postgres } = await import("postgres");
-  return postgres(mesh.databases.shipping.url, { max: 2, onnotice: () => {} });
+  return postgres(url, { max: 2, onnotice: () => {} });
 }

@@ -9,11 +9,25 @@ import { createGrpcTransport } from "@connectrpc/connect-node";
 import { OrderService } from "../../gen/orders/v1/orders_pb.js";
 import { ShippingService } from "../../gen/shipping/v1/shipping_pb.js";
 import { startServiceProcess, type ServiceProcess } from "./service-process.js";
+import { createReplicaDiscovery } from "../../services/platform/discovery/index.js";
+import { connectNats } from "../../services/platform/events/index.js";
+import { createLogger } from "../../services/platform/process/index.js";
+import { createGrpcJsTransport } from "../../services/platform/rpc/index.js";
 import { createTestDatabase, type TestDatabase } from "./test-database.js";
 
 /** The three compiled services as processes, each on its own fresh database, sharing one NATS stream. */
 export interface MeshUnderTest {
+  /** The first live replica of each service (the only one without MeshOptions.replicas). */
   processes: Record<MeshService, ServiceProcess>;
+  /** Every live replica of each service, oldest first. */
+  replicas: Record<MeshService, ServiceProcess[]>;
+  /**
+   * With MeshOptions.replicas: starts one more replica of the service (port 0, same database) and
+   * resolves once it serves and is registered with the NATS service API.
+   */
+  addReplica(service: MeshService): Promise<ServiceProcess>;
+  /** With MeshOptions.replicas: stops one replica (SIGKILL or SIGTERM), waits for its exit and forgets it. */
+  stopReplica(service: MeshService, replica: ServiceProcess, how: "crash" | "graceful"): Promise<void>;
   orders: Client<typeof OrderService>;
   /** ShippingService as orders calls it (orders' client certificate): create, cancel, read. */
   shipping: Client<typeof ShippingService>;
@@ -52,7 +66,17 @@ export interface MeshOptions {
   env?: Partial<Record<MeshService, Record<string, string>>>;
   /** Serve orders' web port (TLS, on a free port) instead of ORDERS_WEB_PORT=off. */
   ordersWeb?: boolean;
+  /**
+   * Replicas per service (default 1 each, on fixed ports). Set: every replica binds port 0 and
+   * registers with the NATS service API; orders finds shipping, and the test's clients find orders and
+   * shipping, through it (nats-service:///...), as under `npm start -- --replicas`. Give such a mesh
+   * a NATS of its own: discovery is by service name on that NATS.
+   */
+  replicas?: Partial<Record<MeshService, number>>;
 }
+
+const portVariables: Record<MeshService, string> = { orders: "ORDERS_PORT", shipping: "SHIPPING_PORT", notifier: "NOTIFIER_PORT" };
+const discoveryLogger = createLogger("mesh-under-test", "warn");
 
 const scripts: Record<MeshService, string> = {
   orders: "services/orders/main.js",
@@ -109,44 +133,88 @@ export async function startMesh(options: MeshOptions): Promise<MeshUnderTest> {
   };
   for (const s of Object.keys(env) as MeshService[]) Object.assign(env[s], { LOG_LEVEL: "info" }, tlsEnv(s), options.env?.[s]);
 
-  const processes = {} as Record<MeshService, ServiceProcess>;
+  const replicated = options.replicas !== undefined;
+  const replicas: Record<MeshService, ServiceProcess[]> = { orders: [], shipping: [], notifier: [] };
+  const processes = {
+    get orders() {
+      return replicas.orders[0]!;
+    },
+    get shipping() {
+      return replicas.shipping[0]!;
+    },
+    get notifier() {
+      return replicas.notifier[0]!;
+    },
+  } as Record<MeshService, ServiceProcess>;
+  if (replicated) {
+    for (const s of Object.keys(env) as MeshService[]) env[s][portVariables[s]] = "0";
+    env.orders.SHIPPING_ADDR = "nats-service:///shipping";
+  }
+  /** Starts a replica and waits until it serves (and, replicated, until discovery can find it). */
+  const launch = async (service: MeshService) => {
+    const p = startServiceProcess(scripts[service], env[service]);
+    replicas[service].push(p);
+    await p.waitForLog((l) => l.msg === "listening", `${service} listening`, 30_000);
+    if (replicated) await p.waitForLog((l) => l.msg === "registered with the NATS service API", `${service} registered`, 30_000);
+    return p;
+  };
   const start = async (service: MeshService, extra: Record<string, string> = {}) => {
     Object.assign(env[service], extra);
+    replicas[service].shift();
     const p = startServiceProcess(scripts[service], env[service]);
-    processes[service] = p;
+    replicas[service].unshift(p);
     await p.waitForLog((l) => l.msg === "listening", `${service} listening`, 30_000);
   };
+  const stopProcess = async (p: ServiceProcess, how: "crash" | "graceful") => {
+    if (p.child.exitCode === null && p.child.signalCode === null) p.child.kill(how === "crash" ? "SIGKILL" : "SIGTERM");
+    await p.exited;
+  };
+  // Replicated, the test's clients find orders and shipping like orders finds shipping.
+  const discoveryNats = replicated ? await connectNats(options.natsUrl, discoveryLogger, "mesh-under-test") : undefined;
+  const discovery = discoveryNats ? createReplicaDiscovery(async () => discoveryNats, { logger: discoveryLogger, intervalMs: 500 }) : undefined;
+  const grpcClient = <S extends typeof OrderService | typeof ShippingService>(service: S, port: number, name: MeshService, identity: { cert: Buffer; key: Buffer }) =>
+    createClient(
+      service,
+      discovery
+        ? createGrpcJsTransport({ address: `nats-service:///${name}`, discovery, tls: { ca: nodeOptions.ca, identity } })
+        : createGrpcTransport({ baseUrl: `https://127.0.0.1:${port}`, nodeOptions: { ...nodeOptions, ...identity } }),
+    );
+  const carrierIdentity = { cert: readFileSync(certs.services.carrier!.certFile), key: readFileSync(certs.services.carrier!.keyFile) };
   const mesh: MeshUnderTest = {
     processes,
+    replicas,
     databases,
     shippingEvents,
-    orders: createClient(OrderService, createGrpcTransport({ baseUrl: `https://127.0.0.1:${ports.orders}`, nodeOptions })),
-    shipping: createClient(ShippingService, createGrpcTransport({ baseUrl: `https://127.0.0.1:${ports.shipping}`, nodeOptions })),
-    carrier: createClient(
-      ShippingService,
-      createGrpcTransport({
-        baseUrl: `https://127.0.0.1:${ports.shipping}`,
-        nodeOptions: { ...nodeOptions, cert: readFileSync(certs.services.carrier!.certFile), key: readFileSync(certs.services.carrier!.keyFile) },
-      }),
-    ),
+    orders: grpcClient(OrderService, ports.orders, "orders", nodeOptions),
+    shipping: grpcClient(ShippingService, ports.shipping, "shipping", nodeOptions),
+    carrier: grpcClient(ShippingService, ports.shipping, "shipping", carrierIdentity),
     ordersWebUrl: ordersWebPort === undefined ? undefined : `https://127.0.0.1:${ordersWebPort}`,
     clientTls: nodeOptions,
     start,
     async stop(service, how) {
-      const p = processes[service];
-      if (p.child.exitCode === null && p.child.signalCode === null) p.child.kill(how === "crash" ? "SIGKILL" : "SIGTERM");
-      await p.exited;
+      await stopProcess(processes[service], how);
+    },
+    async addReplica(service) {
+      if (!replicated) throw new Error("addReplica needs MeshOptions.replicas");
+      return launch(service);
+    },
+    async stopReplica(service, replica, how) {
+      await stopProcess(replica, how);
+      replicas[service] = replicas[service].filter((p) => p !== replica);
     },
     async close() {
-      await Promise.all((Object.keys(processes) as MeshService[]).map((s) => mesh.stop(s, "graceful")));
+      await Promise.all(Object.values(replicas).flat().map((p) => stopProcess(p, "graceful")));
+      discovery?.close();
+      await discoveryNats?.close();
       await Promise.all(Object.values(databases).map((d) => d.drop()));
       await rm(certDir, { recursive: true, force: true });
     },
   };
   try {
-    await start("shipping");
-    await start("orders");
-    await start("notifier");
+    for (const service of ["shipping", "orders", "notifier"] as const) {
+      const count = options.replicas?.[service] ?? 1;
+      await Promise.all(Array.from({ length: count }, () => launch(service)));
+    }
   } catch (err) {
     await mesh.close();
     throw err;

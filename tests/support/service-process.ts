@@ -26,6 +26,10 @@ export interface ServiceProcess {
 // Tests run many services at once: the fixed default metrics ports would collide, so a test asks for
 // a metrics port (a free one) when it scrapes.
 const metricsOff = { ORDERS_METRICS_PORT: "off", SHIPPING_METRICS_PORT: "off", NOTIFIER_METRICS_PORT: "off" };
+// Tracing stays off unless a test asks for it (OTEL_SDK_DISABLED=false and an endpoint of its own, see
+// tests/order-trace.test.ts): an OTEL_* variable of the machine running the tests must not make every
+// service process export to it.
+const tracingOff = { OTEL_SDK_DISABLED: "true" };
 
 /** Starts `node dist/<script>` from the project root; fails clearly if the build is missing. */
 export function startServiceProcess(script: string, env: Record<string, string>): ServiceProcess {
@@ -33,7 +37,7 @@ export function startServiceProcess(script: string, env: Record<string, string>)
   if (!existsSync(entry)) {
     throw new Error(`${entry} is missing: process tests run the compiled service; run \`npm run build\` first (\`npm test\` does).`);
   }
-  const child = spawn(process.execPath, [entry], { cwd: projectPath("."), env: { ...process.env, ...metricsOff, ...env }, stdio: ["ignore", "pipe", "pipe"] });
+  const child = spawn(process.execPath, [entry], { cwd: projectPath("."), env: { ...process.env, ...metricsOff, ...tracingOff, ...env }, stdio: ["ignore", "pipe", "pipe"] });
   const logs: LogLine[] = [];
   let output = "";
   let partial = "";

@@ -270,7 +270,9 @@ export type ListDeadLettersRequest = Message<"admin.v1.ListDeadLettersRequest"> 
   filter?: DeadLetterFilter | undefined;
 
   /**
-   * At most this many (1 to 1000; 0 means 100).
+   * At most this many (1 to 1000; 0 means 100, more is lowered to 1000, negative is INVALID_ARGUMENT).
+   * A page may hold fewer even when more follow (an event_type filter reads at most 5000 dead
+   * letters per page): read until next_page_token is empty.
    *
    * @generated from field: int32 page_size = 2;
    */
@@ -425,7 +427,9 @@ export type RedriveDeadLettersResponse = Message<"admin.v1.RedriveDeadLettersRes
   redriven: DeadLetterRef[];
 
   /**
-   * How many of the selection were not acted on in this call (call again).
+   * How many of the selection are left after this call (call again while it is not 0). Dead letters
+   * that arrived meanwhile count too; with an event_type filter that meets more than 10000 further
+   * dead letters it is an upper bound.
    *
    * @generated from field: uint32 remaining = 2;
    */
@@ -474,7 +478,7 @@ export type DiscardDeadLettersResponse = Message<"admin.v1.DiscardDeadLettersRes
   discarded: DeadLetterRef[];
 
   /**
-   * How many of the selection were not acted on in this call (call again).
+   * How many of the selection are left after this call (as in RedriveDeadLettersResponse).
    *
    * @generated from field: uint32 remaining = 2;
    */
@@ -558,7 +562,7 @@ export const FailedOutboxEventSchema: GenMessage<FailedOutboxEvent> = /*@__PURE_
  */
 export type ListFailedOutboxEventsRequest = Message<"admin.v1.ListFailedOutboxEventsRequest"> & {
   /**
-   * At most this many (1 to 1000; 0 means 100).
+   * At most this many (1 to 1000; 0 means 100, more is lowered to 1000, negative is INVALID_ARGUMENT).
    *
    * @generated from field: int32 page_size = 1;
    */
@@ -678,7 +682,8 @@ export const RetryFailedOutboxEventsResponseSchema: GenMessage<RetryFailedOutbox
  */
 export const AdminService: GenService<{
   /**
-   * ListDeadLetters returns dead letters, oldest first, one page at a time, optionally filtered.
+   * ListDeadLetters returns dead letters, optionally filtered, one page at a time: oldest first
+   * within each dead-letter stream, the streams one after another (ORDERS_DEADLETTER first).
    *
    * @generated from rpc admin.v1.AdminService.ListDeadLetters
    */
@@ -700,10 +705,17 @@ export const AdminService: GenService<{
   },
   /**
    * RedriveDeadLetters publishes the selected dead letters again to their original subject, with
-   * their original headers (event id included), and removes each from its dead-letter stream once
-   * JetStream stored the copy. Consumers are idempotent by event id, so an event redriven twice
-   * (a crash between the publish and the removal, two operators) is still handled once. At most
-   * 1000 per call; `remaining` says how many of the selection are left.
+   * their original headers (event id included) minus the dead-letter ones, and removes each from its
+   * dead-letter stream once JetStream stored the copy; oldest first. The copy's Nats-Msg-Id is
+   * "redrive:<stream>:<sequence>" (the original one would be dropped as a duplicate while the
+   * original stream's window lasts), so a redrive repeated within that window (a crash between the
+   * publish and the removal, two operators) is dropped by JetStream, and one repeated later is
+   * handled once because consumers are idempotent by event id. Every consumer of the subject sees
+   * the event again, not only the one that gave up. At most 1000 per call; `remaining` says how
+   * many of the selection are left. The first failure ends the call with its error (NOT_FOUND for
+   * a named dead letter that is gone, before anything is done; FAILED_PRECONDITION for one with no
+   * original subject of its family, or when JetStream refuses the copy; UNAVAILABLE when NATS
+   * cannot be reached); those redriven before it stay redriven.
    *
    * @generated from rpc admin.v1.AdminService.RedriveDeadLetters
    */
@@ -713,7 +725,8 @@ export const AdminService: GenService<{
     output: typeof RedriveDeadLettersResponseSchema;
   },
   /**
-   * DiscardDeadLetters removes the selected dead letters for good. At most 1000 per call.
+   * DiscardDeadLetters removes the selected dead letters for good. At most 1000 per call; a named
+   * dead letter that is gone is NOT_FOUND (nothing is removed).
    *
    * @generated from rpc admin.v1.AdminService.DiscardDeadLetters
    */
@@ -734,8 +747,11 @@ export const AdminService: GenService<{
     output: typeof ListFailedOutboxEventsResponseSchema;
   },
   /**
-   * RetryFailedOutboxEvents gives the selected failed rows back to the relay with fresh attempts;
-   * the relay publishes each once, with its original event id. At most 1000 per call.
+   * RetryFailedOutboxEvents gives the selected failed rows back to the relay with fresh attempts
+   * (attempts 0, due now; last_error is kept until the next failure overwrites it); the relay
+   * publishes each once, with its original event id. The order's later events went on while the
+   * row was failed, so consumers may see it after them: they apply events by version or event id.
+   * At most 1000 per call (the oldest first with `all`).
    *
    * @generated from rpc admin.v1.AdminService.RetryFailedOutboxEvents
    */

@@ -10,6 +10,8 @@ export type { Sql } from "postgres";
 
 /** A service's database: the postgres.js pool and drizzle on top of it. */
 export interface Database<TSchema extends Record<string, unknown>> {
+  /** Where it lives, as spans name it (db.namespace, server.address, server.port). */
+  location: DatabaseLocation;
   sql: Sql;
   db: PostgresJsDatabase<TSchema>;
   /**
@@ -19,6 +21,20 @@ export interface Database<TSchema extends Record<string, unknown>> {
    */
   ping(): Promise<void>;
   close(): Promise<void>;
+}
+
+/** A database's name and server, from its URL. */
+export interface DatabaseLocation {
+  /** The database name (db.namespace). */
+  name: string;
+  host: string;
+  port: number;
+}
+
+/** The name and server a postgres:// URL points at (port 5432 when it names none). */
+export function databaseLocation(url: string): DatabaseLocation {
+  const u = new URL(url);
+  return { name: decodeURIComponent(u.pathname.slice(1)), host: u.hostname, port: u.port ? Number(u.port) : 5432 };
 }
 
 /** Creates the database named in the URL when it does not exist yet (first start on a fresh server). */
@@ -66,6 +82,10 @@ export async function openDatabase<TSchema extends Record<string, unknown>>(opti
   await ensureDatabase(options.url);
   const migrator = postgres(options.url, { max: 1, onnotice: () => {}, connect_timeout: 5 });
   try {
+    // Replicas starting together would run the same migration twice (the loser fails on "already
+    // exists"): a session advisory lock per migrations table makes them take turns, and the later ones
+    // find nothing left to apply. The one connection holds it until end().
+    await migrator`select pg_advisory_lock(hashtext(${options.migrationsTable}))`;
     await migrate(drizzle(migrator), {
       migrationsFolder: projectPath(options.migrationsFolder),
       migrationsTable: options.migrationsTable,
@@ -92,6 +112,7 @@ export async function openDatabase<TSchema extends Record<string, unknown>>(opti
   // health flap (SERVING, then a late timeout) after the database came back.
   let pinging: Promise<void> | undefined;
   return {
+    location: databaseLocation(options.url),
     sql,
     db,
     ping() {

@@ -1,6 +1,8 @@
 import { sql } from "drizzle-orm";
 import { bigint, customType, index, integer, pgTable, text, timestamp, uuid, type PgDatabase, type PgQueryResultHKT } from "drizzle-orm/pg-core";
+import { ATTR_DB_COLLECTION_NAME, ATTR_DB_OPERATION_BATCH_SIZE, ATTR_DB_OPERATION_NAME, ATTR_DB_SYSTEM_NAME, DB_SYSTEM_NAME_VALUE_POSTGRESQL } from "@opentelemetry/semantic-conventions";
 import type { EncodedEvent } from "../events/catalogue.js";
+import { isTracing, SpanKind, traceparentOf, withSpan } from "../telemetry/index.js";
 
 const bytea = customType<{ data: Uint8Array; driverData: Buffer }>({
   dataType: () => "bytea",
@@ -33,7 +35,7 @@ export function outboxTable() {
       publishedAt: timestamp("published_at", { withTimezone: true, precision: 3 }),
       attempts: integer("attempts").notNull().default(0),
       lastError: text("last_error"),
-      /** W3C traceparent of the request that caused the event, carried on the published message. */
+      /** W3C traceparent of the span that wrote the event (see tracedOutboxWrite); the relay's PRODUCER span continues it. */
       traceparent: text("traceparent"),
       /** A row whose publish failed is not tried again before this time (its own backoff). */
       nextAttemptAt: timestamp("next_attempt_at", { withTimezone: true, precision: 3 }),
@@ -60,8 +62,35 @@ export interface OutboxEntry {
   event: EncodedEvent;
   /** When the change happened (the CloudEvents time). */
   createdAt: Date;
-  /** W3C traceparent of the request that caused it, if any. */
+  /**
+   * W3C traceparent the row carries. Default: the outbox write's own span (a child of the active span),
+   * so the relay continues the trace that made the change; a batch of many orders gives each entry the
+   * context of its own order's message instead, so every order keeps its own trace.
+   */
   traceparent?: string | undefined;
+}
+
+/**
+ * Runs an outbox insert of `count` events inside a CLIENT span "INSERT outbox" (db.* attributes) and
+ * hands it the traceparent to store on rows that carry no other: that span's. While not tracing (or
+ * outside any span: no trace to continue) it passes undefined and starts nothing.
+ */
+export function tracedOutboxWrite<T>(count: number, write: (traceparent: string | undefined) => Promise<T>): Promise<T> {
+  if (!isTracing()) return write(undefined);
+  return withSpan(
+    "INSERT outbox",
+    {
+      kind: SpanKind.CLIENT,
+      requireParent: true,
+      attributes: {
+        [ATTR_DB_SYSTEM_NAME]: DB_SYSTEM_NAME_VALUE_POSTGRESQL,
+        [ATTR_DB_OPERATION_NAME]: "INSERT",
+        [ATTR_DB_COLLECTION_NAME]: "outbox",
+        ...(count > 1 ? { [ATTR_DB_OPERATION_BATCH_SIZE]: count } : {}),
+      },
+    },
+    (span) => write(span && traceparentOf()),
+  );
 }
 
 /**
@@ -75,7 +104,7 @@ export async function insertOutboxEvents(tx: OutboxWriter, table: OutboxTable, e
   if (entries.length === 0) return;
   const column = (c: { name: string }) => sql.identifier(c.name);
   const array = (values: unknown[]) => sql.param(values);
-  await tx.execute(sql`
+  await tracedOutboxWrite(entries.length, (traceparent) => tx.execute(sql`
     insert into ${table} (${column(table.id)}, ${column(table.aggregateId)}, ${column(table.eventName)}, ${column(table.eventType)},
                           ${column(table.payload)}, ${column(table.createdAt)}, ${column(table.traceparent)})
     select id, aggregate_id, event_name, event_type, payload, to_timestamp(created_ms / 1000.0), traceparent
@@ -86,6 +115,6 @@ export async function insertOutboxEvents(tx: OutboxWriter, table: OutboxTable, e
       ${array(entries.map((e) => e.event.type))}::text[],
       ${array(entries.map((e) => `\\x${Buffer.from(e.event.payload).toString("hex")}`))}::text[]::bytea[],
       ${array(entries.map((e) => String(e.createdAt.getTime())))}::text[]::bigint[],
-      ${array(entries.map((e) => e.traceparent ?? null))}::text[])
-      as e(id, aggregate_id, event_name, event_type, payload, created_ms, traceparent)`);
+      ${array(entries.map((e) => e.traceparent ?? traceparent ?? null))}::text[])
+      as e(id, aggregate_id, event_name, event_type, payload, created_ms, traceparent)`));
 }

@@ -45,6 +45,11 @@ export function readEventFamily(env: Env, family: EventFamily): EventFamilyConfi
   return { stream: readString(env, names.stream, defaults.stream), subjectPrefix: readString(env, names.subjectPrefix, defaults.subjectPrefix) };
 }
 
+/** Reads every family's stream and subject prefix from the environment (see readEventFamily), in the catalogue's family order. */
+export function readEventFamilies(env: Env): Record<EventFamily, EventFamilyConfig> {
+  return { orders: readEventFamily(env, "orders"), shipping: readEventFamily(env, "shipping") };
+}
+
 /** One kind of event. */
 export interface EventDefinition<S extends DescMessage = DescMessage> {
   family: EventFamily;
@@ -115,6 +120,16 @@ export function encodeEvent<S extends DescMessage>(definition: EventDefinition<S
   return { id: init.eventId, name: definition.name, type: typeOf(definition), orderId, payload: toBinary(definition.schema, message) };
 }
 
+/** The catalogue's event published on a subject of a family, or why there is none. */
+export function eventOfSubject(family: EventFamily, subjectPrefix: string, subject: string): { key: keyof typeof catalogue; definition: EventDefinition } | { unknown: string } {
+  if (!subject.startsWith(`${subjectPrefix}.`)) return { unknown: `subject ${subject} is not under ${subjectPrefix}.` };
+  const name = subject.slice(subjectPrefix.length + 1);
+  const entry = Object.entries(catalogue).find(([, d]) => d.family === family && d.name === name);
+  if (!entry) return { unknown: `no ${family} event is published on ${subject}` };
+  const [key, definition] = entry as [keyof typeof catalogue, EventDefinition];
+  return { key, definition };
+}
+
 /** A decoded event, tagged with its definition so handlers can switch on it with full types. */
 export type DecodedEvent = {
   [K in keyof typeof catalogue]: { key: K; definition: (typeof catalogue)[K]; event: MessageShape<(typeof catalogue)[K]["schema"]>; orderId: string };
@@ -129,11 +144,9 @@ export type DecodeResult = DecodedEvent | { unknown: string } | { poison: string
  * order id, is `poison` (consumers dead-letter it).
  */
 export function decodeEvent(family: EventFamily, subjectPrefix: string, subject: string, data: Uint8Array): DecodeResult {
-  if (!subject.startsWith(`${subjectPrefix}.`)) return { unknown: `subject ${subject} is not under ${subjectPrefix}.` };
-  const name = subject.slice(subjectPrefix.length + 1);
-  const entry = Object.entries(catalogue).find(([, d]) => d.family === family && d.name === name);
-  if (!entry) return { unknown: `no ${family} event is published on ${subject}` };
-  const [key, definition] = entry as [keyof typeof catalogue, EventDefinition];
+  const found = eventOfSubject(family, subjectPrefix, subject);
+  if ("unknown" in found) return found;
+  const { key, definition } = found;
   let event: MessageShape<DescMessage> & Partial<WithEventId>;
   try {
     event = fromBinary(definition.schema, data) as typeof event;

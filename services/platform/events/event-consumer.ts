@@ -6,6 +6,8 @@ import type { ConsumerDeclaration } from "./consumer-declaration.js";
 import { startConsumerLoop, type DurableConsumer, type Prepared } from "./consumer-loop.js";
 import { deadLetterSubject } from "./event-stream.js";
 import type { HandleResult } from "./message-settlement.js";
+import { handleInSpans } from "./messaging-spans.js";
+import { isTracing, type Context } from "../telemetry/index.js";
 
 /** The name of an event in the catalogue, e.g. "orderCreated". */
 export type EventKey = keyof typeof catalogue;
@@ -14,6 +16,12 @@ export type EventKey = keyof typeof catalogue;
 export interface EventDelivery<K extends EventKey = EventKey> {
   event: Extract<DecodedEvent, { key: K }>;
   msg: JsMsg;
+  /**
+   * The context of this message's CONSUMER span (a child of its producer's): a batch handler runs the
+   * message's own work in it (runInContext) or stores it on the outbox rows the message causes
+   * (traceparentOf), so the order's trace goes on. Undefined while the process does not trace.
+   */
+  trace?: Context | undefined;
 }
 
 /** A handler of one event at a time. */
@@ -95,7 +103,16 @@ export function startEventConsumer<K extends EventKey>(options: EventConsumerOpt
   };
 
   const batch = "handleBatch" in options;
-  const handle = batch ? options.handleBatch : async ([delivery]: EventDelivery<K>[]) => [await options.handle(delivery!)];
+  const run = batch ? options.handleBatch : async ([delivery]: EventDelivery<K>[]) => [await options.handle(delivery!)];
+  // Spans per message (and per batch): see handleInSpans.
+  const handle = (deliveries: EventDelivery<K>[]) => {
+    if (!isTracing()) return run(deliveries);
+    const messages = deliveries.map((d) => ({ msg: d.msg, eventId: (d.event.event as { eventId?: string }).eventId ?? "", orderId: d.event.orderId }));
+    return handleInSpans(messages, batch, options.durable, (_, contexts) => {
+      deliveries.forEach((d, i) => (d.trace = contexts[i]));
+      return run(deliveries);
+    });
+  };
   return startConsumerLoop<EventDelivery<K>>({
     js: options.js,
     jsm: options.jsm,

@@ -23,6 +23,8 @@ export interface EventSideOptions {
 
 /** A running (or still connecting) event side. */
 export interface EventSide {
+  /** The process's NATS connection once the first connection succeeded (pending until then), for others to share. */
+  connected: Promise<NatsConnection>;
   /** Stops what was started in reverse order and drains the connection; nothing to do if NATS never answered. */
   stop(): Promise<void>;
 }
@@ -40,8 +42,11 @@ export function startEventSide(options: EventSideOptions): EventSide {
   // Cuts a retry wait short, so a stop while NATS refuses the declaration does not wait out the backoff.
   const stopWaiting = new AbortController();
   const started: Stoppable[] = [];
+  let announce: (nc: NatsConnection) => void = () => {};
+  const connected = new Promise<NatsConnection>((resolve) => (announce = resolve));
   const starting = (async () => {
     nc = await connectNats(options.natsUrl, logger, options.name, { waitOnFirstConnect: true });
+    announce(nc);
     await options.onConnected?.(nc);
     const jsm = await jetstreamManager(nc);
     const backoff = exponentialBackoff({ initialMs: 500, maxMs: 10_000 });
@@ -62,6 +67,7 @@ export function startEventSide(options: EventSideOptions): EventSide {
     process.exit(1);
   });
   return {
+    connected,
     async stop() {
       stopping = true;
       stopWaiting.abort();

@@ -57,6 +57,7 @@ export async function ensureEventStreams(jsm: JetStreamManager, options: EventSt
     storage: StorageType.File,
     retention: RetentionPolicy.Limits,
     duplicate_window: duplicateWindow(limits.events),
+    num_replicas: limits.replicas ?? 1,
     ...retention(limits.events),
   });
   const deadLetter = await ensureStream(jsm, {
@@ -67,6 +68,7 @@ export async function ensureEventStreams(jsm: JetStreamManager, options: EventSt
     // Dead letters carry a Nats-Msg-Id per (consumer, original message), so a dead-letter publish
     // repeated after a crash (published, not yet term()ed) is dropped as a duplicate too.
     duplicate_window: duplicateWindow(limits.deadLetters),
+    num_replicas: limits.replicas ?? 1,
     ...retention(limits.deadLetters),
   });
   return { stream, deadLetter };
@@ -88,7 +90,7 @@ function retention(limits: StreamLimits): Pick<StreamConfig, "max_age" | "max_by
   };
 }
 
-type DeclaredStream = Pick<StreamConfig, "name" | "subjects" | "storage" | "retention" | "duplicate_window" | "max_age" | "max_bytes" | "discard">;
+type DeclaredStream = Pick<StreamConfig, "name" | "subjects" | "storage" | "retention" | "duplicate_window" | "num_replicas" | "max_age" | "max_bytes" | "discard">;
 
 async function ensureStream(jsm: JetStreamManager, config: DeclaredStream): Promise<StreamInfo> {
   let existing = await jsm.streams.info(config.name).catch((err: unknown) => {

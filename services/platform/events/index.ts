@@ -11,11 +11,21 @@ export { deadLetterStreamName, deadLetterSubject, ensureEventStreams } from "./e
 export type { EventStreamsOptions } from "./event-stream.js";
 export { defaultEventStreamLimits, readStreamLimits } from "./stream-limits.js";
 export type { EventStreamLimits, StreamLimits } from "./stream-limits.js";
-export { checkNats, connectNats, isNatsConnected } from "./nats-connection.js";
+export { checkNats, connectNats, isNatsConnected, readNatsUrl } from "./nats-connection.js";
 export { startOutboxRelay } from "./outbox-relay.js";
 export type { OutboxRelay, OutboxRelayOptions } from "./outbox-relay.js";
 export type { NatsConnection } from "./nats-connection.js";
-export { catalogue, decodeEvent, encodeEvent, eventFamilies, eventsOf, readEventFamily, subjectOf, typeOf } from "./catalogue.js";
+export { catalogue, decodeEvent, encodeEvent, eventFamilies, eventOfSubject, eventsOf, readEventFamilies, readEventFamily, subjectOf, typeOf } from "./catalogue.js";
 export type { DecodedEvent, DecodeResult, EncodedEvent, EventDefinition, EventFamily, EventFamilyConfig } from "./catalogue.js";
 export { startEventSide } from "./event-side.js";
 export type { EventSide, EventSideOptions, Stoppable } from "./event-side.js";
+export {
+  createDeadLetterStore,
+  DeadLetterNotFoundError,
+  DeadLetterNotRedrivableError,
+  maxDeadLettersPerCall,
+  redriveMessageId,
+  UnknownDeadLetterStreamError,
+} from "./dead-letter-store.js";
+export type { DeadLetterBatch, DeadLetterDetail, DeadLetterFilter, DeadLetterPage, DeadLetterRef, DeadLetterSelection, DeadLetterStore, DeadLetterStoreOptions, DeadLetterSummary } from "./dead-letter-store.js";
+export { isNatsUnavailable } from "./jetstream-errors.js";

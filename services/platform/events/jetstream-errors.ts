@@ -1,4 +1,5 @@
 import { JetStreamApiCodes, JetStreamApiError } from "@nats-io/jetstream";
+import { errors } from "@nats-io/transport-node";
 
 /**
  * JetStream API error codes nats.js does not name (see nats-server's server/errors.json). Matching
@@ -27,4 +28,25 @@ export function isStreamNotFound(err: unknown): boolean {
 /** A stream of that name exists already (another replica declared it first). */
 export function isStreamNameInUse(err: unknown): boolean {
   return isJetStreamApiError(err, moreApiCodes.StreamNameInUse);
+}
+
+/** No message at that sequence (deleted, expired, or never written). */
+export function isNoMessageFound(err: unknown): boolean {
+  return isJetStreamApiError(err, JetStreamApiCodes.NoMessageFound);
+}
+
+/**
+ * NATS or JetStream cannot be reached right now: the request timed out (nats.js keeps requests while
+ * it reconnects, then times them out), nobody answers the JetStream API, or the connection is closed.
+ * A caller may retry later (gRPC UNAVAILABLE), unlike an API error, which is an answer.
+ */
+export function isNatsUnavailable(err: unknown): boolean {
+  return (
+    err instanceof errors.TimeoutError ||
+    err instanceof errors.NoRespondersError ||
+    err instanceof errors.ClosedConnectionError ||
+    err instanceof errors.ConnectionError ||
+    err instanceof errors.RequestError ||
+    err instanceof errors.DrainingConnectionError
+  );
 }

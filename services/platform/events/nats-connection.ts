@@ -1,5 +1,6 @@
 import { connect, type NatsConnection } from "@nats-io/transport-node";
 import type { Logger } from "../process/logger.js";
+import { readString, readUrl, type Env } from "../process/config.js";
 
 export type { NatsConnection } from "@nats-io/transport-node";
 
@@ -17,10 +18,20 @@ export interface ConnectNatsOptions {
 // Connection state per connection, fed by the status iterator; nats.js itself only exposes isClosed().
 const connectedState = new WeakMap<NatsConnection, boolean>();
 
-/** Connects to NATS, reconnecting forever after a loss, and logs every status change. */
+/**
+ * Reads NATS_URL: one server URL, or a comma-separated list of a cluster's servers (the client learns
+ * the rest from the cluster and fails over between them), each nats:// or tls://.
+ */
+export function readNatsUrl(env: Env): string {
+  const raw = readString(env, "NATS_URL", "nats://127.0.0.1:4222");
+  for (const server of raw.split(",")) readUrl({ NATS_URL: server.trim() }, "NATS_URL", "", ["nats", "tls"]);
+  return raw;
+}
+
+/** Connects to NATS (a URL or a comma-separated list), reconnecting forever after a loss, and logs every status change. */
 export async function connectNats(url: string, logger: Logger, name: string, options: ConnectNatsOptions = {}): Promise<NatsConnection> {
   const nc = await connect({
-    servers: url,
+    servers: url.split(",").map((server) => server.trim()),
     name,
     // -1: never give up; a broker restart must not turn into a silent dead process.
     maxReconnectAttempts: -1,

@@ -1,4 +1,5 @@
 import { jetstream } from "@nats-io/jetstream";
+import { ATTR_MESSAGING_MESSAGE_ID } from "@opentelemetry/semantic-conventions/incubating";
 import type { Sql } from "postgres";
 import { exponentialBackoff, type ExponentialBackoffOptions } from "../process/backoff.js";
 import type { Logger } from "../process/logger.js";
@@ -6,6 +7,8 @@ import { eventFamilies, type EventFamily } from "./catalogue.js";
 import { publishEvent } from "./cloudevents.js";
 import { isNatsConnected, type NatsConnection } from "./nats-connection.js";
 import { outboxGauges } from "../metrics/event-metrics.js";
+import { contextFromTraceparent, contextWith, endWithError, isTracing, SpanKind, startSpan, traceparentOf } from "../telemetry/index.js";
+import { messagingAttributes, orderIdAttribute } from "./messaging-spans.js";
 
 /** Where the relay reads and publishes, and its tuning; defaults suit production, tests shorten them. */
 export interface OutboxRelayOptions {
@@ -115,20 +118,7 @@ export async function startOutboxRelay(options: OutboxRelayOptions): Promise<Out
         for update of o skip locked`;
       if (rows.length === 0) return { claimed: 0, published: 0, retryInMs: undefined };
       // Pipelined: one connection keeps publish order, and waiting for all acks at once costs one round trip.
-      const results = await Promise.allSettled(
-        rows.map((row) =>
-          publishEvent(js, {
-            subject: `${options.subjectPrefix}.${row.event_name}`,
-            eventId: row.id,
-            type: row.event_type,
-            source,
-            time: new Date(row.created_at),
-            payload: row.payload,
-            traceparent: row.traceparent ?? undefined,
-            timeoutMs: publishTimeoutMs,
-          }),
-        ),
-      );
+      const results = await Promise.allSettled(rows.map(publishRow));
       const published = rows.filter((_, i) => results[i]!.status === "fulfilled").map((r) => r.id);
       if (published.length > 0) await tx`update outbox set published_at = now(), attempts = attempts + 1 where id = any(${published}::uuid[])`;
       const failures = rows.flatMap((row, i) => {
@@ -157,6 +147,44 @@ export async function startOutboxRelay(options: OutboxRelayOptions): Promise<Out
       const retryInMs = retrying.length > 0 ? Math.min(...retrying.map((f) => f.delayMs)) : undefined;
       return { claimed: rows.length, published: published.length, retryInMs };
     });
+
+  /**
+   * Publishes one claimed row. While tracing, as a PRODUCER span "send <subject>" that continues the
+   * trace the row's traceparent names (a new trace when it has none), and whose own context the message
+   * carries, so each consumer's span is its child. Otherwise the stored traceparent goes out as it is.
+   */
+  const publishRow = (row: ClaimedRow) => {
+    const subject = `${options.subjectPrefix}.${row.event_name}`;
+    // Checked first, so a relay that does not trace builds no span options per row.
+    const span = isTracing()
+      ? startSpan(`send ${subject}`, {
+          kind: SpanKind.PRODUCER,
+          parent: contextFromTraceparent(row.traceparent),
+          attributes: { ...messagingAttributes("send", subject), [ATTR_MESSAGING_MESSAGE_ID]: row.id, [orderIdAttribute]: row.aggregate_id },
+        })
+      : undefined;
+    const published = publishEvent(js, {
+      subject,
+      eventId: row.id,
+      type: row.event_type,
+      source,
+      time: new Date(row.created_at),
+      payload: row.payload,
+      traceparent: span ? traceparentOf(contextWith(span)) : (row.traceparent ?? undefined),
+      timeoutMs: publishTimeoutMs,
+    });
+    if (!span) return published;
+    return published.then(
+      (ack) => {
+        span.end();
+        return ack;
+      },
+      (err: unknown) => {
+        endWithError(span, err);
+        throw err;
+      },
+    );
+  };
 
   const drain = async () => {
     do {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { ConfigError, readAuthConfig, readByteSize, readCorsOrigins, readDuration, readHostPort, readOptionalPort, readPort, readPositiveInt, readSecretKey, readServerLimits, readString, readUrl } from "./config.js";
+import { ConfigError, readAuthConfig, readByteSize, readCorsOrigins, readDuration, readGrpcTarget, readHostPort, readOptionalPort, readPort, readPositiveInt, readSecretKey, readServerLimits, readString, readUrl } from "./config.js";
 import { defaultServerLimits } from "../rpc/server-limits.js";
 
 /** Asserts that reading throws a ConfigError naming the variable and quoting the bad value. */
@@ -81,6 +81,16 @@ describe("readHostPort", () => {
 
   it.each(["localhost", ":50052", "host:", "host:65536", "host:port", "http://host:1", "::1:50052"])("rejects %j", (raw) => {
     expectConfigError(() => readHostPort({ SHIPPING_ADDR: raw }, "SHIPPING_ADDR", "x:1"), "SHIPPING_ADDR", raw);
+  });
+});
+
+describe("readGrpcTarget", () => {
+  it.each(["127.0.0.1:50052", "[::1]:50052", "dns:///shipping-headless.mesh.svc.cluster.local:50052", "dns:shipping:50052", "nats-service:///shipping"])("accepts %s", (raw) => {
+    expect(readGrpcTarget({ A: raw }, "A", "x:1")).toBe(raw);
+  });
+
+  it.each(["shipping", "dns:///shipping", "dns:///:1", "nats-service:///", "nats-service://shipping", "nats-service:///a/b", "http://shipping:1", "unix:/tmp/s"])("rejects %j", (raw) => {
+    expectConfigError(() => readGrpcTarget({ SHIPPING_ADDR: raw }, "SHIPPING_ADDR", "x:1"), "SHIPPING_ADDR", raw);
   });
 });
 

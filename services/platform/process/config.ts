@@ -51,11 +51,25 @@ export function readUrl(env: Env, name: string, fallback: string, schemes: reado
 /** Reads a "host:port" address or returns the default when unset. */
 export function readHostPort(env: Env, name: string, fallback: string): string {
   const raw = readString(env, name, fallback);
-  const match = /^(\[[0-9a-fA-F:]+\]|[A-Za-z0-9.-]+):(\d{1,5})$/.exec(raw);
-  if (!match || Number(match[2]) > 65535) {
-    throw new ConfigError(`${name} must be host:port, got "${raw}"`);
-  }
+  if (!isHostPort(raw)) throw new ConfigError(`${name} must be host:port, got "${raw}"`);
   return raw;
+}
+
+function isHostPort(raw: string): boolean {
+  const match = /^(\[[0-9a-fA-F:]+\]|[A-Za-z0-9.-]+):(\d{1,5})$/.exec(raw);
+  return match !== null && Number(match[2]) <= 65535;
+}
+
+/**
+ * Reads an upstream's gRPC target: "host:port", "dns:///host:port" (every address the name resolves to,
+ * e.g. a Kubernetes headless Service) or "nats-service:///<name>" (the replicas registered with the
+ * NATS service API), or returns the default when unset.
+ */
+export function readGrpcTarget(env: Env, name: string, fallback: string): string {
+  const raw = readString(env, name, fallback);
+  const dns = /^dns:(?:\/\/[^/]*\/)?(.+)$/.exec(raw);
+  if (isHostPort(raw) || (dns && isHostPort(dns[1]!)) || /^nats-service:\/\/\/[A-Za-z0-9_-]+$/.test(raw)) return raw;
+  throw new ConfigError(`${name} must be host:port, dns:///host:port or nats-service:///<service>, got "${raw}"`);
 }
 
 /** Reads a positive integer or returns the default when unset. */

@@ -1,5 +1,5 @@
 // Public surface of platform/process: A service process: configuration from the environment, logging and the start/stop lifecycle.
-export { ConfigError, readAuthConfig, readByteSize, readCorsOrigins, readDuration, readHostPort, readOptionalAuthConfig, readOptionalPort, readPort, readPositiveInt, readSecretKey, readServerLimits, readString, readSwitch, readUrl } from "./config.js";
+export { ConfigError, readAuthConfig, readByteSize, readCorsOrigins, readDuration, readGrpcTarget, readHostPort, readOptionalAuthConfig, readOptionalPort, readPort, readPositiveInt, readSecretKey, readServerLimits, readString, readSwitch, readUrl } from "./config.js";
 export type { AuthConfig, Env } from "./config.js";
 export { exponentialBackoff } from "./backoff.js";
 export type { ExponentialBackoffOptions } from "./backoff.js";

@@ -5,6 +5,7 @@ import { Code, ConnectError } from "@connectrpc/connect";
 import { afterEach, describe, expect, it } from "vitest";
 import { ShipmentSchema, ShippingService } from "../../../gen/shipping/v1/shipping_pb.js";
 import { testLogger } from "../../../tests/support/shipping-harness.js";
+import { createTestCertificates } from "../../../tests/support/test-certificates.js";
 import { waitFor } from "../../../tests/support/wait-for.js";
 import type { ServerLimits } from "./server-limits.js";
 import { startServiceHost, type ServiceHost } from "./service-host.js";
@@ -91,6 +92,32 @@ describe("connections to the gRPC port that never send the HTTP/2 preface", () =
     const h = await start({ headersTimeoutMs: 300 });
     const silent = await Promise.all(Array.from({ length: 50 }, () => connect(h.grpcPort)));
     await waitFor(() => silent.every((c) => c.closed()), { what: "silent gRPC connections closed", timeoutMs: 5000 });
+  });
+});
+
+describe("connections to the gRPC port that did set up HTTP/2", () => {
+  it.each(["plaintext", "TLS"])("are not cut by HEADERS_TIMEOUT_MS (%s)", async (mode) => {
+    const certs = mode === "TLS" ? await createTestCertificates() : undefined;
+    host = await startServiceHost({
+      logger: testLogger,
+      host: "127.0.0.1",
+      grpcPort: 0,
+      healthChecks: [],
+      services: [neverAnswers],
+      limits: { headersTimeoutMs: 300 },
+      tls: certs?.tlsOf("shipping"),
+    });
+    const session = http2.connect(`${certs ? "https" : "http"}://127.0.0.1:${host.grpcPort}`, certs ? { ca: certs.ca, servername: "shipping" } : {});
+    let sessionClosed = false;
+    session.on("error", () => {});
+    session.once("close", () => (sessionClosed = true));
+    await new Promise((resolve) => session.once("remoteSettings", resolve));
+    // A silent connection opened after it is cut once the header timeout is over; by then the
+    // session's own timer would have fired too, had it not been cleared.
+    const silent = await connect(host.grpcPort);
+    await waitFor(() => silent.closed(), { what: "the silent connection cut", timeoutMs: 5000 });
+    expect(sessionClosed).toBe(false);
+    session.destroy();
   });
 });
 

@@ -23,22 +23,29 @@ export function watchGrpcJsConnections(server: grpc.Server, limits: ServerLimits
   const sockets = new Set<net.Socket>();
   for (const listener of listeners.keys()) {
     listener.maxConnections = limits.maxConnections;
-    // Node's own "connection" listener creates the session and emits "session" synchronously, before this one.
-    let latest: http2.ServerHttp2Session | undefined;
+    // A connection's silence timer, by peer address: "connection" gives the TCP socket and "session"
+    // the HTTP/2 session, in either order (plaintext: session first; TLS: the session only after the
+    // handshake, on a TLS socket), so the peer's address and port are what ties the two together.
+    const silenceTimers = new Map<string, NodeJS.Timeout>();
     listener.on("session", (session) => {
-      latest = session;
       enforcePingPolicy(session);
+      const key = peerKey(session.socket);
+      session.once("remoteSettings", () => clearTimeout(silenceTimers.get(key)));
     });
     listener.on("connection", (socket: net.Socket) => {
       sockets.add(socket);
-      const session = latest;
-      const silent = setTimeout(() => socket.destroy(), limits.headersTimeoutMs);
-      session?.once("remoteSettings", () => clearTimeout(silent));
+      const key = peerKey(socket);
+      silenceTimers.set(key, setTimeout(() => socket.destroy(), limits.headersTimeoutMs));
       socket.once("close", () => {
-        clearTimeout(silent);
+        clearTimeout(silenceTimers.get(key));
+        silenceTimers.delete(key);
         sockets.delete(socket);
       });
     });
   }
   return { destroyAll: () => sockets.forEach((s) => s.destroy()) };
+}
+
+function peerKey(socket: { remoteAddress?: string | undefined; remotePort?: number | undefined }): string {
+  return `${socket.remoteAddress}:${socket.remotePort}`;
 }

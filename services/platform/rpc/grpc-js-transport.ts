@@ -5,13 +5,23 @@ import type { UnaryResponse } from "@connectrpc/connect";
 import { StatusSchema } from "../../../gen/google/rpc/status_pb.js";
 import type { TlsConfig } from "../identity/tls-config.js";
 import { grpcChannelCredentials } from "../identity/tls-credentials.js";
+import { isNatsServiceTarget, natsServiceChannelOptions } from "../discovery/nats-service-resolver.js";
+import type { ReplicaDiscovery } from "../discovery/replica-discovery.js";
+import { contextWith, injectTraceHeaders, isTracing } from "../telemetry/index.js";
+import { endRpcSpan, startClientSpan } from "./rpc-spans.js";
 
 type HeadersInit = ConstructorParameters<typeof Headers>[0];
 
 /** Where and how the transport connects. */
 export interface GrpcJsTransportOptions {
-  /** host:port of the upstream's gRPC port. */
+  /**
+   * The upstream: `host:port`, a gRPC target such as `dns:///shipping:50052` (every address DNS
+   * returns, e.g. a Kubernetes headless Service), or `nats-service:///shipping` (the replicas
+   * registered with the NATS service API; needs `discovery`). Calls are spread round-robin.
+   */
   address: string;
+  /** Resolves `nats-service:///` targets. */
+  discovery?: ReplicaDiscovery | undefined;
   /** Interval of HTTP/2 keepalive pings while calls are open, to notice a dead peer. Default 10 s. */
   keepaliveMs?: number;
   /** Upper bound of the reconnect backoff after the upstream went away. Default 2 s. */
@@ -32,16 +42,27 @@ export interface ClosableTransport extends Transport {
  * Measured here: ~175 µs of client CPU per call against ~400 µs for connect-node's gRPC transport, whose
  * generic streaming pipeline is built for every unary call (bench/README.md, finding 9).
  * Streaming methods are not supported (the mesh's internal contracts are unary).
+ * While the process traces, each call is a CLIENT span (child of the active span) whose context goes
+ * out as the call's traceparent. @opentelemetry/instrumentation-grpc does not fit: it patches
+ * @grpc/grpc-js when it is require()d, and this module imports it as ESM, which such patching reaches
+ * only through a loader hook (--experimental-loader) on every process; the span is a few lines here.
  */
 export function createGrpcJsTransport(options: GrpcJsTransportOptions): ClosableTransport {
   const keepaliveMs = options.keepaliveMs ?? 10_000;
+  if (isNatsServiceTarget(options.address) && !options.discovery) throw new Error(`${options.address} needs a replica discovery (NATS)`);
+  const discovery = options.discovery && isNatsServiceTarget(options.address) ? natsServiceChannelOptions(options.discovery) : undefined;
   const client = new grpc.Client(options.address, grpcChannelCredentials(options.tls ?? { identity: undefined, ca: undefined }), {
+    ...discovery?.options,
+    // Every address the target resolves to gets a connection and a share of the calls; pick_first, the
+    // default, would send everything to one replica. A replica that goes away is skipped at once.
+    "grpc.service_config": JSON.stringify({ loadBalancingConfig: [{ round_robin: {} }] }),
     "grpc.keepalive_time_ms": keepaliveMs,
     "grpc.keepalive_timeout_ms": Math.min(keepaliveMs, 5_000),
     // grpc-js backs off up to 120 s by default: far too long for an upstream on the same LAN coming back.
     "grpc.initial_reconnect_backoff_ms": 100,
     "grpc.max_reconnect_backoff_ms": options.maxReconnectBackoffMs ?? 2_000,
   });
+  const server = serverOf(options.address);
   return {
     unary<I extends DescMessage, O extends DescMessage>(
       method: DescMethodUnary<I, O>,
@@ -53,6 +74,10 @@ export function createGrpcJsTransport(options: GrpcJsTransportOptions): Closable
       return new Promise((resolve, reject) => {
         if (signal?.aborted) return reject(ConnectError.from(signal.reason, Code.Canceled));
         const path = `/${method.parent.typeName}/${method.name}`;
+        const span = isTracing() ? startClientSpan(path.slice(1), server) : undefined;
+        const metadata = toMetadata(header);
+        // Replaces a traceparent the caller set by hand: the call is the child of its own span.
+        if (span) injectTraceHeaders(metadata, metadataSetter, contextWith(span));
         let responseMetadata: grpc.Metadata | undefined;
         let status: grpc.StatusObject | undefined;
         let onAbort: (() => void) | undefined;
@@ -61,11 +86,16 @@ export function createGrpcJsTransport(options: GrpcJsTransportOptions): Closable
           (msg: MessageInitShape<I>) => Buffer.from(toBinary(method.input, create(method.input, msg))),
           (buf: Buffer) => fromBinary(method.output, buf),
           input,
-          toMetadata(header),
+          metadata,
           { deadline: timeoutMs === undefined || timeoutMs <= 0 ? Infinity : Date.now() + timeoutMs },
           (err, message) => {
             if (onAbort) signal?.removeEventListener("abort", onAbort);
-            if (err || !message) return reject(toConnectError(err));
+            if (err || !message) {
+              const error = toConnectError(err);
+              endRpcSpan(span, "client", error.code, error.rawMessage);
+              return reject(error);
+            }
+            endRpcSpan(span, "client", 0);
             resolve({
               stream: false,
               service: method.parent,
@@ -96,8 +126,18 @@ export function createGrpcJsTransport(options: GrpcJsTransportOptions): Closable
     },
     close() {
       client.close();
+      discovery?.release();
     },
   };
+}
+
+const metadataSetter = { set: (metadata: grpc.Metadata, key: string, value: string) => metadata.set(key, value) };
+
+/** host and port of a target (the span's server.address and server.port): "host:port", "dns:///host:port", "nats-service:///name". */
+function serverOf(target: string): { host: string; port: number | undefined } {
+  const address = target.replace(/^(?:dns|nats-service):(?:\/\/[^/]*\/)?/, "");
+  const match = /^(.*):(\d+)$/.exec(address);
+  return match ? { host: match[1]!.replace(/^\[|\]$/g, ""), port: Number(match[2]) } : { host: address, port: undefined };
 }
 
 function toMetadata(header: HeadersInit | undefined): grpc.Metadata {

@@ -11,4 +11,3 @@ export type { ServerLimits } from "./server-limits.js";
 export { startServiceHost } from "./service-host.js";
 export type { ServiceHost } from "./service-host.js";
 export { bindService } from "./service-impl.js";
-export { traceparentOf } from "./trace-context.js";

@@ -8,7 +8,8 @@ import type { Logger } from "../process/logger.js";
 import { nulCharacterViolations } from "./nul-characters.js";
 import { defaultServerLimits } from "./server-limits.js";
 import { invalidArgument } from "./rpc-errors.js";
-import { traceparentOf } from "./trace-context.js";
+import { endRpcSpan, startServerSpan } from "./rpc-spans.js";
+import { runInContext, type Span } from "../telemetry/index.js";
 import { observeRpc } from "../metrics/rpc-metrics.js";
 
 /** A service description paired with its handlers, ready to mount on any transport. */
@@ -36,7 +37,9 @@ type ServerStreamFn = (req: unknown, ctx: HandlerContext) => AsyncIterable<unkno
  * handler's database queries when the call ends early, logs method, code and duration, and turns
  * unexpected exceptions into INTERNAL (a statement that ran out of time into DEADLINE_EXCEEDED, an
  * unreachable database into UNAVAILABLE) so no stack trace or SQL text reaches a client. Every call's
- * duration and code also go to ordermesh_rpc_server_duration_seconds (platform/metrics).
+ * duration and code also go to ordermesh_rpc_server_duration_seconds (platform/metrics), and, while the
+ * process traces, to a SERVER span parented to the caller's traceparent, active while the checks and
+ * the handler run (so their database and client spans, and log lines, belong to it).
  * Server-streaming handlers get the same checks (see instrumentServerStream for how they are shed);
  * `streamsDrain` aborting (the host is shutting down) ends every open stream with its reason, so a
  * stream never holds a shutdown for its grace period.
@@ -57,6 +60,7 @@ export function instrumentService(
     const handler = impl[method.localName];
     if (!handler) continue;
     const rpc = `/${binding.service.typeName}/${method.name}`;
+    const spanName = `${binding.service.typeName}/${method.name}`;
     const observe = (protocol: string, code: Code | 0, started: number) => observeRpc(binding.service.typeName, method.name, protocol, code, (performance.now() - started) / 1000);
     // Runs the checks every call passes before its handler; they throw to refuse.
     const checks = async (req: unknown, ctx: HandlerContext) => {
@@ -65,10 +69,10 @@ export function instrumentService(
       if (nul.length > 0) throw invalidArgument(nul);
     };
     if (method.methodKind === "server_streaming") {
-      wrapped[method.localName] = instrumentServerStream(rpc, handler as unknown as ServerStreamFn, checks, { logger, shedder, streamsDrain, observe });
+      wrapped[method.localName] = instrumentServerStream(rpc, spanName, handler as unknown as ServerStreamFn, checks, { logger, shedder, streamsDrain, observe });
       continue;
     }
-    wrapped[method.localName] = async (req, ctx) => {
+    const unary = async (req: unknown, ctx: HandlerContext, span: Span | undefined) => {
       const started = performance.now();
       try {
         // Shed first, so an overload costs no token verification; admit before the request's checks, so
@@ -78,15 +82,21 @@ export function instrumentService(
           // The call's signal goes with its database work: queries still running when it aborts are cancelled.
           return runWithQuerySignal(ctx.signal, () => handler(req, ctx));
         });
-        logger.info({ rpc, code: "OK", durationMs: elapsed(started), protocol: ctx.protocolName, traceparent: traceparentOf(ctx.requestHeader) }, "rpc");
+        logger.info({ rpc, code: "OK", durationMs: elapsed(started), protocol: ctx.protocolName }, "rpc");
         observe(ctx.protocolName, 0, started);
+        endRpcSpan(span, "server", 0);
         return res;
       } catch (err) {
         const error = toClientError(err, ctx, logger, rpc);
-        logger.info({ rpc, code: Code[error.code], durationMs: elapsed(started), protocol: ctx.protocolName, traceparent: traceparentOf(ctx.requestHeader), error: boundedLogText(error.rawMessage) }, "rpc");
+        logger.info({ rpc, code: Code[error.code], durationMs: elapsed(started), protocol: ctx.protocolName, error: boundedLogText(error.rawMessage) }, "rpc");
         observe(ctx.protocolName, error.code, started);
+        endRpcSpan(span, "server", error.code, error.rawMessage);
         throw error;
       }
+    };
+    wrapped[method.localName] = (req, ctx) => {
+      const traced = startServerSpan(spanName, ctx);
+      return traced ? runInContext(traced.context, () => unary(req, ctx, traced.span)) : unary(req, ctx, undefined);
     };
   }
   return { service: binding.service, impl: wrapped as unknown as ServiceImpl<DescService>, access: binding.access };
@@ -102,6 +112,7 @@ export function instrumentService(
  */
 function instrumentServerStream(
   rpc: string,
+  spanName: string,
   handler: ServerStreamFn,
   checks: (req: unknown, ctx: HandlerContext) => Promise<void>,
   { logger, shedder, streamsDrain, observe }: { logger: Logger; shedder: LoadShedder; streamsDrain: AbortSignal | undefined; observe(protocol: string, code: Code | 0, started: number): void },
@@ -109,36 +120,44 @@ function instrumentServerStream(
   return async function* (req, ctx) {
     const started = performance.now();
     const stream = linkSignal(ctx, streamsDrain);
-    const fields = () => ({ rpc, durationMs: elapsed(started), protocol: ctx.protocolName, traceparent: traceparentOf(ctx.requestHeader), messages });
+    const fields = () => ({ rpc, durationMs: elapsed(started), protocol: ctx.protocolName, messages });
+    // A generator's body runs in the context of whoever pulls it, so each step enters the span's context itself.
+    const traced = startServerSpan(spanName, ctx);
+    const inSpan = <T>(fn: () => T): T => runInContext(traced?.context, fn);
     let iterator: AsyncIterator<unknown> | undefined;
     let messages = 0;
     let logged = false;
     try {
-      const first = await shedder.run(async () => {
-        await checks(req, ctx);
-        iterator = handler(req, stream.ctx)[Symbol.asyncIterator]();
-        // The first message is the stream's database work (e.g. WatchOrder's read): cancelled with the call.
-        return runWithQuerySignal(stream.ctx.signal, () => iterator!.next());
-      });
-      for (let next = first; !next.done; next = await iterator!.next()) {
+      const first = await inSpan(() =>
+        shedder.run(async () => {
+          await checks(req, ctx);
+          iterator = handler(req, stream.ctx)[Symbol.asyncIterator]();
+          // The first message is the stream's database work (e.g. WatchOrder's read): cancelled with the call.
+          return runWithQuerySignal(stream.ctx.signal, () => iterator!.next());
+        }),
+      );
+      for (let next = first; !next.done; next = await inSpan(() => iterator!.next())) {
         yield next.value;
         messages++;
       }
       logged = true;
-      logger.info({ ...fields(), code: "OK" }, "rpc");
+      inSpan(() => logger.info({ ...fields(), code: "OK" }, "rpc"));
       observe(ctx.protocolName, 0, started);
+      endRpcSpan(traced?.span, "server", 0);
     } catch (err) {
       const error = toClientError(err, stream.ctx, logger, rpc);
       logged = true;
-      logger.info({ ...fields(), code: Code[error.code], error: boundedLogText(error.rawMessage) }, "rpc");
+      inSpan(() => logger.info({ ...fields(), code: Code[error.code], error: boundedLogText(error.rawMessage) }, "rpc"));
       observe(ctx.protocolName, error.code, started);
+      endRpcSpan(traced?.span, "server", error.code, error.rawMessage);
       throw error;
     } finally {
       stream.release();
       // The transport stopped pulling (the client went away while a message was being written).
       if (!logged) {
-        logger.info({ ...fields(), code: Code[Code.Canceled] }, "rpc");
+        inSpan(() => logger.info({ ...fields(), code: Code[Code.Canceled] }, "rpc"));
         observe(ctx.protocolName, Code.Canceled, started);
+        endRpcSpan(traced?.span, "server", Code.Canceled);
       }
       await iterator?.return?.();
     }

@@ -1,0 +1,29 @@
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import * as ordersSchema from "../../orders/db/schema.js";
+import { createTestDatabase, type TestDatabase } from "../../../tests/support/test-database.js";
+import { openDatabase, type Database } from "./database.js";
+
+// Replicas of a service start together on one fresh database (npm start --replicas, a Deployment scaled to 3).
+describe("openDatabase", () => {
+  let testDb: TestDatabase;
+  const opened: Array<Database<typeof ordersSchema>> = [];
+
+  beforeAll(async () => {
+    testDb = await createTestDatabase("open_database");
+  });
+
+  afterAll(async () => {
+    await Promise.all(opened.map((d) => d.close()));
+    await testDb.drop();
+  });
+
+  it("lets replicas migrating the same fresh database at once all start, applying each migration once", async () => {
+    const open = () => openDatabase({ url: testDb.url, schema: ordersSchema, migrationsFolder: "services/orders/db/migrations", migrationsTable: "__migrations_orders", poolSize: 1 });
+    const results = await Promise.allSettled(Array.from({ length: 4 }, open));
+    for (const result of results) if (result.status === "fulfilled") opened.push(result.value);
+    expect(results.filter((r) => r.status === "rejected")).toEqual([]);
+    const applied = await opened[0]!.sql`select hash, count(*)::int as n from public.__migrations_orders group by hash`;
+    expect(applied.length).toBeGreaterThan(0);
+    expect(applied.every((row) => row.n === 1)).toBe(true);
+  });
+});
