@@ -6,7 +6,9 @@ import { mintToken, type TokenSigner } from "./dev-issuer.js";
 
 /** An AdminService client of one service and the call options (admin token, deadline) every call needs. */
 export interface AdminAccess {
+  /** The typed client over the service's gRPC port. */
   client: Client<typeof AdminService>;
+  /** Options for one call: the admin bearer token, an unsampled traceparent and a deadline. */
   options(): Promise<CallOptions>;
 }
 
@@ -16,6 +18,7 @@ export interface ConsoleAdmin {
   access(service: AdminServiceName): AdminAccess | undefined;
   /** Adds a service once it listens on its gRPC port (TLS verified against the dev CA). */
   connect(service: AdminServiceName, grpcAddress: string): void;
+  /** Closes every channel (the launcher's stop). */
   close(): void;
 }
 

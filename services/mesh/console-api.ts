@@ -31,6 +31,7 @@ import type { ConsoleApiHandler } from "./web-page-server.js";
 
 /** One process of the mesh as the console lists it. */
 export interface ConsolePart {
+  /** orders, shipping, notifier, nats, postgres. */
   name: string;
   /** "service": an ordermesh process with gRPC health and /metrics; "dependency": PostgreSQL, NATS. */
   kind: "service" | "dependency";
@@ -49,7 +50,9 @@ export type TracingMode = { mode: "receiver"; receiver: Pick<OtlpReceiver, "url"
 export interface ConsoleApiOptions {
   /** The parts the launcher started so far, in start order. */
   parts(): readonly ConsolePart[];
+  /** orders' and shipping's AdminService, for dead letters and failed outbox rows. */
   admin: ConsoleAdmin;
+  /** Where traces go: the launcher's receiver (then the console shows them), elsewhere, or off. */
   tracing: TracingMode;
 }
 

@@ -4,6 +4,7 @@ import type { IncomingMessage } from "node:http";
 export class ConsoleInputError extends Error {
   override name = "ConsoleInputError";
   constructor(
+    /** The HTTP status to answer: 400, 403, 404, 405, 413, 415, 503. */
     readonly status: number,
     message: string,
   ) {

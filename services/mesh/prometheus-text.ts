@@ -1,7 +1,10 @@
 /** One sample of the Prometheus text exposition format. */
 export interface PrometheusSample {
+  /** The series name as written, e.g. ordermesh_outbox_backlog or ..._bucket. */
   name: string;
+  /** Its labels, unescaped. */
   labels: Record<string, string>;
+  /** The value; NaN and ±Infinity as Prometheus writes them. */
   value: number;
 }
 

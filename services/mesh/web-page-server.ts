@@ -9,11 +9,13 @@ export type ConsoleApiHandler = (req: http.IncomingMessage, res: http.ServerResp
 
 /** The static server of the built web page and the operator console. */
 export interface WebPageServer {
+  /** The port it listens on (the one picked for port 0). */
   port: number;
   /** Where "/" without `?api=` sends the page: the orders web port, known once orders listens. */
   setApiUrl(url: string | undefined): void;
   /** The console's JSON API, known once the launcher knows what it runs. */
   setConsoleApi(handler: ConsoleApiHandler | undefined): void;
+  /** Closes the listener and every open connection. */
   close(): Promise<void>;
 }
 
@@ -28,8 +30,11 @@ const contentTypes: Record<string, string> = {
 
 /** What the page server needs to know at start. */
 export interface WebPageServerOptions {
+  /** The built page (dist/web). */
   root: string;
+  /** Where to listen; the console and /dev-token exist only on a loopback host. */
   host: string;
+  /** 0 picks a free port. */
   port: number;
   /** Initial apiUrl (see setApiUrl). */
   apiUrl?: string | undefined;

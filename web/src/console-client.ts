@@ -4,8 +4,10 @@ import type { ErrorAnswer } from "../../services/mesh/console-contract.js";
 export class ConsoleApiError extends Error {
   override name = "ConsoleApiError";
   constructor(
+    /** The HTTP status. */
     readonly status: number,
     message: string,
+    /** The AdminService's gRPC code name, when it answered. */
     readonly code: string | undefined,
   ) {
     super(message);
