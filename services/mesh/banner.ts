@@ -9,6 +9,10 @@ export interface MeshSummary {
   nats: string;
   emailDir: string | undefined;
   webPageUrl: string | undefined;
+  /** The operator console's URL (the page server's /console), when the page is served. */
+  consoleUrl?: string | undefined;
+  /** Where the services' traces go: the launcher's receiver, the user's endpoint, or off. */
+  traces?: string | undefined;
   /** The dev CA that signed the services' certificates (grpcurl -cacert). */
   caFile?: string | undefined;
   /** The simulated carrier's delays as shipping reads them (CARRIER_PICKUP_AFTER, CARRIER_DELIVER_AFTER). */
@@ -21,7 +25,8 @@ export function readyBanner(summary: MeshSummary): string[] {
   const lines = ["ordermesh is up", ""];
   for (const [name, endpoints] of Object.entries(services)) {
     const web = endpoints.webPort === undefined ? "" : `, Connect/gRPC-Web http://${host}:${endpoints.webPort}`;
-    lines.push(`  ${name.padEnd(9)} gRPC ${host}:${endpoints.grpcPort}${web}`);
+    const metrics = endpoints.metricsPort === undefined ? "" : `, metrics http://${host}:${endpoints.metricsPort}/metrics`;
+    lines.push(`  ${name.padEnd(9)} gRPC ${host}:${endpoints.grpcPort}${web}${metrics}`);
   }
   lines.push(`  ${"postgres".padEnd(9)} ${summary.postgres}`, `  ${"nats".padEnd(9)} ${summary.nats}`);
   if (summary.emailDir) lines.push(`  ${"emails".padEnd(9)} .eml files in ${summary.emailDir}`);
@@ -32,7 +37,9 @@ export function readyBanner(summary: MeshSummary): string[] {
       `  ${"carrier".padEnd(9)} simulated: pickup ${pickupAfter} after creation, delivery ${deliverAfter} after pickup (CARRIER_PICKUP_AFTER, CARRIER_DELIVER_AFTER; "off" stops it)`,
     );
   }
+  if (summary.traces) lines.push(`  ${"traces".padEnd(9)} ${summary.traces}`);
   if (summary.webPageUrl) lines.push("", `  web page  ${summary.webPageUrl}`);
+  if (summary.consoleUrl) lines.push(`  console   ${summary.consoleUrl}   (operator console: health, metrics, dead letters, traces; this machine only)`);
 
   const orders = services.orders;
   const auth = `-H "authorization: Bearer $(npm run -s token -- c-1)"`;

@@ -7,6 +7,8 @@ import type { ServiceName } from "./mesh-config.js";
 export interface ServiceEndpoints {
   grpcPort: number;
   webPort: number | undefined;
+  /** The port of its GET /metrics, undefined when its *_METRICS_PORT is off (or it has none). */
+  metricsPort?: number | undefined;
 }
 
 /** A compiled service (dist/services/<name>/main.js) running as a child process. */
@@ -32,7 +34,13 @@ export function startChildService(name: ServiceName, env: NodeJS.ProcessEnv): Ch
     env,
     print: createPrinter(name),
   });
-  const ready = child.waitForLine(parseListening, 'logging "listening"');
+  // A service logs "metrics listening" before "listening", so one matcher collects both.
+  let metricsPort: number | undefined;
+  const ready = child.waitForLine((line) => {
+    metricsPort ??= parseMetricsListening(line);
+    const endpoints = parseListening(line);
+    return endpoints && { ...endpoints, metricsPort };
+  }, 'logging "listening"');
   // Handled by whoever awaits it; this keeps an early exit from also being an unhandled rejection.
   ready.catch(() => {});
   return { name, process: child, ready, stop: async () => void (await child.stop("SIGTERM", stopGraceMs)) };
@@ -45,6 +53,19 @@ export function parseListening(line: string): ServiceEndpoints | undefined {
     const record = JSON.parse(line) as { msg?: unknown; grpcPort?: unknown; webPort?: unknown };
     if (record.msg !== "listening" || typeof record.grpcPort !== "number") return undefined;
     return { grpcPort: record.grpcPort, webPort: typeof record.webPort === "number" ? record.webPort : undefined };
+  } catch {
+    return undefined;
+  }
+}
+
+/** The port of a pino `{"msg":"metrics listening","metrics":"http://host:N/metrics"}` line, undefined for any other line. */
+export function parseMetricsListening(line: string): number | undefined {
+  if (!line.startsWith("{")) return undefined;
+  try {
+    const record = JSON.parse(line) as { msg?: unknown; metrics?: unknown };
+    if (record.msg !== "metrics listening" || typeof record.metrics !== "string") return undefined;
+    const port = Number(new URL(record.metrics).port);
+    return Number.isInteger(port) && port > 0 ? port : undefined;
   } catch {
     return undefined;
   }

@@ -40,9 +40,12 @@ Environment (all optional):
   MESH_POSTGRES_PORT   port of the embedded PostgreSQL (default 54329)
   MESH_NATS_PORT       port of the local nats-server (default 4222, or a free port when 4222 is taken)
   MESH_NATS_SERVER     path of the nats-server binary (default: found on PATH)
-  WEB_PORT             port serving the web page (default 8090, "off" to disable)
   WEB_TLS              "on" serves the services' web ports with TLS too (default "off" under npm start)
-  WEB_PORT             port serving the web page (default 8090, "off" to disable); the services allow its origin (CORS_ORIGINS)
+  WEB_PORT             port serving the web page and the operator console at /console (default 8090, "off" to
+                       disable both); the services allow its origin (CORS_ORIGINS)
+  OTEL_EXPORTER_OTLP_ENDPOINT  export the services' traces there instead of to the launcher's own receiver
+                       (which keeps the last 200 for the console); OTEL_TRACES_SAMPLER (default here
+                       parentbased_always_on), OTEL_SDK_DISABLED=true (no traces)
   PAGE_TOKEN_KEY       key signing ListOrders page tokens (default: one kept in the data folder)
   ORDERS_PORT, ORDERS_WEB_PORT, SHIPPING_PORT, SHIPPING_WEB_PORT, NOTIFIER_PORT, ... as for each service`;
 

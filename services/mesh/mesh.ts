@@ -1,9 +1,12 @@
 import { existsSync } from "node:fs";
-import { mkdir, rm } from "node:fs/promises";
+import { mkdir, readFile, rm } from "node:fs/promises";
 import { join, sep } from "node:path";
 import { projectPath, redact } from "../platform/db/index.js";
 import type { MeshSummary } from "./banner.js";
 import { startChildService, type ServiceEndpoints } from "./child-service.js";
+import { adminServiceNames, createConsoleAdmin } from "./console-admin.js";
+import { createConsoleApi, type ConsolePart, type TracingMode } from "./console-api.js";
+import { natsPart, postgresParts, servicePart } from "./console-parts.js";
 import { defaultAudience, devEmail, ensureDevIssuer, mintToken, type TokenSigner } from "./dev-issuer.js";
 import { ensureDevCertificates } from "./dev-certificates.js";
 import { startEmbeddedPostgres } from "./embedded-postgres.js";
@@ -11,9 +14,10 @@ import type { LinePrinter } from "./log-output.js";
 import type { ManagedProcess, ProcessExit } from "./managed-process.js";
 import { serviceNames, withDatabase, type MeshConfig, type ServiceName } from "./mesh-config.js";
 import { startNatsServer } from "./nats-server.js";
+import { startOtlpReceiver } from "./otlp-receiver.js";
 import { localPageTokenKey } from "./page-token-key.js";
 import { isPortFree, freePort } from "./ports.js";
-import { startWebPageServer } from "./web-page-server.js";
+import { startWebPageServer, type WebPageServer } from "./web-page-server.js";
 
 /** One running piece of the mesh, stopped in reverse start order. */
 interface Part {
@@ -32,6 +36,8 @@ export class StartInterrupted extends Error {
 /** The whole local mesh: dependencies, services and the web page, started in order and stopped in reverse. */
 export class Mesh {
   private readonly parts: Part[] = [];
+  /** What the operator console lists, in start order. */
+  private readonly consoleParts: ConsolePart[] = [];
   private stopRequested = false;
   /** Called when a part exits by itself while the mesh runs. */
   onUnexpectedExit: (name: string, exit: ProcessExit) => void = () => {};
@@ -43,22 +49,31 @@ export class Mesh {
     return this.stopRequested;
   }
 
-  /** Starts PostgreSQL and NATS (unless given), then shipping -> orders -> notifier, then the web page server. */
+  /** Binds the web page server, starts PostgreSQL and NATS (unless given), then shipping -> orders -> notifier. */
   async start(config: MeshConfig): Promise<MeshSummary> {
     const host = "127.0.0.1";
     if (config.reset) await this.reset(config.dataDir);
     // 0755 so the "postgres" OS user (when the launcher runs as root) can reach its folder inside.
     await mkdir(config.dataDir, { recursive: true, mode: 0o755 });
 
+    // The page server binds first and holds its port from the start: picked free here and bound after
+    // the services, another listener (a service's port 0) could take it in between (EADDRINUSE, seen in CI).
+    const issuer = await ensureDevIssuer(config.dataDir);
+    const page = await this.startWebPage(config.webPort, host, issuer.signer);
     const tlsDir = join(config.dataDir, "tls");
     const certs = await ensureDevCertificates(tlsDir, serviceNames);
+    const ca = await readFile(certs.caFile);
+    // Started before the services and so stopped after them: their last spans are flushed at shutdown.
+    const tracing = await this.startTracing(host);
+    const admin = createConsoleAdmin(issuer.signer, ca);
+    this.add({ name: "console", stop: async () => admin.close() });
+    page?.setConsoleApi(createConsoleApi({ parts: () => this.consoleParts, admin, tracing }));
     const { postgres, nats } = await this.startDependencies(config);
     const emailDir = process.env.EMAIL_DIR ?? join(config.dataDir, "emails");
     // The web ports stay plaintext on loopback: a browser does not trust the dev CA, and the page's
     // calls (fetch) fail silently on a certificate error instead of offering to trust it.
     const env: NodeJS.ProcessEnv = { WEB_TLS: "off", ...process.env, NATS_URL: nats, EMAIL_DIR: emailDir, TLS_CA_FILE: certs.caFile };
     // The launcher is the dev issuer: services verify against its JWKS file, `npm run token` signs with its key.
-    const issuer = await ensureDevIssuer(config.dataDir);
     delete env.AUTH_JWKS_URL;
     Object.assign(env, { AUTH_JWKS_FILE: issuer.jwksFile, AUTH_ISSUER: issuer.issuer, AUTH_AUDIENCE: defaultAudience });
     env.PAGE_TOKEN_KEY ??= await localPageTokenKey(config.dataDir);
@@ -66,12 +81,17 @@ export class Mesh {
     // user's own values (or "off") win.
     env.CARRIER_PICKUP_AFTER ??= "20s";
     env.CARRIER_DELIVER_AFTER ??= "40s";
-    // The services allow the web page's origin by CORS, so its port is known before they start.
-    const webPagePort = config.webPort === 0 ? await freePort(host) : config.webPort;
-    if (webPagePort !== undefined) env.CORS_ORIGINS ??= `http://${host}:${webPagePort},http://localhost:${webPagePort}`;
+    // The services allow the web page's origin by CORS.
+    if (page) env.CORS_ORIGINS ??= `http://${host}:${page.port},http://localhost:${page.port}`;
+    if (tracing.mode === "receiver") {
+      // The services export to the launcher's receiver, every trace: it is what the console shows.
+      Object.assign(env, { OTEL_EXPORTER_OTLP_ENDPOINT: tracing.receiver.url, OTEL_EXPORTER_OTLP_PROTOCOL: "http/protobuf" });
+      env.OTEL_TRACES_SAMPLER ??= "parentbased_always_on";
+    }
     for (const name of serviceNames) {
       env[`${name.toUpperCase()}_DATABASE_URL`] = config.databaseUrls[name] ?? withDatabase(postgres ?? "", name);
     }
+    this.consoleParts.push(...postgresParts(serviceNames.map((name) => env[`${name.toUpperCase()}_DATABASE_URL`]!)), natsPart(nats));
 
     const services: Partial<Record<ServiceName, ServiceEndpoints>> = {};
     for (const name of serviceNames) {
@@ -81,11 +101,16 @@ export class Mesh {
       this.add({ name, stop: child.stop, process: child.process, abandonSignal: "SIGTERM" });
       services[name] = await child.ready;
       this.checkNotStopping();
+      this.consoleParts.push(servicePart(name, host, services[name], ca));
+      if ((adminServiceNames as readonly string[]).includes(name)) admin.connect(name as (typeof adminServiceNames)[number], `${host}:${services[name].grpcPort}`);
       // orders calls shipping; tell it where shipping really listens (its port may have been 0).
       if (name === "shipping") env.SHIPPING_ADDR ??= `${host}:${services[name].grpcPort}`;
     }
 
-    const webPageUrl = await this.startWebPage(webPagePort, host, services.orders, issuer.signer);
+    const apiUrl = services.orders?.webPort === undefined ? undefined : `http://${host}:${services.orders.webPort}`;
+    page?.setApiUrl(apiUrl);
+    const webPageUrl = page && `http://${host}:${page.port}/${apiUrl ? `?api=${apiUrl}` : ""}`;
+    const consoleUrl = page && `http://${host}:${page.port}/console`;
     return {
       host,
       services,
@@ -94,6 +119,8 @@ export class Mesh {
       nats: config.natsUrl ? `${redact(config.natsUrl)} (given by NATS_URL)` : `${nats} (local nats-server, JetStream store in ${join(config.dataDir, "nats")})`,
       emailDir,
       webPageUrl,
+      consoleUrl,
+      traces: describeTracing(tracing),
       carrier: { pickupAfter: env.CARRIER_PICKUP_AFTER, deliverAfter: env.CARRIER_DELIVER_AFTER },
     };
   }
@@ -153,19 +180,31 @@ export class Mesh {
     return nats.url;
   }
 
-  private async startWebPage(port: number | undefined, host: string, orders: ServiceEndpoints | undefined, signer: TokenSigner): Promise<string | undefined> {
+  /**
+   * The launcher's OTLP/HTTP receiver on a free loopback port, keeping the last traces in memory for the
+   * console; not when the user exports elsewhere (OTEL_EXPORTER_OTLP_ENDPOINT) or switched the SDK off.
+   */
+  private async startTracing(host: string): Promise<TracingMode> {
+    if (process.env.OTEL_SDK_DISABLED === "true") return { mode: "off" };
+    const endpoint = process.env.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT || process.env.OTEL_EXPORTER_OTLP_ENDPOINT;
+    if (endpoint) return { mode: "external", endpoint: redact(endpoint) };
+    const receiver = await startOtlpReceiver({ host, port: 0 });
+    this.add({ name: "trace receiver", stop: receiver.close });
+    return { mode: "receiver", receiver };
+  }
+
+  /** Binds the page server (undefined when disabled or not built); it learns the orders web port later. */
+  private async startWebPage(port: number | undefined, host: string, signer: TokenSigner): Promise<WebPageServer | undefined> {
     if (port === undefined) return undefined;
     const root = projectPath("dist/web");
     if (!existsSync(join(root, "index.html"))) {
       this.print("the web page is not built (npm run build:web); serving no page");
       return undefined;
     }
-    const apiUrl = orders?.webPort === undefined ? undefined : `http://${host}:${orders.webPort}`;
     const devToken = (customerId: string) => mintToken(signer, { customerId, email: devEmail(customerId) });
-    const server = await startWebPageServer({ root, host, port, apiUrl, devToken });
+    const server = await startWebPageServer({ root, host, port, devToken });
     this.add({ name: "web page", stop: server.close });
-    const query = apiUrl ? `?api=${apiUrl}` : "";
-    return `http://${host}:${server.port}/${query}`;
+    return server;
   }
 
   private add(part: Part): void {
@@ -188,4 +227,11 @@ export class Mesh {
     this.print(`--reset: deleting ${dataDir}`);
     await rm(dataDir, { recursive: true, force: true });
   }
+}
+
+/** The banner's line on traces. */
+function describeTracing(tracing: TracingMode): string {
+  if (tracing.mode === "off") return "off (OTEL_SDK_DISABLED=true)";
+  if (tracing.mode === "external") return `exported to ${tracing.endpoint} (OTEL_EXPORTER_OTLP_ENDPOINT)`;
+  return `OTLP/HTTP receiver ${tracing.receiver.url}: the last traces are kept in memory for the console`;
 }

@@ -46,3 +46,20 @@ describe("/dev-token", () => {
     expect((await get(withoutIssuer.port, "/dev-token?customer=c-7")).status).toBe(404);
   });
 });
+
+describe("the page server's late settings", () => {
+  it("binds before it knows the orders web port, then redirects / to it once told; the console API waits for the launcher", async () => {
+    expect((await get(withoutIssuer.port, "/")).status).toBe(200);
+    expect((await get(withoutIssuer.port, "/console/api/services")).status).toBe(503);
+    withoutIssuer.setApiUrl("http://127.0.0.1:8081");
+    const redirected = await new Promise<{ status: number; location: string | undefined }>((resolve, reject) => {
+      request({ host: "127.0.0.1", port: withoutIssuer.port, path: "/" }, (res) => {
+        res.resume();
+        resolve({ status: res.statusCode ?? 0, location: res.headers.location });
+      })
+        .on("error", reject)
+        .end();
+    });
+    expect(redirected).toEqual({ status: 302, location: "/?api=http://127.0.0.1:8081" });
+  });
+});

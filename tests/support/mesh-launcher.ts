@@ -12,6 +12,8 @@ export interface LauncherProcess {
   ordersGrpcAddr: string;
   /** URL of the web page (with ?api=), when the launcher serves it. */
   webPageUrl: string | undefined;
+  /** URL of the operator console (/console on the page server), when the launcher serves the page. */
+  consoleUrl: string | undefined;
   /** Pids of every process below the launcher right now (services, postgres and its backends, nats). */
   descendants(): number[];
   /** Sends signal and resolves with how the launcher exited. */
@@ -46,9 +48,10 @@ export async function startLauncher(env: NodeJS.ProcessEnv, options: { args?: st
       reject(new Error(`launcher exited (${JSON.stringify(exit)}) before it was ready:\n${output}`));
     });
   });
-  const ordersWeb = /\[mesh\]\s+orders\s+gRPC (\S+), Connect\/gRPC-Web (http:\/\/\S+)/.exec(output);
+  const ordersWeb = /\[mesh\]\s+orders\s+gRPC (\S+), Connect\/gRPC-Web (http:\/\/[^\s,]+)/.exec(output);
   if (!ordersWeb?.[1] || !ordersWeb[2]) throw new Error(`no orders endpoints in the banner:\n${output}`);
   const page = /web page\s+(http:\/\/\S+)/.exec(output);
+  const consoleLine = /\[mesh\]\s+console\s+(http:\/\/\S+)/.exec(output);
   const pid = child.pid ?? -1;
   return {
     child,
@@ -56,6 +59,7 @@ export async function startLauncher(env: NodeJS.ProcessEnv, options: { args?: st
     ordersGrpcAddr: ordersWeb[1].replace(/,$/, ""),
     ordersWebUrl: ordersWeb[2],
     webPageUrl: page?.[1],
+    consoleUrl: consoleLine?.[1],
     descendants: () => descendantsOf(pid),
     async stop(signal = "SIGINT") {
       child.kill(signal);
@@ -118,12 +122,11 @@ export const ephemeralServicePorts = {
   SHIPPING_PORT: "0",
   SHIPPING_WEB_PORT: "0",
   NOTIFIER_PORT: "0",
-  // Off, not 0: the launcher picks the page's port before the services start and binds it after them,
-  // so every extra port-0 listener may be handed that port (EADDRINUSE, seen once in CI). No launcher
-  // test reads /metrics (tests/metrics-scrape.test.ts does); the launcher's race itself is in the note.
-  ORDERS_METRICS_PORT: "off",
-  SHIPPING_METRICS_PORT: "off",
-  NOTIFIER_METRICS_PORT: "off",
+  // Off the fixed defaults (9464-9466), which a developer's own mesh may hold. The launcher binds its
+  // page server before the services start, so their port-0 listeners cannot take its port.
+  ORDERS_METRICS_PORT: "0",
+  SHIPPING_METRICS_PORT: "0",
+  NOTIFIER_METRICS_PORT: "0",
   WEB_PORT: "0",
 } as const;
 
@@ -131,7 +134,7 @@ export const ephemeralServicePorts = {
 export function isolatedEnv(): NodeJS.ProcessEnv {
   const env = { ...process.env };
   for (const name of Object.keys(env)) {
-    if (/_DATABASE_URL$|^DATABASE_URL$|^NATS_URL$|^EVENTS_|^SMTP_URL$|^EMAIL_DIR$|^SHIPPING_ADDR$|^MESH_|^AUTH_|_PORT$/.test(name)) delete env[name];
+    if (/_DATABASE_URL$|^DATABASE_URL$|^NATS_URL$|^EVENTS_|^SMTP_URL$|^EMAIL_DIR$|^SHIPPING_ADDR$|^MESH_|^AUTH_|^OTEL_|_PORT$/.test(name)) delete env[name];
   }
   return env;
 }

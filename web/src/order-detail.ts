@@ -44,6 +44,10 @@ export class OrderDetail {
     if (current && !this.seenAt.has(current.key) && order.updateTime) this.seenAt.set(current.key, timestampDate(order.updateTime).toISOString());
     renderTimeline(this.timeline, steps, this.seenAt);
     this.cancel.hidden = !isCancellable(order);
+    // The console lives on the page server of `npm start`, the one that hands the page its ?api=.
+    const trace = byId<HTMLAnchorElement>("detail-trace");
+    trace.href = `/console?order=${encodeURIComponent(order.id)}`;
+    trace.hidden = !new URLSearchParams(window.location.search).has("api");
     this.watchState.textContent = "Live: changes appear as they happen.";
     this.error.textContent = "";
   }

@@ -5,5 +5,5 @@ export { createCallerAuthenticator } from "./jwt-auth.js";
 export type { CallerAuthenticator } from "./jwt-auth.js";
 export { servicePeerOf, serviceUriPrefix } from "./peer-identity.js";
 export type { ServicePeer } from "./peer-identity.js";
-export { loadTlsConfig } from "./tls-config.js";
+export { isLoopback, loadTlsConfig } from "./tls-config.js";
 export type { KeyPair, ReadFile, TlsConfig } from "./tls-config.js";
