@@ -1,7 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import * as ordersSchema from "../../orders/db/schema.js";
-import { createTestDatabase, type TestDatabase } from "../../../tests/support/test-database.js";
-import { openDatabase, type Database } from "./database.js";
+import postgres from "postgres";
+import { createTestDatabase, TEST_POSTGRES_URL, uniqueName, type TestDatabase } from "../../../tests/support/test-database.js";
+import { ensureDatabase, openDatabase, type Database } from "./database.js";
 
 // Replicas of a service start together on one fresh database (npm start --replicas, a Deployment scaled to 3).
 describe("openDatabase", () => {
@@ -25,5 +26,23 @@ describe("openDatabase", () => {
     const applied = await opened[0]!.sql`select hash, count(*)::int as n from public.__migrations_orders group by hash`;
     expect(applied.length).toBeGreaterThan(0);
     expect(applied.every((row) => row.n === 1)).toBe(true);
+  });
+});
+
+describe("ensureDatabase", () => {
+  it("lets replicas on a server without the database all create it at once", async () => {
+    const name = uniqueName("ensure_database");
+    const url = new URL(TEST_POSTGRES_URL);
+    url.pathname = `/${name}`;
+    const admin = postgres(TEST_POSTGRES_URL, { max: 1, onnotice: () => {} });
+    try {
+      // Side by side, several pass the existence check before any has created it (seen as 23505 under npm start --replicas).
+      const results = await Promise.allSettled(Array.from({ length: 6 }, () => ensureDatabase(url.toString())));
+      expect(results.filter((r) => r.status === "rejected")).toEqual([]);
+      expect(await admin`select 1 from pg_database where datname = ${name}`).toHaveLength(1);
+    } finally {
+      await admin`drop database if exists ${admin(name)} with (force)`;
+      await admin.end();
+    }
   });
 });

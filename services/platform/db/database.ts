@@ -47,9 +47,11 @@ export async function ensureDatabase(url: string): Promise<void> {
   try {
     const found = await sql`select 1 from pg_database where datname = ${name}`;
     if (found.length > 0) return;
-    // Two processes may race to create it; the loser sees duplicate_database (42P04) and is fine.
+    // Two processes may race to create it (replicas starting side by side); the loser sees
+    // duplicate_database (42P04), or unique_violation (23505) on pg_database's name index when both
+    // passed the existence check at once, and is fine either way.
     await sql`create database ${sql(name)}`.catch((err: { code?: string }) => {
-      if (err.code !== "42P04") throw err;
+      if (err.code !== "42P04" && err.code !== "23505") throw err;
     });
   } finally {
     await sql.end({ timeout: 5 });
