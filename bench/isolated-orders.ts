@@ -1,5 +1,6 @@
 import { randomBytes } from "node:crypto";
-import { dropDatabases, freePort, metricsOff, spawnService, stopChild, waitServing } from "./mesh.js";
+import { freePort } from "../services/mesh/ports.js";
+import { dropDatabases, metricsOff, startBenchService } from "./mesh.js";
 
 /** An orders process serving CreateOrder with no event side behind it. */
 export interface IsolatedOrders {
@@ -18,7 +19,7 @@ export async function startIsolatedOrders(postgresUrl: string, authEnv: NodeJS.P
   const db = new URL(postgresUrl);
   db.pathname = `/bench_orders_alone_${Date.now().toString(36)}${randomBytes(3).toString("hex")}`;
   const port = await freePort();
-  const child = spawnService(
+  const child = startBenchService(
     "orders",
     {
       LOG_LEVEL: "warn",
@@ -37,14 +38,14 @@ export async function startIsolatedOrders(postgresUrl: string, authEnv: NodeJS.P
   );
   const url = `http://127.0.0.1:${port}`;
   const close = async () => {
-    await stopChild(child);
+    await child.stop();
     await dropDatabases(postgresUrl, [db.toString()]);
   };
   try {
-    await waitServing(child, url, "isolated orders");
+    await child.waitServing(`127.0.0.1:${port}`);
   } catch (err) {
     await close();
     throw err;
   }
-  return { url, pid: child.pid!, close };
+  return { url, pid: child.process.pid!, close };
 }

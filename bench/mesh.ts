@@ -1,13 +1,12 @@
-import { spawn, type ChildProcess } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { mkdirSync } from "node:fs";
-import * as net from "node:net";
 import { jetstreamManager } from "@nats-io/jetstream";
 import { connect } from "@nats-io/transport-node";
 import postgres from "postgres";
 import { deadLetterStreamName } from "../services/platform/events/index.js";
 import { projectPath } from "../services/platform/db/index.js";
-import { GrpcH2Client } from "./grpc-h2-client.js";
+import { createPrinter } from "../services/mesh/log-output.js";
+import { freePort } from "../services/mesh/ports.js";
+import { startService, type ServiceRun } from "../services/mesh/service-runner.js";
 import { startSmtpReceiver, type SmtpReceiver } from "./smtp-receiver.js";
 
 /**
@@ -48,12 +47,6 @@ export interface BenchMeshOptions {
   /** Extra environment per service. */
   env?: Partial<Record<MeshService, Record<string, string>>>;
 }
-
-const scripts: Record<MeshService, string> = {
-  orders: "dist/services/orders/main.js",
-  shipping: "dist/services/shipping/main.js",
-  notifier: "dist/services/notifier/main.js",
-};
 
 /** Starts shipping, orders and notifier from dist/ on fresh databases, a unique stream and our SMTP receiver. */
 export async function startBenchMesh(options: BenchMeshOptions): Promise<MeshUnderBench> {
@@ -96,17 +89,17 @@ export async function startBenchMesh(options: BenchMeshOptions): Promise<MeshUnd
   };
   for (const s of Object.keys(env) as MeshService[]) Object.assign(env[s], options.env?.[s]);
 
-  const children: Partial<Record<MeshService, ChildProcess>> = {};
+  const children: Partial<Record<MeshService, ServiceRun>> = {};
   const close = async () => {
-    await Promise.all(Object.values(children).map((c) => stopChild(c)));
+    await Promise.all(Object.values(children).map((c) => c.stop()));
     await dropDatabases(options.postgresUrl, Object.values(databases));
     await deleteStreams(options.natsUrl, [stream, deadLetterStreamName(stream), shippingStream, deadLetterStreamName(shippingStream)]);
     await smtp.stop();
   };
   try {
     for (const service of ["shipping", "orders", "notifier"] as const) {
-      children[service] = spawnService(service, env[service], options.profile?.includes(service) ?? false);
-      await waitServing(children[service]!, `http://127.0.0.1:${ports[service]}`, service);
+      children[service] = startBenchService(service, env[service], options.profile?.includes(service) ?? false);
+      await children[service].waitServing(`127.0.0.1:${ports[service]}`);
     }
     // Orders starts its relay and dispatch consumer after it already serves; wait for the consumer.
     await waitForConsumer(options.natsUrl, stream, "shipping-dispatch");
@@ -116,7 +109,7 @@ export async function startBenchMesh(options: BenchMeshOptions): Promise<MeshUnd
   }
   return {
     ordersUrl: `http://127.0.0.1:${ports.orders}`,
-    pids: Object.fromEntries(Object.entries(children).map(([s, c]) => [s, c.pid!])),
+    pids: Object.fromEntries(Object.entries(children).map(([s, c]) => [s, c.process.pid!])),
     natsUrl: options.natsUrl,
     stream,
     subjectPrefix,
@@ -127,38 +120,20 @@ export async function startBenchMesh(options: BenchMeshOptions): Promise<MeshUnd
   };
 }
 
-/** Spawns a compiled service (optionally under --cpu-prof), relaying its rare warn/error lines with a prefix. */
-export function spawnService(service: MeshService, env: Record<string, string>, profile: boolean): ChildProcess {
-  const args = [projectPath(scripts[service])];
-  if (profile) {
-    const dir = projectPath(".data/profiles");
-    mkdirSync(dir, { recursive: true });
-    args.unshift("--cpu-prof", `--cpu-prof-dir=${dir}`, `--cpu-prof-name=${service}-${Date.now()}.cpuprofile`);
-  }
-  const child = spawn(process.execPath, args, { cwd: projectPath("."), env: { ...process.env, ...env }, stdio: ["ignore", "pipe", "pipe"] });
-  // warn-level lines are rare and worth seeing; prefix them so they are told apart from the table.
-  const relay = (chunk: Buffer) => process.stderr.write(`[${service}] ${chunk.toString("utf8")}`);
-  child.stdout!.on("data", relay);
-  child.stderr!.on("data", relay);
-  return child;
-}
-
-/** Polls grpc.health.v1.Health/Check until the overall status is SERVING (the process's own readiness). */
-export async function waitServing(child: ChildProcess, url: string, what: string, timeoutMs = 30_000): Promise<void> {
-  const client = new GrpcH2Client(url);
-  const deadline = Date.now() + timeoutMs;
-  try {
-    for (;;) {
-      if (child.exitCode !== null) throw new Error(`${what} exited with ${child.exitCode} during start`);
-      // HealthCheckResponse { status = 1 (SERVING) } is the two bytes 08 01.
-      const res = await client.unary("/grpc.health.v1.Health/Check", new Uint8Array(0), 1000);
-      if (res.code === 0 && res.message.equals(Buffer.from([8, 1]))) return;
-      if (Date.now() > deadline) throw new Error(`${what} not SERVING after ${timeoutMs} ms`);
-      await new Promise((r) => setTimeout(r, 100));
-    }
-  } finally {
-    await client.close();
-  }
+/**
+ * Starts a compiled service (optionally under --cpu-prof, profiles in .data/profiles/) with the process's
+ * environment under env; its rare warn/error lines are relayed to stderr with a prefix, apart from the table.
+ */
+export function startBenchService(service: MeshService, env: Record<string, string>, profile: boolean): ServiceRun {
+  return startService({
+    name: service,
+    script: `services/${service}/main.js`,
+    env: { ...process.env, ...env },
+    print: createPrinter(service, (line) => line, process.stderr),
+    cpuProfileDir: profile ? projectPath(".data/profiles") : undefined,
+    // The benchmark runs in the foreground: Ctrl-C reaches its services too.
+    ownProcessGroup: false,
+  });
 }
 
 async function waitForConsumer(natsUrl: string, stream: string, durable: string, timeoutMs = 30_000): Promise<void> {
@@ -175,16 +150,6 @@ async function waitForConsumer(natsUrl: string, stream: string, durable: string,
   } finally {
     await nc.close();
   }
-}
-
-/** SIGTERM (graceful drain), SIGKILL after 15 s; resolves when the process has exited. */
-export async function stopChild(child: ChildProcess): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null) return;
-  const exited = new Promise((resolve) => child.once("exit", resolve));
-  child.kill("SIGTERM");
-  const kill = setTimeout(() => child.kill("SIGKILL"), 15_000);
-  await exited;
-  clearTimeout(kill);
 }
 
 /** Drops the databases (forcing out any connection left behind). */
@@ -206,13 +171,4 @@ export async function deleteStreams(natsUrl: string, streams: string[]): Promise
   } finally {
     await nc.close();
   }
-}
-
-/** A TCP port that was free a moment ago. */
-export async function freePort(): Promise<number> {
-  const server = net.createServer();
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", () => resolve()));
-  const { port } = (server.address() as net.AddressInfo);
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
 }

@@ -58,7 +58,7 @@ afterAll(async () => {
 });
 
 function rssMb(): number {
-  const status = readFileSync(`/proc/${proc.child.pid}/status`, "utf8");
+  const status = readFileSync(`/proc/${proc.pid}/status`, "utf8");
   return Number(/VmRSS:\s+(\d+) kB/.exec(status)![1]) / 1024;
 }
 

@@ -1,12 +1,36 @@
-import type { ServiceEndpoints } from "./child-service.js";
 import type { ServiceName } from "./mesh-config.js";
+import type { ServiceEndpoints } from "./service-runner.js";
+
+/** One running instance of a service. */
+export interface ServiceInstance {
+  /** The service's name, or with replicas service-<i> (shipping-1, shipping-2...). */
+  name: string;
+  service: ServiceName;
+  endpoints: ServiceEndpoints;
+}
+
+/** One NATS server the services use. */
+export interface NatsLine {
+  /** nats, or nats-<i> for a cluster's node. */
+  name: string;
+  /** Its client URL. */
+  url: string;
+  /** The banner's text: where it listens and stores, or that NATS_URL gave it. */
+  detail: string;
+}
 
 /** What the mesh is running, for the "ready" banner. */
 export interface MeshSummary {
   host: string;
-  services: Partial<Record<ServiceName, ServiceEndpoints>>;
+  /** Every instance, in start order (shipping, orders, notifier). */
+  services: ServiceInstance[];
   postgres: string;
-  nats: string;
+  /** One line per NATS server (one, or each node of a cluster). */
+  nats: NatsLine[];
+  /** With --nats-cluster: what NATS_URL the services got and the streams' STREAM_REPLICAS. */
+  natsCluster?: { url: string; streamReplicas: string } | undefined;
+  /** With replicas: the NATS the instances registered on and how orders reaches shipping (SHIPPING_ADDR). */
+  discovery?: { natsUrl: string; shippingAddr: string } | undefined;
   emailDir: string | undefined;
   webPageUrl: string | undefined;
   /** The operator console's URL (the page server's /console), when the page is served. */
@@ -23,25 +47,38 @@ export interface MeshSummary {
 export function readyBanner(summary: MeshSummary): string[] {
   const { host, services } = summary;
   const lines = ["ordermesh is up", ""];
-  for (const [name, endpoints] of Object.entries(services)) {
+  // Names line up whether or not there are replicas (shipping-2 is the longest common one).
+  const width = Math.max(9, ...services.map((s) => s.name.length), ...summary.nats.map((n) => n.name.length));
+  for (const { name, endpoints } of services) {
     const web = endpoints.webPort === undefined ? "" : `, Connect/gRPC-Web http://${host}:${endpoints.webPort}`;
     const metrics = endpoints.metricsPort === undefined ? "" : `, metrics http://${host}:${endpoints.metricsPort}/metrics`;
-    lines.push(`  ${name.padEnd(9)} gRPC ${host}:${endpoints.grpcPort}${web}${metrics}`);
+    lines.push(`  ${name.padEnd(width)} gRPC ${host}:${endpoints.grpcPort}${web}${metrics}`);
   }
-  lines.push(`  ${"postgres".padEnd(9)} ${summary.postgres}`, `  ${"nats".padEnd(9)} ${summary.nats}`);
-  if (summary.emailDir) lines.push(`  ${"emails".padEnd(9)} .eml files in ${summary.emailDir}`);
-  if (summary.caFile) lines.push(`  ${"TLS".padEnd(9)} gRPC ports: TLS by the dev CA ${summary.caFile}; orders -> shipping: mTLS`);
+  lines.push(`  ${"postgres".padEnd(width)} ${summary.postgres}`, ...summary.nats.map((n) => `  ${n.name.padEnd(width)} ${n.detail}`));
+  if (summary.natsCluster) {
+    const { url, streamReplicas } = summary.natsCluster;
+    lines.push(`  ${"".padEnd(width)} a ${summary.nats.length}-node JetStream cluster: the services get NATS_URL=${url} and STREAM_REPLICAS=${streamReplicas}`);
+  }
+  if (summary.discovery) {
+    const { natsUrl, shippingAddr } = summary.discovery;
+    lines.push(
+      `  ${"discovery".padEnd(width)} every instance registers with the NATS service API (nats micro ls --server ${natsUrl}); orders reaches shipping at ${shippingAddr}`,
+    );
+  }
+  if (summary.emailDir) lines.push(`  ${"emails".padEnd(width)} .eml files in ${summary.emailDir}`);
+  if (summary.caFile) lines.push(`  ${"TLS".padEnd(width)} gRPC ports: TLS by the dev CA ${summary.caFile}; orders -> shipping: mTLS`);
   if (summary.carrier) {
     const { pickupAfter, deliverAfter } = summary.carrier;
     lines.push(
-      `  ${"carrier".padEnd(9)} simulated: pickup ${pickupAfter} after creation, delivery ${deliverAfter} after pickup (CARRIER_PICKUP_AFTER, CARRIER_DELIVER_AFTER; "off" stops it)`,
+      `  ${"carrier".padEnd(width)} simulated: pickup ${pickupAfter} after creation, delivery ${deliverAfter} after pickup (CARRIER_PICKUP_AFTER, CARRIER_DELIVER_AFTER; "off" stops it)`,
     );
   }
-  if (summary.traces) lines.push(`  ${"traces".padEnd(9)} ${summary.traces}`);
+  if (summary.traces) lines.push(`  ${"traces".padEnd(width)} ${summary.traces}`);
   if (summary.webPageUrl) lines.push("", `  web page  ${summary.webPageUrl}`);
   if (summary.consoleUrl) lines.push(`  console   ${summary.consoleUrl}   (operator console: health, metrics, dead letters, traces; this machine only)`);
 
-  const orders = services.orders;
+  // The first instance of each keeps the documented ports, so the commands below are the README's.
+  const orders = services.find((s) => s.service === "orders")?.endpoints;
   const auth = `-H "authorization: Bearer $(npm run -s token -- c-1)"`;
   if (orders) {
     const target = `${host}:${orders.grpcPort}`;
@@ -62,7 +99,7 @@ export function readyBanner(summary: MeshSummary): string[] {
       `  grpcurl ${tls} ${auth} -d '{}' ${target} orders.v1.OrderService/ListOrders`,
       `  grpcurl ${tls} ${auth} -d '{"id":"<id from CreateOrder>"}' ${target} orders.v1.OrderService/WatchOrder   # every change, live`,
     );
-    const shipping = services.shipping;
+    const shipping = services.find((s) => s.service === "shipping")?.endpoints;
     if (shipping) {
       // The carrier's webhook stand-in: an admin (or the carrier's certificate) reports what happened to a parcel.
       const admin = `-H "authorization: Bearer $(npm run -s token -- ops --admin)"`;

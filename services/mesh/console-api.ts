@@ -31,7 +31,7 @@ import type { ConsoleApiHandler } from "./web-page-server.js";
 
 /** One process of the mesh as the console lists it. */
 export interface ConsolePart {
-  /** orders, shipping, notifier, nats, postgres. */
+  /** orders, shipping, notifier (shipping-1, shipping-2... with replicas), nats (nats-0... for a cluster), postgres. */
   name: string;
   /** "service": an ordermesh process with gRPC health and /metrics; "dependency": PostgreSQL, NATS. */
   kind: "service" | "dependency";

@@ -59,7 +59,7 @@ export interface ServiceNumbers {
 
 /** One row of GET /console/api/services. */
 export interface PartStatus {
-  /** orders, shipping, notifier, nats, postgres. */
+  /** orders, shipping, notifier (shipping-1, shipping-2... per replica), nats (nats-0... per cluster node), postgres. */
   name: string;
   /** An ordermesh service, or PostgreSQL / NATS. */
   kind: "service" | "dependency";

@@ -1,15 +1,15 @@
 import * as grpc from "@grpc/grpc-js";
 import { redact } from "../platform/db/index.js";
 import { probeHealth } from "../platform/rpc/index.js";
-import type { ServiceEndpoints } from "./child-service.js";
 import type { ConsolePart } from "./console-api.js";
 import { addressOf, probeNatsServer, probePostgresServer } from "./dependency-probe.js";
 import { readServiceNumbers } from "./service-numbers.js";
+import type { ServiceEndpoints } from "./service-runner.js";
 
 // A console refresh waits for the slowest part; a sick one answers "error: ..." after this.
 const probeTimeoutMs = 2000;
 
-/** A service of the mesh: health over its TLS gRPC port (verified against the dev CA), numbers from its /metrics. */
+/** One instance of a service (e.g. shipping-2): health over its TLS gRPC port (verified against the dev CA), numbers from its /metrics. */
 export function servicePart(name: string, host: string, endpoints: ServiceEndpoints, ca: Buffer): ConsolePart {
   const grpcAddress = `${host}:${endpoints.grpcPort}`;
   const metricsUrl = endpoints.metricsPort === undefined ? undefined : `http://${host}:${endpoints.metricsPort}/metrics`;
@@ -27,10 +27,10 @@ export function servicePart(name: string, host: string, endpoints: ServiceEndpoi
   };
 }
 
-/** The NATS server the services use (the launcher's own or NATS_URL's). */
-export function natsPart(url: string): ConsolePart {
+/** A NATS server the services use (the launcher's own, a node of its cluster, or NATS_URL's). */
+export function natsPart(url: string, name = "nats"): ConsolePart {
   const address = addressOf(url, 4222);
-  return { name: "nats", kind: "dependency", addresses: { client: redact(url) }, health: () => probeNatsServer(address, probeTimeoutMs) };
+  return { name, kind: "dependency", addresses: { client: redact(url) }, health: () => probeNatsServer(address, probeTimeoutMs) };
 }
 
 /** The PostgreSQL servers of the services' databases, one part per distinct server. */

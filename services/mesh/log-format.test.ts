@@ -1,5 +1,4 @@
 import { describe, expect, it } from "vitest";
-import { parseListening, parseMetricsListening } from "./child-service.js";
 import { formatNatsLine, formatPinoLine, formatPostgresLine, shouldColor } from "./log-format.js";
 
 describe("log-format", () => {
@@ -34,18 +33,5 @@ describe("log-format", () => {
     expect(shouldColor({ isTTY: false }, { FORCE_COLOR: "1" })).toBe(true);
     expect(shouldColor({ isTTY: true }, {})).toBe(true);
     expect(shouldColor({}, {})).toBe(false);
-  });
-
-  it("reads the ports of a service's listening line and ignores every other line", () => {
-    expect(parseListening(JSON.stringify({ level: 30, msg: "listening", grpcPort: 50051, webPort: 8081 }))).toEqual({ grpcPort: 50051, webPort: 8081 });
-    expect(parseListening(JSON.stringify({ level: 30, msg: "listening", grpcPort: 50053 }))).toEqual({ grpcPort: 50053, webPort: undefined });
-    expect(parseListening(JSON.stringify({ level: 30, msg: "starting" }))).toBeUndefined();
-    expect(parseListening("listening")).toBeUndefined();
-  });
-
-  it("reads the port of a service's metrics listening line (port 0 becomes a real one there)", () => {
-    expect(parseMetricsListening(JSON.stringify({ level: 30, msg: "metrics listening", metrics: "http://127.0.0.1:40123/metrics" }))).toBe(40123);
-    expect(parseMetricsListening(JSON.stringify({ level: 30, msg: "listening", grpcPort: 50051 }))).toBeUndefined();
-    expect(parseMetricsListening(JSON.stringify({ level: 30, msg: "metrics listening", metrics: "not a url" }))).toBeUndefined();
   });
 });

@@ -3,8 +3,8 @@ import { formatPinoLine, paint, prefixColor, shouldColor, type LineFormatter } f
 /** Writes one line of one source's output. */
 export type LinePrinter = (line: string) => void;
 
-// Fixed so the columns line up: the longest source name is "postgres", "shipping" or "notifier".
-const prefixWidth = 10;
+// Fixed so the columns line up: the longest source names are a replica's, "shipping-2" or "notifier-2".
+const prefixWidth = 12;
 const colorIndexes = new Map<string, number>();
 
 /** A printer that writes `[source] <formatted line>` to stdout, each source in its own colour. */

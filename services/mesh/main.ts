@@ -4,18 +4,19 @@ import { readyBanner } from "./banner.js";
 import { createPrinter } from "./log-output.js";
 import { describeExit } from "./managed-process.js";
 import { Mesh, StartInterrupted } from "./mesh.js";
-import { loadMeshConfig, type MeshConfig, usage } from "./mesh-config.js";
+import { loadMeshConfig, parseMeshArgs, type MeshConfig, usage } from "./mesh-config.js";
 
 // The launcher of `npm start`: the whole mesh as child processes of this one, stopped together on Ctrl-C.
 const print = createPrinter("mesh", (line) => line);
 const argv = process.argv.slice(2);
-if (argv.includes("--help") || argv.includes("-h")) {
-  console.log(usage);
-  process.exit(0);
-}
 
 let config: MeshConfig;
 try {
+  // --help answers before the environment is read: a bad variable must not hide the usage.
+  if (parseMeshArgs(argv).help) {
+    console.log(usage);
+    process.exit(0);
+  }
   config = loadMeshConfig(argv, process.env, projectPath("."));
 } catch (err) {
   if (!(err instanceof ConfigError)) throw err;

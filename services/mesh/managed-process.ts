@@ -23,28 +23,35 @@ export interface ManagedProcessOptions {
   gid?: number;
   /** Receives every stdout and stderr line. */
   print: LinePrinter;
+  /**
+   * Run in a process group of its own (default true), so only the launcher hears the terminal's Ctrl-C.
+   * Tests say false: an interrupted test run then takes its children with it.
+   */
+  ownProcessGroup?: boolean;
 }
 
 /**
- * A child process in its own process group. The group matters: Ctrl-C in a terminal signals the whole
- * foreground group, and the launcher must be the only one to see it so it can stop services before the
- * databases they are still using.
+ * A child process, by default in its own process group. The group matters: Ctrl-C in a terminal signals
+ * the whole foreground group, and the launcher must be the only one to see it so it can stop services
+ * before the databases they are still using.
  */
 export class ManagedProcess {
   readonly name: string;
   readonly exited: Promise<ProcessExit>;
   private readonly child: ChildProcess;
   private readonly lineListeners = new Set<(line: string) => void>();
+  private readonly ownGroup: boolean;
   private exit: ProcessExit | undefined;
 
   constructor(options: ManagedProcessOptions) {
     this.name = options.name;
+    this.ownGroup = options.ownProcessGroup ?? true;
     this.child = spawn(options.command, options.args, {
       cwd: options.cwd,
       env: options.env,
       uid: options.uid,
       gid: options.gid,
-      detached: true,
+      detached: this.ownGroup,
       stdio: ["ignore", "pipe", "pipe"],
     });
     const onLine = (line: string) => {
@@ -102,11 +109,11 @@ export class ManagedProcess {
     }
   }
 
-  /** Signals the whole process group at once, synchronously (safe inside a process "exit" handler). */
+  /** Signals the whole process group at once (the process alone when it shares ours), synchronously (safe inside a process "exit" handler). */
   signalGroup(signal: NodeJS.Signals): void {
     if (this.child.pid === undefined || !this.running) return;
     try {
-      process.kill(-this.child.pid, signal);
+      process.kill(this.ownGroup ? -this.child.pid : this.child.pid, signal);
     } catch {
       // ESRCH: the group is already gone.
     }

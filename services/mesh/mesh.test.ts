@@ -1,17 +1,23 @@
 import { execFile, spawn } from "node:child_process";
 import { promisify } from "node:util";
 import { once } from "node:events";
-import { chmod, mkdtemp, readFile, rm } from "node:fs/promises";
+import { chmod, mkdtemp, readdir, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Code, ConnectError, createClient, type Interceptor } from "@connectrpc/connect";
 import { createConnectTransport } from "@connectrpc/connect-node";
 import * as grpc from "@grpc/grpc-js";
+import { jetstreamManager } from "@nats-io/jetstream";
+import { Svcm } from "@nats-io/services";
 import { decodeJwt } from "jose";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { OrderService, OrderStatus, type Order } from "../../gen/orders/v1/orders_pb.js";
 import { ephemeralServicePorts, isolatedEnv, startLauncher, stillRunning, type LauncherProcess } from "../../tests/support/mesh-launcher.js";
+import type { ServicesAnswer } from "./console-contract.js";
+import { connectNats } from "../platform/events/index.js";
+import { createLogger } from "../platform/process/index.js";
 import { probeHealth } from "../platform/rpc/index.js";
+import { waitFor } from "../../tests/support/wait-for.js";
 import { freePort } from "./ports.js";
 
 // Layer 3: `npm start`'s launcher as a process with its own embedded PostgreSQL and nats-server, in a
@@ -23,12 +29,7 @@ describe("npm start (services/mesh launcher)", () => {
   let placed: Order;
   let firstToken: string;
 
-  /** What `npm run -s token -- <args>` prints for this test's data folder: the compiled CLI, stdout only. */
-  async function token(...args: string[]): Promise<string> {
-    const { stdout } = await promisify(execFile)(process.execPath, ["dist/services/mesh/token.js", ...args], { env: { ...isolatedEnv(), MESH_DATA_DIR: dataDir } });
-    expect(stdout).toMatch(/^[\w-]+\.[\w-]+\.[\w-]+\n$/);
-    return stdout.trim();
-  }
+  const token = (...args: string[]) => devToken(dataDir, ...args);
   let firstCa: string;
 
   beforeAll(async () => {
@@ -151,6 +152,75 @@ describe("npm start (services/mesh launcher)", () => {
   }, 90_000);
 });
 
+describe("npm start -- --replicas shipping=2,orders=2,notifier=2 --nats-cluster 3", () => {
+  let dataDir: string;
+  let launcher: LauncherProcess | undefined;
+
+  beforeAll(async () => {
+    dataDir = await mkdtemp(join(tmpdir(), "ordermesh-mesh-replicas-"));
+    await chmod(dataDir, 0o755);
+  });
+
+  afterAll(async () => {
+    launcher?.kill();
+    await rm(dataDir, { recursive: true, force: true });
+  });
+
+  it("runs every replica on a 3-node JetStream cluster: an order is shipped and emailed, both shipping replicas answer pings, SIGINT stops all", async () => {
+    const env = { MESH_DATA_DIR: dataDir, MESH_POSTGRES_PORT: String(await freePort()), MESH_NATS_PORT: String(await freePort()), ...ephemeralServicePorts };
+    launcher = await startLauncher(env, { args: ["--replicas", "shipping=2,orders=2,notifier=2", "--nats-cluster", "3"], timeoutMs: 180_000 });
+    const output = launcher.output();
+    const instances = [...output.matchAll(/^\[mesh\]\s+((?:shipping|orders|notifier)-\d)\s+gRPC 127\.0\.0\.1:(\d+)/gm)].map((m) => m[1]);
+    expect(instances).toEqual(["shipping-1", "shipping-2", "orders-1", "orders-2", "notifier-1", "notifier-2"]);
+    const nodes = [...output.matchAll(/^\[mesh\]\s+(nats-\d)\s+nats:\/\/127\.0\.0\.1:(\d+) \(JetStream cluster node/gm)];
+    expect(nodes.map((m) => m[1])).toEqual(["nats-0", "nats-1", "nats-2"]);
+    expect(nodes.map((m) => m[2])).not.toContain("4222");
+    const natsUrl = /the services get NATS_URL=(\S+) and STREAM_REPLICAS=3/.exec(output)?.[1];
+    expect(natsUrl?.split(",")).toHaveLength(3);
+    expect(output).toContain("orders reaches shipping at nats-service:///shipping");
+
+    // The console lists every instance and node, each with its own health.
+    const { services } = (await (await fetch(`${launcher.consoleUrl}/api/services`)).json()) as ServicesAnswer;
+    expect(services.filter((p) => p.kind === "service").map((p) => [p.name, p.health])).toEqual(instances.map((name) => [name, "SERVING"]));
+    expect(services.filter((p) => p.name.startsWith("nats")).map((p) => [p.name, p.health])).toEqual(nodes.map((m) => [m[1], "UP"]));
+
+    const client = ordersClient(launcher.ordersWebUrl, await devToken(dataDir, "replica-test"));
+    const { order } = await client.createOrder({
+      items: [{ sku: "REPLICA-1", quantity: 1, unitPriceCents: 990n }],
+      currency: "EUR",
+      shippingAddress: { name: "Replica Test", line1: "2 Test Street", city: "Berlin", postalCode: "10115", country: "DE" },
+      requestId: "replica-test-1",
+    });
+    // Shipped by a shipping replica found through discovery, and confirmed by a notifier replica.
+    const shipped = await waitFor(async () => (await client.getOrder({ id: order!.id })).order?.shipment, { timeoutMs: 60_000, what: "the order's shipment" });
+    expect(shipped.trackingNumber).not.toBe("");
+    const emailDir = join(dataDir, "emails");
+    await waitFor(async () => {
+      const files = (await readdir(emailDir).catch(() => [])).filter((f) => f.endsWith(".eml"));
+      const texts = await Promise.all(files.map((f) => readFile(join(emailDir, f), "utf8")));
+      return texts.some((text) => text.includes(`Order #${order!.id} confirmed`));
+    }, { timeoutMs: 60_000, what: "the confirmation .eml" });
+
+    const nc = await connectNats(natsUrl!, createLogger("mesh-replicas-test", "warn"), "mesh-replicas-test");
+    try {
+      // What `nats micro ping shipping` lists: one answer per replica.
+      const answers: { id: string }[] = [];
+      for await (const answer of await new Svcm(nc as never).client().ping("shipping")) answers.push(answer);
+      expect(new Set(answers.map((a) => a.id)).size).toBe(2);
+      expect((await (await jetstreamManager(nc)).streams.info("ORDERS")).config.num_replicas).toBe(3);
+    } finally {
+      await nc.close();
+    }
+
+    const pids = launcher.descendants();
+    // postgres and its backends, three nats-servers and six services at least.
+    expect(pids.length).toBeGreaterThanOrEqual(10);
+    expect(await launcher.stop("SIGINT")).toEqual({ code: 0, signal: null });
+    expect(stillRunning(pids)).toEqual([]);
+    launcher = undefined;
+  }, 300_000);
+});
+
 describe("npm start without nats-server", () => {
   it("says in one line how to get it or where NATS_URL points, and exits 1", async () => {
     const launcher = spawn(process.execPath, ["dist/services/mesh/main.js"], {
@@ -170,6 +240,13 @@ describe("npm start without nats-server", () => {
     expect(hint[0]).toContain("NATS_URL=");
   });
 });
+
+/** What `npm run -s token -- <args>` prints for the data folder: the compiled CLI, stdout only. */
+async function devToken(dataDir: string, ...args: string[]): Promise<string> {
+  const { stdout } = await promisify(execFile)(process.execPath, ["dist/services/mesh/token.js", ...args], { env: { ...isolatedEnv(), MESH_DATA_DIR: dataDir } });
+  expect(stdout).toMatch(/^[\w-]+\.[\w-]+\.[\w-]+\n$/);
+  return stdout.trim();
+}
 
 function ordersClient(baseUrl: string, bearer?: string) {
   const interceptors: Interceptor[] = bearer ? [(next) => (req) => (req.header.set("authorization", `Bearer ${bearer}`), next(req))] : [];

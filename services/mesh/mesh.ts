@@ -2,21 +2,22 @@ import { existsSync } from "node:fs";
 import { mkdir, readFile, rm } from "node:fs/promises";
 import { join, sep } from "node:path";
 import { projectPath, redact } from "../platform/db/index.js";
-import type { MeshSummary } from "./banner.js";
-import { startChildService, type ServiceEndpoints } from "./child-service.js";
+import type { MeshSummary, NatsLine, ServiceInstance } from "./banner.js";
 import { adminServiceNames, createConsoleAdmin } from "./console-admin.js";
 import { createConsoleApi, type ConsolePart, type TracingMode } from "./console-api.js";
 import { natsPart, postgresParts, servicePart } from "./console-parts.js";
 import { defaultAudience, devEmail, ensureDevIssuer, mintToken, type TokenSigner } from "./dev-issuer.js";
 import { ensureDevCertificates } from "./dev-certificates.js";
 import { startEmbeddedPostgres } from "./embedded-postgres.js";
-import type { LinePrinter } from "./log-output.js";
+import { createPrinter, type LinePrinter } from "./log-output.js";
 import type { ManagedProcess, ProcessExit } from "./managed-process.js";
 import { serviceNames, withDatabase, type MeshConfig, type ServiceName } from "./mesh-config.js";
+import { startNatsCluster } from "./nats-cluster.js";
 import { startNatsServer } from "./nats-server.js";
 import { startOtlpReceiver } from "./otlp-receiver.js";
 import { localPageTokenKey } from "./page-token-key.js";
 import { isPortFree, freePort } from "./ports.js";
+import { startService } from "./service-runner.js";
 import { startWebPageServer, type WebPageServer } from "./web-page-server.js";
 
 /** One running piece of the mesh, stopped in reverse start order. */
@@ -27,6 +28,19 @@ interface Part {
   /** What to send when the launcher dies without a clean stop: ask the part to stop on its own. */
   abandonSignal?: NodeJS.Signals;
 }
+
+/** The NATS the services use: every node's URL (what NATS_URL takes) and one banner line per node. */
+interface NatsInUse {
+  url: string;
+  lines: NatsLine[];
+}
+
+// The port variables of a service; an instance beyond the first gets 0 for each one that is not off.
+const portVariables: Record<ServiceName, readonly string[]> = {
+  shipping: ["SHIPPING_PORT", "SHIPPING_WEB_PORT", "SHIPPING_METRICS_PORT"],
+  orders: ["ORDERS_PORT", "ORDERS_WEB_PORT", "ORDERS_METRICS_PORT"],
+  notifier: ["NOTIFIER_PORT", "NOTIFIER_METRICS_PORT"],
+};
 
 /** Thrown by start() when a stop began while starting; not a failure to report. */
 export class StartInterrupted extends Error {
@@ -72,7 +86,9 @@ export class Mesh {
     const emailDir = process.env.EMAIL_DIR ?? join(config.dataDir, "emails");
     // The web ports stay plaintext on loopback: a browser does not trust the dev CA, and the page's
     // calls (fetch) fail silently on a certificate error instead of offering to trust it.
-    const env: NodeJS.ProcessEnv = { WEB_TLS: "off", ...process.env, NATS_URL: nats, EMAIL_DIR: emailDir, TLS_CA_FILE: certs.caFile };
+    const env: NodeJS.ProcessEnv = { WEB_TLS: "off", ...process.env, NATS_URL: nats.url, EMAIL_DIR: emailDir, TLS_CA_FILE: certs.caFile };
+    // A copy of every stream on every node of the local cluster, so one node down loses no acknowledged event.
+    if (config.natsCluster !== undefined) env.STREAM_REPLICAS ??= String(config.natsCluster);
     // The launcher is the dev issuer: services verify against its JWKS file, `npm run token` signs with its key.
     delete env.AUTH_JWKS_URL;
     Object.assign(env, { AUTH_JWKS_FILE: issuer.jwksFile, AUTH_ISSUER: issuer.issuer, AUTH_AUDIENCE: defaultAudience });
@@ -91,32 +107,37 @@ export class Mesh {
     for (const name of serviceNames) {
       env[`${name.toUpperCase()}_DATABASE_URL`] = config.databaseUrls[name] ?? withDatabase(postgres ?? "", name);
     }
-    this.consoleParts.push(...postgresParts(serviceNames.map((name) => env[`${name.toUpperCase()}_DATABASE_URL`]!)), natsPart(nats));
+    this.consoleParts.push(
+      ...postgresParts(serviceNames.map((name) => env[`${name.toUpperCase()}_DATABASE_URL`]!)),
+      ...nats.lines.map((line) => natsPart(line.url, line.name)),
+    );
 
-    const services: Partial<Record<ServiceName, ServiceEndpoints>> = {};
+    const instances: ServiceInstance[] = [];
     for (const name of serviceNames) {
-      // Each service's own certificate: its server identity and, for orders, the client identity shipping checks.
-      const { certFile, keyFile } = certs.services[name]!;
-      const child = startChildService(name, { ...env, TLS_CERT_FILE: certFile, TLS_KEY_FILE: keyFile });
-      this.add({ name, stop: child.stop, process: child.process, abandonSignal: "SIGTERM" });
-      services[name] = await child.ready;
-      this.checkNotStopping();
-      this.consoleParts.push(servicePart(name, host, services[name], ca));
-      if ((adminServiceNames as readonly string[]).includes(name)) admin.connect(name as (typeof adminServiceNames)[number], `${host}:${services[name].grpcPort}`);
-      // orders calls shipping; tell it where shipping really listens (its port may have been 0).
-      if (name === "shipping") env.SHIPPING_ADDR ??= `${host}:${services[name].grpcPort}`;
+      const started = await this.startInstances(name, config.replicas[name], { ...env, TLS_CERT_FILE: certs.services[name]!.certFile, TLS_KEY_FILE: certs.services[name]!.keyFile });
+      instances.push(...started);
+      this.consoleParts.push(...started.map((instance) => servicePart(instance.name, host, instance.endpoints, ca)));
+      // Every replica reads the same database and streams, so the first one's AdminService speaks for all.
+      if ((adminServiceNames as readonly string[]).includes(name)) admin.connect(name as (typeof adminServiceNames)[number], `${host}:${started[0]!.endpoints.grpcPort}`);
+      // orders calls shipping: one instance where it really listens (its port may have been 0); several
+      // through the NATS service API, balanced round-robin over the replicas that answer.
+      if (name === "shipping") env.SHIPPING_ADDR ??= started.length > 1 ? "nats-service:///shipping" : `${host}:${started[0]!.endpoints.grpcPort}`;
     }
 
-    const apiUrl = services.orders?.webPort === undefined ? undefined : `http://${host}:${services.orders.webPort}`;
+    const orders = instances.find((instance) => instance.service === "orders")?.endpoints;
+    const apiUrl = orders?.webPort === undefined ? undefined : `http://${host}:${orders.webPort}`;
     page?.setApiUrl(apiUrl);
     const webPageUrl = page && `http://${host}:${page.port}/${apiUrl ? `?api=${apiUrl}` : ""}`;
     const consoleUrl = page && `http://${host}:${page.port}/console`;
+    const replicated = instances.length > serviceNames.length;
     return {
       host,
-      services,
+      services: instances,
       caFile: certs.caFile,
       postgres: postgres ? `${postgres} (embedded, data in ${join(config.dataDir, "postgres")})` : "given by *_DATABASE_URL / DATABASE_URL",
-      nats: config.natsUrl ? `${redact(config.natsUrl)} (given by NATS_URL)` : `${nats} (local nats-server, JetStream store in ${join(config.dataDir, "nats")})`,
+      nats: nats.lines,
+      natsCluster: config.natsCluster === undefined ? undefined : { url: nats.url, streamReplicas: env.STREAM_REPLICAS! },
+      discovery: replicated ? { natsUrl: redact(nats.url.split(",")[0]!), shippingAddr: env.SHIPPING_ADDR! } : undefined,
       emailDir,
       webPageUrl,
       consoleUrl,
@@ -142,12 +163,29 @@ export class Mesh {
     for (const part of this.parts) part.process?.signalGroup(mode === "kill" ? "SIGKILL" : (part.abandonSignal ?? "SIGTERM"));
   }
 
-  private async startDependencies(config: MeshConfig): Promise<{ postgres: string | undefined; nats: string }> {
+  /**
+   * Starts count instances of a service side by side and waits until each listens. The first keeps the
+   * configured ports (the documented ones by default); the others bind free ports, shown in the banner.
+   */
+  private async startInstances(service: ServiceName, count: number, env: NodeJS.ProcessEnv): Promise<ServiceInstance[]> {
+    const runs = Array.from({ length: count }, (_, i) => {
+      const name = count === 1 ? service : `${service}-${i + 1}`;
+      const ports = i === 0 ? {} : Object.fromEntries(portVariables[service].filter((v) => env[v] !== "off").map((v) => [v, "0"]));
+      const run = startService({ name, script: `services/${service}/main.js`, env: { ...env, ...ports }, print: createPrinter(name), keepLogLines: 100 });
+      this.add({ name, stop: async () => void (await run.stop()), process: run.process, abandonSignal: "SIGTERM" });
+      return run;
+    });
+    const endpoints = await Promise.all(runs.map((run) => run.ready));
+    this.checkNotStopping();
+    return runs.map((run, i) => ({ name: run.name, service, endpoints: endpoints[i]! }));
+  }
+
+  private async startDependencies(config: MeshConfig): Promise<{ postgres: string | undefined; nats: NatsInUse }> {
     const needsPostgres = serviceNames.some((name) => config.databaseUrls[name] === undefined);
     // Started side by side; allSettled so a part that came up is still registered (and stopped) when the other fails.
     const [postgres, nats] = await Promise.allSettled([
       needsPostgres ? this.startPostgres(config) : Promise.resolve(undefined),
-      config.natsUrl ? Promise.resolve(config.natsUrl) : this.startNats(config),
+      config.natsUrl ? Promise.resolve(givenNats(config.natsUrl)) : config.natsCluster === undefined ? this.startNats(config) : this.startNatsCluster(config, config.natsCluster),
     ]);
     if (postgres.status === "rejected") throw postgres.reason;
     if (nats.status === "rejected") throw nats.reason;
@@ -165,19 +203,38 @@ export class Mesh {
     return postgres.url;
   }
 
-  private async startNats(config: MeshConfig): Promise<string> {
-    let port = config.natsPort;
-    if (port === undefined) {
-      // 4222 is NATS's well-known port; when something (often another nats-server) has it, any free port will do.
-      port = (await isPortFree(4222)) ? 4222 : await freePort();
-      if (port !== 4222) this.print(`port 4222 is taken; the local nats-server uses ${port} (set MESH_NATS_PORT to choose)`);
-    }
+  /** MESH_NATS_PORT, else 4222 when free, else any free port. */
+  private async natsPort(config: MeshConfig): Promise<number> {
+    if (config.natsPort !== undefined) return config.natsPort;
+    // 4222 is NATS's well-known port; when something (often another nats-server) has it, any free port will do.
+    const port = (await isPortFree(4222)) ? 4222 : await freePort();
+    if (port !== 4222) this.print(`port 4222 is taken; the local nats-server uses ${port} (set MESH_NATS_PORT to choose)`);
+    return port;
+  }
+
+  private async startNats(config: MeshConfig): Promise<NatsInUse> {
+    const port = await this.natsPort(config);
     const storeDir = join(config.dataDir, "nats");
     this.print(`starting nats-server with JetStream on 127.0.0.1:${port}, store in ${storeDir}`);
     const nats = await startNatsServer({ port, storeDir });
     this.add({ name: "nats", stop: nats.stop, process: nats.process, abandonSignal: "SIGTERM" });
     await nats.ready;
-    return nats.url;
+    return { url: nats.url, lines: [{ name: "nats", url: nats.url, detail: `${nats.url} (local nats-server, JetStream store in ${storeDir})` }] };
+  }
+
+  /** A local JetStream cluster: the first node on the single server's port, the others on free ones. */
+  private async startNatsCluster(config: MeshConfig, size: number): Promise<NatsInUse> {
+    const first = await this.natsPort(config);
+    const ports = [first, ...(await Promise.all(Array.from({ length: size - 1 }, () => freePort())))];
+    const storeDir = join(config.dataDir, "nats-cluster");
+    this.print(`starting a ${size}-node NATS cluster with JetStream on 127.0.0.1:${ports.join(",")}, stores in ${storeDir}`);
+    const cluster = await startNatsCluster({ size, storeDir, ports });
+    cluster.nodes.forEach((node, i) => this.add({ name: `nats-${i}`, stop: node.stop, process: node.process, abandonSignal: "SIGTERM" }));
+    await cluster.ready;
+    return {
+      url: cluster.url,
+      lines: cluster.nodes.map((node, i) => ({ name: `nats-${i}`, url: node.url, detail: `${node.url} (JetStream cluster node, store in ${join(storeDir, `node-${i}`)})` })),
+    };
   }
 
   /**
@@ -227,6 +284,13 @@ export class Mesh {
     this.print(`--reset: deleting ${dataDir}`);
     await rm(dataDir, { recursive: true, force: true });
   }
+}
+
+/** A NATS given by NATS_URL (one server or a cluster's list), shown without credentials. */
+function givenNats(url: string): NatsInUse {
+  const servers = url.split(",").map((server) => server.trim());
+  const name = (i: number) => (servers.length === 1 ? "nats" : `nats-${i}`);
+  return { url, lines: servers.map((server, i) => ({ name: name(i), url: server, detail: `${redact(server)} (given by NATS_URL)` })) };
 }
 
 /** The banner's line on traces. */

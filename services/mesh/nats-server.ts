@@ -27,11 +27,15 @@ export interface NatsServerOptions {
   label?: string;
   /** Where its lines go; default the launcher's prefixed console output. */
   print?: LinePrinter;
+  /** The nats-server binary; default findNatsServer(). */
+  command?: string;
+  /** See ManagedProcessOptions.ownProcessGroup; default true. */
+  ownProcessGroup?: boolean;
 }
 
 /** Starts nats-server on 127.0.0.1:port with JetStream storing under storeDir; when it is not installed, the error says how to get it. */
 export async function startNatsServer(options: NatsServerOptions): Promise<LocalNatsServer> {
-  const command = findNatsServer();
+  const command = options.command ?? findNatsServer();
   if (!command) {
     throw new Error(
       "nats-server not found: install it (Debian/Ubuntu: apt-get install nats-server; otherwise a binary from https://github.com/nats-io/nats-server/releases) or set NATS_URL=nats://host:4222 to use a running server",
@@ -50,6 +54,7 @@ export async function startNatsServer(options: NatsServerOptions): Promise<Local
     args: ["-a", "127.0.0.1", "-p", String(options.port), "-js", "-sd", options.storeDir, "-n", options.serverName ?? "ordermesh-local", ...cluster],
     // Its start-up banner is twenty [INF] lines of ASCII art and limits; warnings and errors still show.
     print: (line) => (ready || !line.includes("[INF]") ? print(line) : undefined),
+    ownProcessGroup: options.ownProcessGroup,
   });
   return {
     url: `nats://127.0.0.1:${options.port}`,

@@ -78,10 +78,10 @@ describe("shipping process", () => {
         what: "CreateShipment to wait on the table lock",
       });
 
-      proc.child.kill("SIGTERM");
+      proc.signal("SIGTERM");
       await proc.waitForLog((l) => l.msg === "shutting down", "the shutting down log line");
       await waitFor(() => watch.statuses.at(-1) === "NOT_SERVING", { what: "Watch to report NOT_SERVING" });
-      expect(proc.child.exitCode).toBeNull();
+      expect(proc.running()).toBe(true);
 
       await lock`rollback`;
       const res = await inFlight;

@@ -91,7 +91,7 @@ async function outboxRowOf(orderId: string) {
  * process's database sessions have nothing open any more (its transaction rolled back).
  */
 async function crash(meanwhile: () => Promise<unknown> = async () => {}): Promise<void> {
-  proc!.child.kill("SIGKILL");
+  proc!.kill();
   await proc!.exited;
   proc = undefined;
   await meanwhile();

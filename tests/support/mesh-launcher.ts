@@ -6,9 +6,9 @@ export interface LauncherProcess {
   child: ChildProcess;
   /** Everything it printed so far (stdout and stderr). */
   output(): string;
-  /** http://127.0.0.1:port of orders' Connect/gRPC-Web listener, from the ready banner. */
+  /** http://127.0.0.1:port of orders' Connect/gRPC-Web listener (the first replica's), from the ready banner. */
   ordersWebUrl: string;
-  /** 127.0.0.1:port of orders' gRPC listener. */
+  /** 127.0.0.1:port of orders' gRPC listener (the first replica's). */
   ordersGrpcAddr: string;
   /** URL of the web page (with ?api=), when the launcher serves it. */
   webPageUrl: string | undefined;
@@ -48,7 +48,7 @@ export async function startLauncher(env: NodeJS.ProcessEnv, options: { args?: st
       reject(new Error(`launcher exited (${JSON.stringify(exit)}) before it was ready:\n${output}`));
     });
   });
-  const ordersWeb = /\[mesh\]\s+orders\s+gRPC (\S+), Connect\/gRPC-Web (http:\/\/[^\s,]+)/.exec(output);
+  const ordersWeb = /\[mesh\]\s+orders(?:-1)?\s+gRPC (\S+), Connect\/gRPC-Web (http:\/\/[^\s,]+)/.exec(output);
   if (!ordersWeb?.[1] || !ordersWeb[2]) throw new Error(`no orders endpoints in the banner:\n${output}`);
   const page = /web page\s+(http:\/\/\S+)/.exec(output);
   const consoleLine = /\[mesh\]\s+console\s+(http:\/\/\S+)/.exec(output);

@@ -166,8 +166,7 @@ export async function startMesh(options: MeshOptions): Promise<MeshUnderTest> {
     await p.waitForLog((l) => l.msg === "listening", `${service} listening`, 30_000);
   };
   const stopProcess = async (p: ServiceProcess, how: "crash" | "graceful") => {
-    if (p.child.exitCode === null && p.child.signalCode === null) p.child.kill(how === "crash" ? "SIGKILL" : "SIGTERM");
-    await p.exited;
+    await p.stop(how === "crash" ? "SIGKILL" : "SIGTERM");
   };
   // Replicated, the test's clients find orders and shipping like orders finds shipping.
   const discoveryNats = replicated ? await connectNats(options.natsUrl, discoveryLogger, "mesh-under-test") : undefined;

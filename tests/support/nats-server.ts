@@ -1,8 +1,7 @@
-import { spawn, type ChildProcess } from "node:child_process";
 import { mkdtemp, rm } from "node:fs/promises";
-import { createConnection } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { startNatsServer, type LocalNatsServer } from "../../services/mesh/nats-server.js";
 import { freePort } from "../../services/mesh/ports.js";
 import { natsServerPath } from "../setup/system-packages.js";
 
@@ -20,31 +19,26 @@ export interface PrivateNatsServer {
   stop(): Promise<void>;
 }
 
-/** Starts nats-server -js on a free port with a temporary store; never touches the shared :4222. */
+/** Starts nats-server -js on a free port with a temporary store (the launcher's starter); never touches the shared :4222. */
 export async function startPrivateNatsServer(): Promise<PrivateNatsServer> {
   const storeDir = await mkdtemp(join(tmpdir(), "ordermesh-nats-"));
   const port = await freePort();
-  let child: ChildProcess | undefined;
+  let server: LocalNatsServer | undefined;
 
   const start = async () => {
-    const proc = spawn(natsServerPath, ["-js", "-a", "127.0.0.1", "-p", String(port), "-sd", storeDir], { stdio: ["ignore", "ignore", "pipe"] });
-    let stderr = "";
-    proc.stderr?.on("data", (chunk: Buffer) => (stderr = (stderr + chunk.toString()).slice(-4000)));
-    child = proc;
-    const deadline = Date.now() + 15_000;
-    while (!(await acceptsNats(port))) {
-      if (proc.exitCode !== null) throw new Error(`nats-server exited with ${proc.exitCode}: ${stderr}`);
-      if (Date.now() > deadline) throw new Error(`nats-server did not accept connections on ${port}: ${stderr}`);
-      await new Promise((r) => setTimeout(r, 50));
-    }
+    // Its warnings and errors, kept for the message when it does not come up.
+    let lines: string[] = [];
+    const print = (line: string) => void (lines = [...lines.slice(-19), line]);
+    server = await startNatsServer({ port, storeDir, command: natsServerPath, label: "nats", print, ownProcessGroup: false });
+    await server.ready.catch((err: unknown) => {
+      throw new Error(`${err instanceof Error ? err.message : String(err)}:\n${lines.join("\n")}`);
+    });
   };
   const kill = async ({ crash = false } = {}) => {
-    const proc = child;
-    child = undefined;
-    if (!proc || proc.exitCode !== null) return;
-    const exited = new Promise((r) => proc.once("exit", r));
-    proc.kill(crash ? "SIGKILL" : "SIGTERM");
-    await exited;
+    const running = server;
+    server = undefined;
+    if (!running) return;
+    await running.process.stop(crash ? "SIGKILL" : "SIGTERM", 10_000);
   };
 
   await start();
@@ -64,19 +58,4 @@ export async function startPrivateNatsServer(): Promise<PrivateNatsServer> {
       await rm(storeDir, { recursive: true, force: true });
     },
   };
-}
-
-
-/** Whether a NATS server answers on the port with its INFO line (the port is open and JetStream ready enough). */
-function acceptsNats(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const socket = createConnection({ host: "127.0.0.1", port });
-    const done = (ok: boolean) => {
-      socket.destroy();
-      resolve(ok);
-    };
-    socket.once("data", (chunk: Buffer) => done(chunk.toString().startsWith("INFO")));
-    socket.once("error", () => done(false));
-    socket.setTimeout(1000, () => done(false));
-  });
 }

@@ -1,24 +1,25 @@
-import { spawn, type ChildProcess } from "node:child_process";
-import { existsSync } from "node:fs";
-import { projectPath } from "../../services/platform/db/index.js";
-import { waitFor } from "./wait-for.js";
+import { startService, type LogLine, type ServiceRun } from "../../services/mesh/service-runner.js";
 
-/** One JSON log line of a service process (pino). */
-export type LogLine = Record<string, unknown> & { msg?: string };
+export type { LogLine };
 
-/** A compiled service running as a child process, with its parsed JSON logs. */
+/** A compiled service running as a child process, with its parsed JSON logs (the launcher's runner, as tests use it). */
 export interface ServiceProcess {
-  child: ChildProcess;
+  /** Process id; undefined when the spawn failed. */
+  pid: number | undefined;
+  /** Whether it has not exited yet. */
+  running(): boolean;
   /** Every stdout line that parsed as JSON, in order. */
   logs: LogLine[];
-  /** Everything written to stdout and stderr, for failure messages. */
+  /** Everything written to stdout and stderr (the last 256 KiB), for failure messages. */
   output(): string;
   /** Resolves with the exit code (or the signal that killed it). */
   exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
   /** Waits for a log line matching the predicate and returns it. */
-  waitForLog(match: (line: LogLine) => boolean, what: string, timeoutMs?: number): Promise<LogLine>;
+  waitForLog: ServiceRun["waitForLog"];
   /** Sends the signal if the process still runs and resolves when it is gone. */
   stop(signal?: NodeJS.Signals): Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+  /** Sends the signal if the process still runs, without waiting. */
+  signal(signal: NodeJS.Signals): void;
   /** Kills the process if it still runs (test cleanup). */
   kill(): void;
 }
@@ -33,51 +34,28 @@ const tracingOff = { OTEL_SDK_DISABLED: "true" };
 
 /** Starts `node dist/<script>` from the project root; fails clearly if the build is missing. */
 export function startServiceProcess(script: string, env: Record<string, string>): ServiceProcess {
-  const entry = projectPath(`dist/${script}`);
-  if (!existsSync(entry)) {
-    throw new Error(`${entry} is missing: process tests run the compiled service; run \`npm run build\` first (\`npm test\` does).`);
-  }
-  const child = spawn(process.execPath, [entry], { cwd: projectPath("."), env: { ...process.env, ...metricsOff, ...tracingOff, ...env }, stdio: ["ignore", "pipe", "pipe"] });
-  const logs: LogLine[] = [];
-  let output = "";
-  let partial = "";
-  child.stdout!.setEncoding("utf8").on("data", (chunk: string) => {
-    output += chunk;
-    const lines = (partial + chunk).split("\n");
-    partial = lines.pop()!;
-    for (const line of lines) {
-      try {
-        logs.push(JSON.parse(line) as LogLine);
-      } catch {
-        // Not every line must be JSON (a crash prints a stack trace); output() keeps it for the report.
-      }
-    }
+  const run = startService({
+    name: /services\/([^/]+)\//.exec(script)?.[1] ?? script,
+    script,
+    env: { ...process.env, ...metricsOff, ...tracingOff, ...env },
+    // Tests count lines (e.g. one replica's rpc lines under a load); keep them all.
+    keepLogLines: 1_000_000,
+    // An interrupted test run (Ctrl-C) takes its services with it.
+    ownProcessGroup: false,
   });
-  child.stderr!.setEncoding("utf8").on("data", (chunk: string) => (output += chunk));
-  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
-    child.once("exit", (code, signal) => resolve({ code, signal })),
-  );
-  const running = () => child.exitCode === null && child.signalCode === null;
-  // "close" comes after "exit" once stdout is drained, so every line the process printed is in logs by then.
-  let closed = false;
-  child.once("close", () => (closed = true));
+  const signal = (s: NodeJS.Signals) => run.process.signalGroup(s);
   return {
-    child,
-    logs,
-    output: () => output,
-    exited,
-    async waitForLog(match, what, timeoutMs = 15_000) {
-      // Fails as soon as the process is gone instead of at the deadline: a crash at start is reported at once.
-      const found = await waitFor(() => logs.find(match) ?? (closed ? "closed" : undefined), { what, timeoutMs });
-      if (found === "closed") throw new Error(`process exited (${child.exitCode ?? child.signalCode}) before ${what}:\n${output}`);
-      return found;
+    pid: run.process.pid,
+    running: () => run.process.running,
+    logs: run.logs,
+    output: run.output,
+    exited: run.exited.then(({ code, signal }) => ({ code, signal })),
+    waitForLog: run.waitForLog,
+    signal,
+    stop(s = "SIGTERM") {
+      signal(s);
+      return this.exited;
     },
-    stop: (signal = "SIGTERM") => {
-      if (running()) child.kill(signal);
-      return exited;
-    },
-    kill: () => {
-      if (running()) child.kill("SIGKILL");
-    },
+    kill: () => signal("SIGKILL"),
   };
 }

@@ -9,7 +9,7 @@ export type { BatchEventHandler, EventConsumerOptions, EventDelivery, EventKey, 
 export { DeadLetterHeader } from "./dead-letter.js";
 export { deadLetterStreamName, deadLetterSubject, ensureEventStreams } from "./event-stream.js";
 export type { EventStreamsOptions } from "./event-stream.js";
-export { defaultEventStreamLimits, readStreamLimits } from "./stream-limits.js";
+export { defaultEventStreamLimits, maxStreamReplicas, readStreamLimits } from "./stream-limits.js";
 export type { EventStreamLimits, StreamLimits } from "./stream-limits.js";
 export { checkNats, connectNats, isNatsConnected, readNatsUrl } from "./nats-connection.js";
 export { startOutboxRelay } from "./outbox-relay.js";

@@ -21,7 +21,7 @@ export interface EventStreamLimits {
 }
 
 /** JetStream's largest replication factor. */
-const maxStreamReplicas = 5;
+export const maxStreamReplicas = 5;
 
 const day = 24 * 60 * 60_000;
 
