@@ -118,6 +118,10 @@ describe("command line", () => {
     expect(parseArgs(["--orders", "127.0.0.1:50051"]).ordersAddr).toBe("127.0.0.1:50051");
     expect(() => parseArgs(["--orders", "10.0.0.5:50051"])).toThrow(/127\.0\.0\.1/);
     expect(() => parseArgs(["--only", "nope"])).toThrow(/unknown scenario/);
+    expect(() => parseArgs(["--bogus"])).toThrow(/Unknown option '--bogus'[\s\S]*usage: npm run bench/);
+    expect(() => parseArgs(["--only"])).toThrow(/argument missing/);
+    expect(() => parseArgs(["positional"])).toThrow(/usage: npm run bench/);
+    expect(parseArgs(["--pids", "orders=12,shipping=34"]).pids).toEqual({ orders: 12, shipping: 34 });
   });
 
   it("takes flow rates and rising saturation steps", () => {

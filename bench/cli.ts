@@ -1,3 +1,5 @@
+import { parseArgs as parseArgv } from "node:util";
+
 /** Scenarios that --only can select. */
 export const scenarioNames = ["getorder", "createorder", "auth", "flow", "saturation", "soak"] as const;
 
@@ -31,67 +33,72 @@ export const usage = `usage: npm run bench -- [--quick] [--only getorder,createo
                 --shipping-db postgres://... --notifier-db postgres://... --pids orders=123,shipping=456,notifier=789]
   --postgres postgres://postgres@127.0.0.1:5432/postgres  (server for fresh databases and pgbench)`;
 
-/** Parses argv (without node and script); throws with the usage on anything unknown. */
+/** Parses argv (without node and script) with node:util's parseArgs; throws with the usage on anything unknown. */
 export function parseArgs(argv: readonly string[]): BenchArgs {
-  const args: BenchArgs = {
-    quick: false,
-    only: new Set(scenarioNames),
-    postgresUrl: "postgres://postgres@127.0.0.1:5432/postgres",
-    natsUrl: "nats://127.0.0.1:4222",
-    ordersAddr: undefined,
-    stream: "ORDERS",
-    subjectPrefix: "orders",
-    shippingDatabaseUrl: undefined,
-    notifierDatabaseUrl: undefined,
-    pids: {},
-    profile: [],
-    rates: undefined,
-    steps: undefined,
-  };
-  for (let i = 0; i < argv.length; i++) {
-    const flag = argv[i]!;
-    const value = () => {
-      const v = argv[++i];
-      if (v === undefined) throw new Error(`${flag} needs a value\n${usage}`);
-      return v;
-    };
-    switch (flag) {
-      case "--quick": args.quick = true; break;
-      case "--only": {
-        const names = value().toLowerCase().split(",");
-        for (const n of names) if (!(scenarioNames as readonly string[]).includes(n)) throw new Error(`unknown scenario ${n}\n${usage}`);
-        args.only = new Set(names as ScenarioName[]);
-        break;
-      }
-      case "--postgres": args.postgresUrl = localUrl(value()); break;
-      case "--nats": args.natsUrl = localUrl(value()); break;
-      case "--orders": args.ordersAddr = localHostPort(value()); break;
-      case "--stream": args.stream = value(); break;
-      case "--subject-prefix": args.subjectPrefix = value(); break;
-      case "--shipping-db": args.shippingDatabaseUrl = localUrl(value()); break;
-      case "--notifier-db": args.notifierDatabaseUrl = localUrl(value()); break;
-      case "--pids":
-        for (const pair of value().split(",")) {
-          const [name, pid] = pair.split("=");
-          if (!name || !Number.isInteger(Number(pid))) throw new Error(`bad --pids entry ${pair}\n${usage}`);
-          args.pids[name] = Number(pid);
-        }
-        break;
-      case "--profile": args.profile = value().split(","); break;
-      case "--rates":
-        args.rates = positiveNumbers(flag, value());
-        break;
-      case "--steps": {
-        const steps = positiveNumbers(flag, value());
-        if (steps.some((r, i) => i > 0 && r <= steps[i - 1]!)) throw new Error(`--steps must rise\n${usage}`);
-        args.steps = steps;
-        break;
-      }
-      case "--help": throw new Error(usage);
-      default: throw new Error(`unknown argument ${flag}\n${usage}`);
-    }
+  let values;
+  try {
+    ({ values } = parseArgv({
+      args: [...argv],
+      options: {
+        quick: { type: "boolean" },
+        only: { type: "string" },
+        postgres: { type: "string" },
+        nats: { type: "string" },
+        orders: { type: "string" },
+        stream: { type: "string" },
+        "subject-prefix": { type: "string" },
+        "shipping-db": { type: "string" },
+        "notifier-db": { type: "string" },
+        pids: { type: "string" },
+        profile: { type: "string" },
+        rates: { type: "string" },
+        steps: { type: "string" },
+        help: { type: "boolean" },
+      },
+      strict: true,
+      allowPositionals: false,
+    }));
+  } catch (err) {
+    throw new Error(`${err instanceof Error ? err.message : String(err)}\n${usage}`);
   }
-  return args;
+  if (values.help) throw new Error(usage);
+  return {
+    quick: values.quick ?? false,
+    only: values.only === undefined ? new Set(scenarioNames) : scenarios(values.only),
+    postgresUrl: localUrl(values.postgres ?? "postgres://postgres@127.0.0.1:5432/postgres"),
+    natsUrl: localUrl(values.nats ?? "nats://127.0.0.1:4222"),
+    ordersAddr: values.orders === undefined ? undefined : localHostPort(values.orders),
+    stream: values.stream ?? "ORDERS",
+    subjectPrefix: values["subject-prefix"] ?? "orders",
+    shippingDatabaseUrl: values["shipping-db"] === undefined ? undefined : localUrl(values["shipping-db"]),
+    notifierDatabaseUrl: values["notifier-db"] === undefined ? undefined : localUrl(values["notifier-db"]),
+    pids: values.pids === undefined ? {} : pids(values.pids),
+    profile: values.profile?.split(",") ?? [],
+    rates: values.rates === undefined ? undefined : positiveNumbers("--rates", values.rates),
+    steps: values.steps === undefined ? undefined : risingSteps(values.steps),
+  };
+}
+
+function scenarios(raw: string): Set<ScenarioName> {
+  const names = raw.toLowerCase().split(",");
+  for (const n of names) if (!(scenarioNames as readonly string[]).includes(n)) throw new Error(`unknown scenario ${n}\n${usage}`);
+  return new Set(names as ScenarioName[]);
+}
+
+function pids(raw: string): Record<string, number> {
+  const found: Record<string, number> = {};
+  for (const pair of raw.split(",")) {
+    const [name, pid] = pair.split("=");
+    if (!name || !Number.isInteger(Number(pid))) throw new Error(`bad --pids entry ${pair}\n${usage}`);
+    found[name] = Number(pid);
+  }
+  return found;
+}
+
+function risingSteps(raw: string): number[] {
+  const steps = positiveNumbers("--steps", raw);
+  if (steps.some((r, i) => i > 0 && r <= steps[i - 1]!)) throw new Error(`--steps must rise\n${usage}`);
+  return steps;
 }
 
 function positiveNumbers(flag: string, raw: string): number[] {

@@ -1,3 +1,4 @@
+import { parseArgs } from "node:util";
 import { ensureDevCertificates } from "./dev-certificates.js";
 import { ensureDevIssuer } from "./dev-issuer.js";
 
@@ -5,9 +6,17 @@ import { ensureDevIssuer } from "./dev-issuer.js";
 // folder, for docker compose's one-shot "identity" service: the dev CA with one certificate per service,
 // and the dev issuer's signing key with the JWKS the services and Envoy verify tokens against. Made once
 // and kept; `node dist/services/mesh/token.js <customer>` with MESH_DATA_DIR=<dir> mints tokens.
-const [dir, ...services] = process.argv.slice(2);
+const usage = "usage: make-dev-identity <dir> <service>...\n";
+let positionals: string[];
+try {
+  ({ positionals } = parseArgs({ args: process.argv.slice(2), options: {}, strict: true, allowPositionals: true }));
+} catch (err) {
+  process.stderr.write(`${err instanceof Error ? err.message : String(err)}\n${usage}`);
+  process.exit(2);
+}
+const [dir, ...services] = positionals;
 if (!dir || services.length === 0) {
-  process.stderr.write("usage: make-dev-identity <dir> <service>...\n");
+  process.stderr.write(usage);
   process.exit(2);
 }
 const certs = await ensureDevCertificates(dir, services);

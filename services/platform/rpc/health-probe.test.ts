@@ -63,6 +63,9 @@ describe("health probe", () => {
     const down = await runCli("127.0.0.1:1");
     expect(down.code).toBe(1);
     expect(down.stdout).toMatch(/^127\.0\.0\.1:1: error: UNAVAILABLE/);
+    // Usage errors (node:util parseArgs): nothing, an unknown flag, a third argument.
     expect((await runCli()).code).toBe(2);
+    expect((await runCli("--verbose", address)).code).toBe(2);
+    expect((await runCli(address, "", "extra")).code).toBe(2);
   });
 });

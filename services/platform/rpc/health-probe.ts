@@ -1,5 +1,6 @@
 import { realpathSync } from "node:fs";
 import { fileURLToPath } from "node:url";
+import { parseArgs } from "node:util";
 import * as grpc from "@grpc/grpc-js";
 import { service as healthService } from "grpc-health-check";
 import { loadTlsConfig } from "../identity/tls-config.js";
@@ -29,9 +30,17 @@ export function probeHealth(address: string, service = "", timeoutMs = 3000, cre
 // exits 0 iff SERVING. It reads the service's own TLS_CA_FILE (and TLS_CERT_FILE/TLS_KEY_FILE), so a
 // container's healthcheck speaks TLS exactly when its service does. The check below keeps importing the module (tests) free of side effects.
 if (process.argv[1] && realpathSync(process.argv[1]) === realpathSync(fileURLToPath(import.meta.url))) {
-  const [address, service = ""] = process.argv.slice(2);
-  if (!address) {
-    process.stderr.write("usage: health-probe <host:port> [service]\n");
+  const usage = "usage: health-probe <host:port> [service]\n";
+  let positionals: string[] = [];
+  try {
+    ({ positionals } = parseArgs({ args: process.argv.slice(2), options: {}, strict: true, allowPositionals: true }));
+  } catch (err) {
+    process.stderr.write(`${err instanceof Error ? err.message : String(err)}\n${usage}`);
+    process.exit(2);
+  }
+  const [address, service = "", ...extra] = positionals;
+  if (!address || extra.length > 0) {
+    process.stderr.write(usage);
     process.exit(2);
   }
   const result = await probeHealth(address, service, Number(process.env.HEALTH_PROBE_TIMEOUT_MS ?? 3000), grpcChannelCredentials(loadTlsConfig()));
