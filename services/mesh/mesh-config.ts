@@ -67,10 +67,15 @@ orders calls shipping with its client certificate (mTLS). The web ports stay pla
 Environment (all optional):
   ORDERS_DATABASE_URL, SHIPPING_DATABASE_URL, NOTIFIER_DATABASE_URL   use these databases
   DATABASE_URL         a server URL; each service gets its own database on it (/orders, /shipping, /notifier)
-  NATS_URL             use this NATS (with JetStream) instead of a local nats-server
+  NATS_URL             use this NATS (with JetStream) instead of a local nats-server; a cluster's servers
+                       comma-separated
+  STREAM_REPLICAS      copies of each stream (default 1; N with --nats-cluster N)
+  SHIPPING_ADDR        where orders reaches shipping (default the first shipping instance, or
+                       nats-service:///shipping with 2+ shipping replicas; also dns:///host:port)
   MESH_DATA_DIR        data folder (default .data)
   MESH_POSTGRES_PORT   port of the embedded PostgreSQL (default 54329)
-  MESH_NATS_PORT       port of the local nats-server (default 4222, or a free port when 4222 is taken)
+  MESH_NATS_PORT       port of the local nats-server, or the cluster's first node (default 4222, or a free
+                       port when 4222 is taken)
   MESH_NATS_SERVER     path of the nats-server binary (default: found on PATH)
   WEB_TLS              "on" serves the services' web ports with TLS too (default "off" under npm start)
   WEB_PORT             port serving the web page and the operator console at /console (default 8090, "off" to

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { parseListening, parseLogLine, parseMetricsListening } from "./service-runner.js";
+import { parseListening, parseLogLine, parseMetricsListening, startService } from "./service-runner.js";
 
 describe("service-runner log lines", () => {
   it("keeps JSON object lines as records and nothing else", () => {
@@ -20,5 +20,24 @@ describe("service-runner log lines", () => {
     expect(parseMetricsListening({ level: 30, msg: "metrics listening", metrics: "http://127.0.0.1:40123/metrics" })).toBe(40123);
     expect(parseMetricsListening({ level: 30, msg: "listening", grpcPort: 50051 })).toBeUndefined();
     expect(parseMetricsListening({ level: 30, msg: "metrics listening", metrics: "not a url" })).toBeUndefined();
+  });
+});
+
+describe("startService", () => {
+  it("rejects ready and waitForLog at once when the process exits first, with its last output", async () => {
+    // A compiled CLI that exits 2 with its usage when given nothing: no "listening" ever comes.
+    const printed: string[] = [];
+    const run = startService({ name: "no-service", script: "services/mesh/make-dev-identity.js", env: { ...process.env }, print: (line) => printed.push(line), ownProcessGroup: false });
+    const waiting = run.waitForLog((line) => line.msg === "never", "a line that never comes", 60_000);
+    await expect(run.ready).rejects.toThrow(/^no-service exited with code 2 before logging "listening":\nusage: make-dev-identity/);
+    await expect(waiting).rejects.toThrow(/exited with code 2 before a line that never comes/);
+    expect(await run.exited).toEqual({ code: 2, signal: null });
+    expect(printed).toEqual(["usage: make-dev-identity <dir> <service>..."]);
+    expect(run.output()).toBe("usage: make-dev-identity <dir> <service>...");
+    expect(run.logs).toEqual([]);
+  });
+
+  it("names the missing build instead of spawning nothing", () => {
+    expect(() => startService({ name: "x", script: "services/nope/main.js", env: {} })).toThrow(/dist\/services\/nope\/main\.js is missing: run `npm run build` first/);
   });
 });

@@ -70,7 +70,12 @@ export function startService(options: ServiceRunOptions): ServiceRun {
   const keep = options.keepLogLines ?? 10_000;
   const logs: LogLine[] = [];
   const listeners = new Set<(line: LogLine) => void>();
-  let output = "";
+  // The output's last lines, at most outputLimit characters: a chatty service must not grow the launcher.
+  const outputLines: string[] = [];
+  let outputChars = 0;
+  const output = () => outputLines.join("\n");
+  // A service logs "metrics listening" before "listening"; kept apart from the bounded logs.
+  let metricsPort: number | undefined;
   const child = new ManagedProcess({
     name: options.name,
     command: process.execPath,
@@ -79,16 +84,19 @@ export function startService(options: ServiceRunOptions): ServiceRun {
     env: options.env,
     ownProcessGroup: options.ownProcessGroup,
     print: (text) => {
-      output = (output + text + "\n").slice(-outputLimit);
+      outputLines.push(text);
+      outputChars += text.length + 1;
+      while (outputChars > outputLimit && outputLines.length > 1) outputChars -= outputLines.shift()!.length + 1;
       options.print?.(text);
       const line = parseLogLine(text);
       if (!line) return;
+      metricsPort ??= parseMetricsListening(line);
       logs.push(line);
       if (logs.length > keep) logs.splice(0, logs.length - keep);
       listeners.forEach((listener) => listener(line));
     },
   });
-  const failure = (exit: ProcessExit, what: string) => new Error(`${options.name} ${describeExit(exit)} before ${what}:\n${output.split("\n").slice(-20).join("\n")}`);
+  const failure = (exit: ProcessExit, what: string) => new Error(`${options.name} ${describeExit(exit)} before ${what}:\n${outputLines.slice(-20).join("\n")}`);
 
   const waitForLog = (match: (line: LogLine) => boolean, what: string, timeoutMs = 15_000) =>
     new Promise<LogLine>((resolve, reject) => {
@@ -114,11 +122,7 @@ export function startService(options: ServiceRunOptions): ServiceRun {
       });
     });
 
-  // A service logs "metrics listening" before "listening"; both are read from the kept lines.
-  const ready = waitForLog((line) => parseListening(line) !== undefined, 'logging "listening"', Infinity).then((line) => ({
-    ...parseListening(line)!,
-    metricsPort: logs.map(parseMetricsListening).find((port) => port !== undefined),
-  }));
+  const ready = waitForLog((line) => parseListening(line) !== undefined, 'logging "listening"', Infinity).then((line) => ({ ...parseListening(line)!, metricsPort }));
   // Handled by whoever awaits it; this keeps an early exit from also being an unhandled rejection.
   ready.catch(() => {});
 
@@ -126,7 +130,7 @@ export function startService(options: ServiceRunOptions): ServiceRun {
     name: options.name,
     process: child,
     logs,
-    output: () => output,
+    output,
     ready,
     exited: child.exited,
     waitForLog,
