@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { parseArgs } from "./cli.js";
+import { parseArgs, scenarioNames, sharedMeshScenarios } from "./cli.js";
 import { cpuPerCall } from "./cpu.js";
 import { frame, unframe } from "./grpc-h2-client.js";
 import { decodeHistogram, encodeHistogram, newHistogram, ratio, recordMs, summarize } from "./histogram.js";
@@ -118,6 +118,11 @@ describe("command line", () => {
     expect(parseArgs(["--orders", "127.0.0.1:50051"]).ordersAddr).toBe("127.0.0.1:50051");
     expect(() => parseArgs(["--orders", "10.0.0.5:50051"])).toThrow(/127\.0\.0\.1/);
     expect(() => parseArgs(["--only", "nope"])).toThrow(/unknown scenario/);
+  });
+
+  it("selects the scenarios that bring their own mesh or broker, and knows which need the shared one", () => {
+    expect([...parseArgs(["--only", "telemetry,broker"]).only]).toEqual(["telemetry", "broker"]);
+    expect(scenarioNames.filter((n) => !sharedMeshScenarios.includes(n))).toEqual(["telemetry", "broker"]);
   });
 
   it("takes flow rates and rising saturation steps", () => {
