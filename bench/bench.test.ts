@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { parseArgs } from "./cli.js";
+import { parseArgs, scenarioNames, sharedMeshScenarios } from "./cli.js";
 import { cpuPerCall } from "./cpu.js";
 import { frame, unframe } from "./grpc-h2-client.js";
 import { decodeHistogram, encodeHistogram, newHistogram, ratio, recordMs, summarize } from "./histogram.js";
@@ -122,6 +122,11 @@ describe("command line", () => {
     expect(() => parseArgs(["--only"])).toThrow(/argument missing/);
     expect(() => parseArgs(["positional"])).toThrow(/usage: npm run bench/);
     expect(parseArgs(["--pids", "orders=12,shipping=34"]).pids).toEqual({ orders: 12, shipping: 34 });
+  });
+
+  it("selects the scenarios that bring their own mesh or broker, and knows which need the shared one", () => {
+    expect([...parseArgs(["--only", "telemetry,broker"]).only]).toEqual(["telemetry", "broker"]);
+    expect(scenarioNames.filter((n) => !sharedMeshScenarios.includes(n))).toEqual(["telemetry", "broker"]);
   });
 
   it("takes flow rates and rising saturation steps", () => {

@@ -1,10 +1,13 @@
 import { parseArgs as parseArgv } from "node:util";
 
 /** Scenarios that --only can select. */
-export const scenarioNames = ["getorder", "createorder", "auth", "flow", "saturation", "soak"] as const;
+export const scenarioNames = ["telemetry", "broker", "getorder", "createorder", "auth", "flow", "saturation", "soak"] as const;
 
 /** A scenario name. */
 export type ScenarioName = (typeof scenarioNames)[number];
+
+/** Scenarios that run on the one mesh the benchmark starts (or is given); the others bring their own. */
+export const sharedMeshScenarios: readonly ScenarioName[] = ["getorder", "createorder", "auth", "flow", "saturation", "soak"];
 
 /** What the command line asked for. */
 export interface BenchArgs {
@@ -28,7 +31,7 @@ export interface BenchArgs {
   steps: number[] | undefined;
 }
 
-export const usage = `usage: npm run bench -- [--quick] [--only getorder,createorder,auth,flow,saturation,soak] [--rates 300,500] [--steps 400,500,600] [--profile orders,shipping,notifier]
+export const usage = `usage: npm run bench -- [--quick] [--only telemetry,broker,getorder,createorder,auth,flow,saturation,soak] [--rates 300,500] [--steps 400,500,600] [--profile orders,shipping,notifier]
   running mesh: --orders 127.0.0.1:50051 [--nats nats://127.0.0.1:4222 --stream ORDERS --subject-prefix orders
                 --shipping-db postgres://... --notifier-db postgres://... --pids orders=123,shipping=456,notifier=789]
   --postgres postgres://postgres@127.0.0.1:5432/postgres  (server for fresh databases and pgbench)`;

@@ -8,18 +8,20 @@ import { createClient } from "@connectrpc/connect";
 import { createGrpcTransport } from "@connectrpc/connect-node";
 import { OrderService } from "../gen/orders/v1/orders_pb.js";
 import { projectPath } from "../services/platform/db/index.js";
-import { parseArgs, type BenchArgs } from "./cli.js";
+import { parseArgs, sharedMeshScenarios, type BenchArgs } from "./cli.js";
 import { shipmentCount, waitForEventSide } from "./event-timings.js";
 import { forkLoadGenerator } from "./load-spec.js";
-import type { BenchContext, BenchPlan } from "./measure.js";
+import type { BenchContext, BenchPlan, StandaloneContext } from "./measure.js";
 import { startBenchMesh, type MeshService, type MeshUnderBench } from "./mesh.js";
-import { formatSoak, formatTable, writeReport, type BenchReport, type ResultRow } from "./report.js";
+import { formatSoak, formatTable, writeReport, type BenchReport, type ReportSection, type ResultRow } from "./report.js";
 import { runAuthCost } from "./scenarios/auth-cost.js";
+import { runBrokerCost } from "./scenarios/broker-cost.js";
 import { runCreateOrder } from "./scenarios/create-order.js";
 import { runEventFlow } from "./scenarios/event-flow.js";
 import { runGetOrder } from "./scenarios/get-order.js";
 import { runSaturation } from "./scenarios/saturation.js";
 import { runSoak } from "./scenarios/soak.js";
+import { runTelemetryCost } from "./scenarios/telemetry-cost.js";
 
 const fullPlan: BenchPlan = {
   warmupMs: 2000,
@@ -36,6 +38,13 @@ const fullPlan: BenchPlan = {
   soakRate: 100,
   soakSampleMs: 10_000,
   drainTimeoutMs: 120_000,
+  telemetryRate: 200,
+  telemetryMs: 20_000,
+  telemetryWarmupMs: 5000,
+  telemetryRounds: 2,
+  brokerConcurrency: 32,
+  brokerMs: 10_000,
+  brokerRelayRows: 20_000,
 };
 
 const quickPlan: BenchPlan = {
@@ -53,6 +62,13 @@ const quickPlan: BenchPlan = {
   soakRate: 100,
   soakSampleMs: 10_000,
   drainTimeoutMs: 60_000,
+  telemetryRate: 200,
+  telemetryMs: 5000,
+  telemetryWarmupMs: 2000,
+  telemetryRounds: 1,
+  brokerConcurrency: 32,
+  brokerMs: 3000,
+  brokerRelayRows: 5000,
 };
 
 const seedOrders = 200;
@@ -69,28 +85,45 @@ async function main(args: BenchArgs): Promise<void> {
   const notes: string[] = [];
   if (loadAvgBefore[0]! > 0.5 * cpus().length) notes.push(`load average was ${loadAvgBefore[0]!.toFixed(2)} at the start (over 0.5 per core): the machine was not idle`);
 
-  log(args.ordersAddr ? `using the running mesh at ${args.ordersAddr}` : "starting the mesh");
-  const mesh = args.ordersAddr ? runningMesh(args) : await startBenchMesh({ postgresUrl: args.postgresUrl, natsUrl: args.natsUrl, profile: args.profile as MeshService[] });
   const gen = forkLoadGenerator();
   const rows: ResultRow[] = [];
+  const sections: ReportSection[] = [];
   let soak: BenchReport["soak"];
   try {
-    const ctx: BenchContext = { mesh, gen, plan, ordersAccepted: await shipmentCount(mesh), notes, log };
-    const ids = await seed(ctx);
-    if (args.only.has("getorder")) rows.push(...(await runGetOrder(ctx, ids)));
-    if (args.only.has("createorder")) rows.push(...(await runCreateOrder(ctx, args.postgresUrl)));
-    if (args.only.has("auth")) rows.push(...(await runAuthCost(ctx, args.postgresUrl)));
-    if (args.only.has("flow")) rows.push(...(await runEventFlow(ctx)));
-    if (args.only.has("saturation")) rows.push(...(await runSaturation(ctx)));
-    if (args.only.has("soak")) {
-      const result = await runSoak(ctx);
-      rows.push(result.row);
-      soak = result.soak;
+    // These start their own meshes and brokers: they run before the shared mesh exists, so it cannot add to their figures.
+    const standalone: StandaloneContext = { gen, plan, notes, log };
+    for (const [name, run] of [
+      ["telemetry", () => runTelemetryCost(standalone, args.postgresUrl, args.natsUrl)],
+      ["broker", () => runBrokerCost(standalone, args.postgresUrl)],
+    ] as const) {
+      if (!args.only.has(name)) continue;
+      const result = await run();
+      rows.push(...result.rows);
+      sections.push(result.section);
+    }
+    if (sharedMeshScenarios.some((s) => args.only.has(s))) {
+      log(args.ordersAddr ? `using the running mesh at ${args.ordersAddr}` : "starting the mesh");
+      const mesh = args.ordersAddr ? runningMesh(args) : await startBenchMesh({ postgresUrl: args.postgresUrl, natsUrl: args.natsUrl, profile: args.profile as MeshService[] });
+      try {
+        const ctx: BenchContext = { mesh, gen, plan, ordersAccepted: await shipmentCount(mesh), notes, log };
+        const ids = await seed(ctx);
+        if (args.only.has("getorder")) rows.push(...(await runGetOrder(ctx, ids)));
+        if (args.only.has("createorder")) rows.push(...(await runCreateOrder(ctx, args.postgresUrl)));
+        if (args.only.has("auth")) rows.push(...(await runAuthCost(ctx, args.postgresUrl)));
+        if (args.only.has("flow")) rows.push(...(await runEventFlow(ctx)));
+        if (args.only.has("saturation")) rows.push(...(await runSaturation(ctx)));
+        if (args.only.has("soak")) {
+          const result = await runSoak(ctx);
+          rows.push(result.row);
+          soak = result.soak;
+        }
+      } finally {
+        log("stopping the mesh");
+        await mesh.close();
+      }
     }
   } finally {
     await gen.close();
-    log("stopping the mesh");
-    await mesh.close();
   }
   const report: BenchReport = {
     startedAt,
@@ -100,9 +133,11 @@ async function main(args: BenchArgs): Promise<void> {
     rows,
     soak,
     notes,
+    sections,
   };
   const files = writeReport(projectPath("bench/results"), report);
   console.log(formatTable(rows));
+  for (const section of sections) console.log(`\n${section.title}\n\n${section.markdown}`);
   if (soak) console.log("\n" + formatSoak(soak));
   for (const n of notes) console.log(`note: ${n}`);
   console.log(`\nwritten: ${files.json}\n         ${files.md}`);

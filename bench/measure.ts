@@ -15,6 +15,9 @@ export interface BenchContext {
   log(line: string): void;
 }
 
+/** What a scenario that starts its own processes (and needs no shared mesh) works with. */
+export type StandaloneContext = Omit<BenchContext, "mesh" | "ordersAccepted">;
+
 /** Durations and levels of a run (full or --quick). */
 export interface BenchPlan {
   warmupMs: number;
@@ -33,6 +36,20 @@ export interface BenchPlan {
   soakSampleMs: number;
   /** How long to wait for the event side to catch up after a phase. */
   drainTimeoutMs: number;
+  /** Open-loop CreateOrder rate of every telemetry mode (orders/s). */
+  telemetryRate: number;
+  /** Measured time of one telemetry mode, after its warm-up. */
+  telemetryMs: number;
+  /** Unmeasured load on each mode's fresh mesh first, at the same rate. */
+  telemetryWarmupMs: number;
+  /** Passes over the four telemetry modes, every second one in reverse order. */
+  telemetryRounds: number;
+  /** Publishes awaiting their PubAck at once in the broker rows. */
+  brokerConcurrency: number;
+  /** Measured time of one broker row. */
+  brokerMs: number;
+  /** Outbox rows the relay drains on each broker. */
+  brokerRelayRows: number;
 }
 
 /** A measured run: the generator's result, its latency summary and server CPU per OK call. */

@@ -162,9 +162,9 @@ export async function dropDatabases(serverUrl: string, urls: string[]): Promise<
   }
 }
 
-/** Deletes the run's streams (their consumers go with them). */
+/** Deletes the run's streams (their consumers go with them); natsUrl may list a cluster's servers, comma-separated. */
 export async function deleteStreams(natsUrl: string, streams: string[]): Promise<void> {
-  const nc = await connect({ servers: natsUrl });
+  const nc = await connect({ servers: natsUrl.split(",") });
   try {
     const jsm = await jetstreamManager(nc);
     for (const s of streams) await jsm.streams.delete(s).catch(() => false);

@@ -51,9 +51,19 @@ export interface BenchReport {
   /** RSS samples of the soak, bytes per service per sample. */
   soak?: { intervalMs: number; samples: Array<Record<string, number>>; flat: Record<string, boolean> } | undefined;
   notes: string[];
+  /** Tables of their own that scenarios add below the results (e.g. telemetry cost by mode). */
+  sections?: ReportSection[] | undefined;
 }
 
-const fmt = (n: number | undefined, digits = 0) =>
+/** A titled markdown table a scenario adds to the report. */
+export interface ReportSection {
+  title: string;
+  /** Markdown: a table, and lines under it. */
+  markdown: string;
+}
+
+/** A number with thousands separators and fixed digits, or "–" when there is none. */
+export const fmt = (n: number | undefined, digits = 0) =>
   n === undefined || !Number.isFinite(n) ? "–" : n.toLocaleString("en-US", { maximumFractionDigits: digits, minimumFractionDigits: digits });
 
 /** The total of an errors-by-code record. */
@@ -86,6 +96,11 @@ export function formatTable(rows: readonly ResultRow[]): string {
     r.ratio === undefined ? "" : `${fmt(r.ratio * 100, 0)}%`,
     r.target ? `${r.target.met ? "met" : "MISSED"}: ${r.target.text}` : "",
   ]);
+  return markdownTable(header, lines);
+}
+
+/** A GitHub markdown table of a header row and body rows. */
+export function markdownTable(header: readonly string[], lines: ReadonlyArray<readonly string[]>): string {
   return [header, header.map(() => "---"), ...lines].map((cells) => `| ${cells.join(" | ")} |`).join("\n");
 }
 
@@ -95,7 +110,7 @@ export function formatSoak(soak: NonNullable<BenchReport["soak"]>): string {
   const header = ["t (s)", ...services.map((s) => `${s} RSS MiB`)];
   const lines = soak.samples.map((s, i) => [String(((i * soak.intervalMs) / 1000).toFixed(0)), ...services.map((name) => fmt((s[name] ?? 0) / 2 ** 20, 1))]);
   const flat = ["flat?", ...services.map((s) => (soak.flat[s] ? "yes" : "NO"))];
-  return [header, header.map(() => "---"), ...lines, flat].map((cells) => `| ${cells.join(" | ")} |`).join("\n");
+  return markdownTable(header, [...lines, flat]);
 }
 
 /** The whole report as markdown. */
@@ -107,6 +122,7 @@ export function formatMarkdown(report: BenchReport): string {
     "",
     formatTable(report.rows),
   ];
+  for (const section of report.sections ?? []) parts.push("", `## ${section.title}`, "", section.markdown);
   if (report.soak) parts.push("", "## Soak RSS", "", formatSoak(report.soak));
   if (report.notes.length > 0) parts.push("", "## Notes", "", ...report.notes.map((n) => `- ${n}`));
   return parts.join("\n") + "\n";

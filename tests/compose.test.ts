@@ -1,5 +1,9 @@
+import { execFile } from "node:child_process";
 import { readdirSync, readFileSync } from "node:fs";
+import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { promisify } from "node:util";
 import { fileURLToPath } from "node:url";
 import { describe, expect, it } from "vitest";
 import { parse as parseYaml } from "yaml";
@@ -15,6 +19,7 @@ import type { CustomerLimit } from "./support/compose-ratelimit-checks.js";
 import { isPlainObject } from "./support/envoy-json-scalars.js";
 import { protoServices } from "./support/envoy-proto-services.js";
 import { parseEnvoyYaml, validateEnvoyConfig } from "./support/envoy-validator.js";
+import { natsServerPath } from "./setup/system-packages.js";
 
 // docker-compose.yml cannot be run here, so it is checked statically: each service's environment
 // goes through that service's own config loader, and every address the loader returns must reach
@@ -46,6 +51,11 @@ function tracesDependency(telemetry: TelemetryConfig): AppDependency[] {
   return telemetry.enabled ? [{ variable: "OTEL_EXPORTER_OTLP_ENDPOINT", kind: "otlp", target: telemetry.url }] : [];
 }
 
+/** Each server of NATS_URL (a cluster's nodes, comma-separated) as a dependency of its own. */
+function natsDependencies(natsUrl: string): AppDependency[] {
+  return natsUrl.split(",").map((server) => ({ variable: "NATS_URL", kind: "nats", target: server.trim() }));
+}
+
 // The real loaders from services/*/config.ts, reduced to what the checks compare.
 const loaders: Record<string, AppLoader> = {
   orders: (env) => {
@@ -55,10 +65,11 @@ const loaders: Record<string, AppLoader> = {
       grpcPort: config.grpcPort,
       metricsPort: config.metricsPort,
       tracesUrl: config.telemetry.enabled ? config.telemetry.url : undefined,
+      streamReplicas: config.streamLimits.replicas ?? 1,
       dependencies: [
         ...tracesDependency(config.telemetry),
         { variable: "ORDERS_DATABASE_URL", kind: "postgres", target: config.databaseUrl },
-        { variable: "NATS_URL", kind: "nats", target: config.natsUrl },
+        ...natsDependencies(config.natsUrl),
         { variable: "SHIPPING_ADDR", kind: "grpc", target: config.shippingAddr },
       ],
     };
@@ -70,10 +81,11 @@ const loaders: Record<string, AppLoader> = {
       grpcPort: config.grpcPort,
       metricsPort: config.metricsPort,
       tracesUrl: config.telemetry.enabled ? config.telemetry.url : undefined,
+      streamReplicas: config.streamLimits.replicas ?? 1,
       dependencies: [
         ...tracesDependency(config.telemetry),
         { variable: "SHIPPING_DATABASE_URL", kind: "postgres", target: config.databaseUrl },
-        { variable: "NATS_URL", kind: "nats", target: config.natsUrl },
+        ...natsDependencies(config.natsUrl),
       ],
     };
   },
@@ -85,10 +97,11 @@ const loaders: Record<string, AppLoader> = {
       grpcPort: config.grpcPort,
       metricsPort: config.metricsPort,
       tracesUrl: config.telemetry.enabled ? config.telemetry.url : undefined,
+      streamReplicas: config.streamLimits.replicas ?? 1,
       dependencies: [
         ...tracesDependency(config.telemetry),
         { variable: "NOTIFIER_DATABASE_URL", kind: "postgres", target: config.databaseUrl },
-        { variable: "NATS_URL", kind: "nats", target: config.natsUrl },
+        ...natsDependencies(config.natsUrl),
         { variable: "SMTP_URL", kind: "smtp", target: config.smtpUrl },
       ],
     };
@@ -99,6 +112,7 @@ const context: ComposeContext = {
   loaders,
   envoyBootstrap: envoy.bootstrap,
   envoyYamlPath,
+  readFile: (hostPath) => readFileSync(repoPath(hostPath), "utf8"),
   readInitScripts: (hostDir) =>
     readdirSync(repoPath(hostDir))
       .filter((file) => file.endsWith(".sql"))
@@ -130,7 +144,7 @@ describe("docker-compose.yml", () => {
   it("agrees with the services' config loaders, the postgres init script and envoy.yaml", () => {
     expect(envoy.problems).toEqual([]);
     const compose = readCompose(parseComposeYaml(composeYaml));
-    expect([...compose.services.keys()].sort()).toEqual(["envoy", "identity", "jaeger", "mailpit", "nats", "notifier", "orders", "postgres", "prometheus", "ratelimit", "redis", "shipping"]);
+    expect([...compose.services.keys()].sort()).toEqual(["envoy", "identity", "jaeger", "mailpit", "nats-0", "nats-1", "nats-2", "notifier", "orders", "postgres", "prometheus", "ratelimit", "redis", "shipping"]);
     expect(composeProblems(compose, context)).toEqual([]);
   });
 
@@ -171,7 +185,7 @@ describe("compose check rejects a broken copy", () => {
   });
 
   it("when an address names a host that is no compose service", () => {
-    expect(problemsWithText("NATS_URL: nats://nats:4222", "NATS_URL: nats://localhost:4222")).toContain(
+    expect(problemsWithText("NATS_URL: nats://nats-0:4222,", "NATS_URL: nats://localhost:4222,")).toContain(
       'shipping: NATS_URL=nats://localhost:4222 points at host "localhost", which is no compose service',
     );
   });
@@ -184,7 +198,7 @@ describe("compose check rejects a broken copy", () => {
 
   it("when depends_on does not wait for health, or a healthcheck is missing", () => {
     const problems = problemsWithEdit((services) => {
-      services.orders!.depends_on = ["postgres", "nats", "shipping"];
+      services.orders!.depends_on = ["postgres", "nats-0", "nats-1", "nats-2", "shipping"];
       delete services.mailpit!.healthcheck;
     });
     expect(problems).toContain(
@@ -195,10 +209,10 @@ describe("compose check rejects a broken copy", () => {
 
   it("when an image is not pinned", () => {
     const problems = problemsWithEdit((services) => {
-      services.nats!.image = "nats:latest";
+      services["nats-0"]!.image = "nats:latest";
       services.mailpit!.image = "axllent/mailpit";
     });
-    expect(problems).toContain('nats: image nats:latest uses the moving tag "latest"');
+    expect(problems).toContain('nats-0: image nats:latest uses the moving tag "latest"');
     expect(problems).toContain("mailpit: image axllent/mailpit has no tag (that means latest)");
   });
 
@@ -246,9 +260,38 @@ describe("compose check rejects a broken copy", () => {
 
   it("when JetStream has no volume", () => {
     const problems = problemsWithEdit((services) => {
-      services.nats!.volumes = [];
+      services["nats-1"]!.volumes = ["./docker/nats/cluster.conf:/etc/nats/cluster.conf:ro"];
     });
-    expect(problems).toContain("nats: JetStream store /data is not on a volume");
+    expect(problems).toContain("nats-1: JetStream store /data is not on a volume");
+  });
+
+  it("when the NATS cluster loses a node from its routes or an app's NATS_URL, a node its name, writes their sync, or streams their copies", () => {
+    const config = readFileSync(repoPath("docker/nats/cluster.conf"), "utf8");
+    const withConfig = (edited: string) => composeProblems(readCompose(parseComposeYaml(composeYaml)), { ...context, readFile: (path) => (path === "docker/nats/cluster.conf" ? edited : context.readFile(path)) });
+    expect(withConfig(config.replace("    nats://nats-2:6222\n", ""))).toContain("nats-0: docker/nats/cluster.conf's cluster routes do not include nats-2");
+    expect(withConfig(config.replace("sync_interval: always", "sync_interval: 2m"))).toContain(
+      "nats-1: docker/nats/cluster.conf does not sync every write (sync_interval: always), so an OS crash can lose acknowledged events",
+    );
+    expect(problemsWithText("NATS_URL: nats://nats-0:4222,nats://nats-1:4222,nats://nats-2:4222\n      STREAM_REPLICAS: \"3\"\n      LOG_LEVEL", "NATS_URL: nats://nats-0:4222\n      STREAM_REPLICAS: \"1\"\n      LOG_LEVEL")).toEqual(
+      expect.arrayContaining([expect.stringMatching(/NATS_URL does not list nats-1/), expect.stringMatching(/STREAM_REPLICAS is 1 on a 3-node cluster/)]),
+    );
+    const renamed = problemsWithEdit((services) => {
+      services["nats-2"]!.environment = { SERVER_NAME: "nats-1" };
+    });
+    expect(renamed).toContain("nats-1: server_name nats-1 is not unique in the cluster");
+  });
+
+  it("is a NATS configuration nats-server accepts (the local 2.9 server, without the one 2.10 setting it lacks)", async () => {
+    const dir = await mkdtemp(join(tmpdir(), "ordermesh-nats-conf-"));
+    try {
+      const config = readFileSync(repoPath("docker/nats/cluster.conf"), "utf8");
+      // nats-server 2.9 (Debian's) predates sync_interval; the compose image (2.10) has it.
+      await writeFile(join(dir, "cluster.conf"), config.replace(/^\s*sync_interval:.*$/m, ""));
+      const { stdout, stderr } = await promisify(execFile)(natsServerPath, ["-t", "-c", join(dir, "cluster.conf")], { env: { ...process.env, SERVER_NAME: "nats-0" } });
+      expect(`${stdout}${stderr}`).toContain("is valid");
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 });
 

@@ -46,6 +46,18 @@ const podFile = (path: string) => Buffer.from(path.endsWith(".key") ? "-----BEGI
 // calls to shipping are bounded by their deadlines), the pools close (sql.end waits up to 5 s).
 const drainMs = 15_000;
 
+/** What every service's config says that the checks compare (the loaders share these fields). */
+function commonView(config: ReturnType<typeof loadShippingConfig> | ReturnType<typeof loadOrdersConfig> | ReturnType<typeof loadNotifierConfig>) {
+  return {
+    bindHost: config.bindHost,
+    grpcPort: config.grpcPort,
+    metricsPort: config.metricsPort,
+    tls: config.tls.identity !== undefined,
+    shutdownGraceMs: config.limits.shutdownGraceMs,
+    natsUrl: config.natsUrl,
+  };
+}
+
 const apps: Record<string, K8sApp> = {
   orders: {
     entry: "dist/services/orders/main.js",
@@ -53,15 +65,10 @@ const apps: Record<string, K8sApp> = {
     load(env) {
       const config = loadOrdersConfig(env, podFile);
       return {
-        bindHost: config.bindHost,
-        grpcPort: config.grpcPort,
+        ...commonView(config),
         webPort: config.webPort,
-        metricsPort: config.metricsPort,
-        tls: config.tls.identity !== undefined,
-        shutdownGraceMs: config.limits.shutdownGraceMs,
         drainMs,
         database: { variable: "ORDERS_DATABASE_URL", url: config.databaseUrl },
-        natsUrl: config.natsUrl,
         grpcDependencies: [{ variable: "SHIPPING_ADDR", target: config.shippingAddr, app: "shipping" }],
       };
     },
@@ -72,15 +79,10 @@ const apps: Record<string, K8sApp> = {
     load(env) {
       const config = loadShippingConfig(env, podFile);
       return {
-        bindHost: config.bindHost,
-        grpcPort: config.grpcPort,
+        ...commonView(config),
         webPort: config.webPort,
-        metricsPort: config.metricsPort,
-        tls: config.tls.identity !== undefined,
-        shutdownGraceMs: config.limits.shutdownGraceMs,
         drainMs,
         database: { variable: "SHIPPING_DATABASE_URL", url: config.databaseUrl },
-        natsUrl: config.natsUrl,
         grpcDependencies: [],
       };
     },
@@ -92,16 +94,11 @@ const apps: Record<string, K8sApp> = {
       const config = loadNotifierConfig(env, podFile);
       if (config.smtpUrl === undefined) throw new Error("SMTP_URL is unset, so emails would go to files inside the pod");
       return {
-        bindHost: config.bindHost,
-        grpcPort: config.grpcPort,
+        ...commonView(config),
         webPort: undefined,
-        metricsPort: config.metricsPort,
-        tls: config.tls.identity !== undefined,
-        shutdownGraceMs: config.limits.shutdownGraceMs,
         // The emails of the batches in flight go out before the consumer stops.
         drainMs: drainMs + config.sendTimeoutMs,
         database: { variable: "NOTIFIER_DATABASE_URL", url: config.databaseUrl },
-        natsUrl: config.natsUrl,
         grpcDependencies: [],
       };
     },

@@ -22,6 +22,8 @@ export interface AppView {
   metricsPort: number | undefined;
   /** Where it exports traces (the OTLP/HTTP traces URL); undefined when tracing is off. */
   tracesUrl: string | undefined;
+  /** Copies of each stream it declares (STREAM_REPLICAS). */
+  streamReplicas: number;
   dependencies: AppDependency[];
 }
 

@@ -1,6 +1,6 @@
 import { type AppLoader, appProblems, loadApps, type ReadInitScripts } from "./compose-app-checks.js";
 import { envoyComposeProblems } from "./compose-envoy-checks.js";
-import { infrastructureProblems } from "./compose-infra-checks.js";
+import { infrastructureProblems, natsClusterProblems, type ReadComposeFile } from "./compose-infra-checks.js";
 import type { ComposeFile } from "./compose-model.js";
 import { ratelimitComposeProblems, type RatelimitContext, ratelimitService } from "./compose-ratelimit-checks.js";
 import { prometheusComposeProblems, type PrometheusContext } from "./compose-prometheus-checks.js";
@@ -18,6 +18,8 @@ export interface ComposeContext {
   /** envoy.yaml's path relative to the compose file. */
   envoyYamlPath: string;
   readInitScripts: ReadInitScripts;
+  /** Reads a mounted config file (the NATS nodes'). */
+  readFile: ReadComposeFile;
   /** envoyproxy/ratelimit's config file and the per-customer limit the README states. */
   ratelimit: RatelimitContext;
   /** deploy/prometheus/prometheus.yml, which compose's Prometheus loads. */
@@ -31,8 +33,9 @@ export function composeProblems(compose: ComposeFile, context: ComposeContext): 
     ...startupOrderProblems(compose),
     ...imageProblems(compose),
     ...volumeProblems(compose),
-    ...infrastructureProblems(compose),
+    ...infrastructureProblems(compose, context.readFile),
     ...loadProblems,
+    ...natsClusterProblems(compose, apps),
     ...appProblems(compose, apps, context.readInitScripts),
     // Its cluster is checked against the ratelimit service, not against an app's loader.
     ...envoyComposeProblems(compose, apps, context.envoyBootstrap, context.envoyYamlPath, new Set([ratelimitService(compose)?.name ?? ""])),

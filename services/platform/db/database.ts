@@ -4,6 +4,8 @@ import { fileURLToPath } from "node:url";
 import postgres, { type Sql } from "postgres";
 import { drizzle, type PostgresJsDatabase } from "drizzle-orm/postgres-js";
 import { migrate } from "drizzle-orm/postgres-js/migrator";
+import { reportPoolUsage } from "../metrics/db-metrics.js";
+import { countPoolWork } from "./pool-usage.js";
 import { cancellableSql } from "./query-cancellation.js";
 
 export type { Sql } from "postgres";
@@ -96,8 +98,7 @@ export async function openDatabase<TSchema extends Record<string, unknown>>(opti
   } finally {
     await migrator.end({ timeout: 5 });
   }
-  // Queries an RPC handler starts are cancelled when its call is (see query-cancellation.ts).
-  const sql = cancellableSql(
+  const pool = countPoolWork(
     postgres(options.url, {
       max: options.poolSize,
       onnotice: () => {},
@@ -106,6 +107,9 @@ export async function openDatabase<TSchema extends Record<string, unknown>>(opti
       connection: { statement_timeout: options.statementTimeoutMs ?? defaultStatementTimeoutMs },
     }),
   );
+  const stopReporting = reportPoolUsage(databaseLocation(options.url).name, options.poolSize, pool.usage.busy);
+  // Queries an RPC handler starts are cancelled when its call is (see query-cancellation.ts).
+  const sql = cancellableSql(pool.sql);
   const db = drizzle(sql, { schema: options.schema });
   const probe = postgres(options.url, { max: 1, onnotice: () => {}, connect_timeout: 5 });
   // Connected now, so the first health check does not pay for a connection set-up inside its timeout.
@@ -130,6 +134,7 @@ export async function openDatabase<TSchema extends Record<string, unknown>>(opti
       return pinging;
     },
     async close() {
+      stopReporting();
       await Promise.all([sql.end({ timeout: 5 }), probe.end({ timeout: 5 })]);
     },
   };

@@ -3,3 +3,4 @@ export { startMetricsServer } from "./metrics-server.js";
 export type { MetricsServer } from "./metrics-server.js";
 export { metricsRegistry } from "./registry.js";
 export { reportBreakerState } from "./breaker-metrics.js";
+export { reportPoolUsage } from "./db-metrics.js";
