@@ -87,6 +87,8 @@ export async function startSmtpSink(): Promise<SmtpSink> {
       s.once("error", reject);
       s.listen(port, "127.0.0.1", () => resolve());
     });
+    // A client killed mid-session (a notifier replica killed -9) resets its socket; a real MTA logs that and goes on.
+    s.on("error", () => {});
     port = (s.server.address() as AddressInfo).port;
     server = s;
   };
