@@ -52,6 +52,7 @@ function commonView(config: ReturnType<typeof loadShippingConfig> | ReturnType<t
     bindHost: config.bindHost,
     grpcPort: config.grpcPort,
     metricsPort: config.metricsPort,
+    healthPort: config.healthPort,
     tls: config.tls.identity !== undefined,
     shutdownGraceMs: config.limits.shutdownGraceMs,
     natsUrl: config.natsUrl,
@@ -223,7 +224,6 @@ describe("k8s checks reject a broken copy", () => {
     });
     expect(problems).toContain("shipping: listens on 50062 (grpc), which is no containerPort");
     expect(problems).toContain("shipping: containerPort 50052 (grpc) is not a port the service listens on");
-    expect(problems).toContain("shipping: readinessProbe asks 127.0.0.1:50052, but the gRPC port is 50062");
     expect(problems).toContain("orders: SHIPPING_ADDR=dns:///shipping:50052: Service shipping port 50052 leads to grpc, but shipping serves it on 50062");
     expect(problems).toContain("orders: SHIPPING_ADDR=dns:///shipping:50052: shipping listens on 50062, not 50052");
   });
@@ -257,14 +257,26 @@ describe("k8s checks reject a broken copy", () => {
     expect(problems).toContain("notifier/notifier: no resources.limits.memory");
   });
 
-  it("when readiness is the kubelet's plaintext gRPC probe on a TLS port, or liveness probes a port that is not there", () => {
+  it("when a probe is the kubelet's plaintext gRPC probe on a TLS port, liveness asks the dependencies' status, or a probe is no gRPC probe", () => {
     const problems = problemsWith((manifests) => {
       const shipping = containerOf(manifests, "shipping");
       shipping.readinessProbe = { grpc: { port: 50052, service: "" } };
       shipping.livenessProbe = { tcpSocket: { port: 50099 } };
+      containerOf(manifests, "orders").livenessProbe = { grpc: { port: 9400 } };
     });
-    expect(problems).toContain("shipping: readinessProbe uses the kubelet's gRPC probe, which speaks plaintext, but port 50052 serves TLS (TLS_CERT_FILE): it would never pass");
+    expect(problems).toContain("shipping: readinessProbe asks grpc.health.v1 on 50052, but the plaintext health port is 9400");
+    expect(problems).toContain("shipping: livenessProbe must be the kubelet's native gRPC probe on grpc.health.v1 (grpc: {port, service})");
     expect(problems).toContain("shipping: livenessProbe probes port 50099, which is no containerPort");
+    expect(problems).toContain('orders: livenessProbe asks service ""; it must ask "liveness"');
+    expect(problemsWith((manifests) => void delete configData(manifests, "notifier-env").HEALTH_PORT)).toContain(
+      "notifier: readinessProbe uses the kubelet's gRPC probe, which speaks plaintext, but port 50053 serves TLS (TLS_CERT_FILE) and no HEALTH_PORT is set: it would never pass",
+    );
+  });
+
+  it("when the health port moves but the probes and the container do not follow", () => {
+    const problems = problemsWith((manifests) => void (configData(manifests, "shipping-env").HEALTH_PORT = "9401"));
+    expect(problems).toContain("shipping: listens on 9401 (health), which is no containerPort");
+    expect(problems).toContain("shipping: readinessProbe asks grpc.health.v1 on 9400, but the plaintext health port is 9401");
   });
 
   it("when the grace period is shorter than the drain, or there is no preStop", () => {

@@ -14,6 +14,8 @@ export interface NotifierConfig {
   advertiseHost: string;
   /** gRPC port serving grpc.health.v1 and reflection. */
   grpcPort: number;
+  /** Plaintext port with grpc.health.v1 alone, for the kubelet's native gRPC probe (HEALTH_PORT; default none). */
+  healthPort: number | undefined;
   /** Port of the Prometheus GET /metrics listener (NOTIFIER_METRICS_PORT, default 9466); undefined when "off". */
   metricsPort: number | undefined;
   /**
@@ -69,6 +71,7 @@ export function loadNotifierConfig(env: Env = process.env, readFile?: ReadFile):
     bindHost: readString(env, "BIND_HOST", "127.0.0.1"),
     advertiseHost: readAdvertisedHost(env, readString(env, "BIND_HOST", "127.0.0.1")),
     grpcPort: readPort(env, "NOTIFIER_PORT", 50053),
+    healthPort: env.HEALTH_PORT ? readPort(env, "HEALTH_PORT", 0) : undefined,
     metricsPort: readOptionalPort(env, "NOTIFIER_METRICS_PORT", 9466),
     telemetry: readTelemetryConfig(env, "notifier"),
     databaseUrl: readUrl(env, "NOTIFIER_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/notifier", ["postgres", "postgresql"]),

@@ -54,6 +54,7 @@ await runProcess(logger, async () => {
     logger,
     host: config.bindHost,
     grpcPort: config.grpcPort,
+    healthPort: config.healthPort,
     limits: config.limits,
     reflection: config.reflection,
     services: [],

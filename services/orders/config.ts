@@ -30,6 +30,8 @@ export interface OrdersConfig {
   advertiseHost: string;
   /** gRPC (grpc-js) port. */
   grpcPort: number;
+  /** Plaintext port with grpc.health.v1 alone, for the kubelet's native gRPC probe (HEALTH_PORT; default none). */
+  healthPort: number | undefined;
   /** Connect + gRPC-Web port for browsers; undefined when disabled. */
   webPort: number | undefined;
   /** Port of the Prometheus GET /metrics listener (ORDERS_METRICS_PORT, default 9464); undefined when "off". */
@@ -104,6 +106,7 @@ export function loadOrdersConfig(env: Env = process.env, readFile?: ReadFile): O
     bindHost: readString(env, "BIND_HOST", "127.0.0.1"),
     advertiseHost: readAdvertisedHost(env, readString(env, "BIND_HOST", "127.0.0.1")),
     grpcPort: readPort(env, "ORDERS_PORT", 50051),
+    healthPort: env.HEALTH_PORT ? readPort(env, "HEALTH_PORT", 0) : undefined,
     webPort: readOptionalPort(env, "ORDERS_WEB_PORT", 8081),
     metricsPort: readOptionalPort(env, "ORDERS_METRICS_PORT", 9464),
     telemetry: readTelemetryConfig(env, "orders"),

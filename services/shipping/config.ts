@@ -29,6 +29,8 @@ export interface ShippingConfig {
   advertiseHost: string;
   /** gRPC (grpc-js) port. */
   grpcPort: number;
+  /** Plaintext port with grpc.health.v1 alone, for the kubelet's native gRPC probe (HEALTH_PORT; default none). */
+  healthPort: number | undefined;
   /** Connect + gRPC-Web port for browsers; undefined when disabled. */
   webPort: number | undefined;
   /** Port of the Prometheus GET /metrics listener (SHIPPING_METRICS_PORT, default 9465); undefined when "off". */
@@ -81,6 +83,7 @@ export function loadShippingConfig(env: Env = process.env, readFile?: ReadFile):
     bindHost: readString(env, "BIND_HOST", "127.0.0.1"),
     advertiseHost: readAdvertisedHost(env, readString(env, "BIND_HOST", "127.0.0.1")),
     grpcPort: readPort(env, "SHIPPING_PORT", 50052),
+    healthPort: env.HEALTH_PORT ? readPort(env, "HEALTH_PORT", 0) : undefined,
     webPort: readOptionalPort(env, "SHIPPING_WEB_PORT", 8082),
     metricsPort: readOptionalPort(env, "SHIPPING_METRICS_PORT", 9465),
     telemetry: readTelemetryConfig(env, "shipping"),

@@ -41,6 +41,7 @@ await runProcess(logger, async () => {
     logger,
     host: config.bindHost,
     grpcPort: config.grpcPort,
+    healthPort: config.healthPort,
     limits: config.limits,
     corsOrigins: config.corsOrigins,
     webPort: config.webPort,

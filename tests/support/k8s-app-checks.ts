@@ -1,5 +1,6 @@
 import type { Env } from "../../services/platform/process/index.js";
 import type { Manifest } from "./k8s-kustomize.js";
+import { livenessService } from "../../services/platform/rpc/index.js";
 import { containerPort, dataOf, envSources, find, mountedFile, record, selects, workloads, type Container, type EnvSource, type Probe, type Workload } from "./k8s-model.js";
 import { workloadPeer, type Edge } from "./k8s-network-checks.js";
 
@@ -14,6 +15,8 @@ export interface K8sAppView {
   grpcPort: number;
   webPort: number | undefined;
   metricsPort: number | undefined;
+  /** HEALTH_PORT: grpc.health.v1 alone, plaintext (the kubelet's gRPC probe cannot speak TLS). */
+  healthPort: number | undefined;
   /** Whether the listeners speak TLS (TLS_CERT_FILE set). */
   tls: boolean;
   /** SHUTDOWN_GRACE_MS: in-flight calls' time after SIGTERM. */
@@ -67,7 +70,6 @@ export interface AppChecks {
   required: Edge[];
 }
 
-const healthProbe = "dist/services/platform/rpc/health-probe.js";
 
 /** Checks every service's Deployment against its config loader and the rest of the manifests. */
 export function appProblems(manifests: readonly Manifest[], context: AppContext): AppChecks {
@@ -200,6 +202,7 @@ function portProblems(where: string, container: Container, view: K8sAppView): st
   const listens = new Map<number, string>([[view.grpcPort, "grpc"]]);
   if (view.webPort !== undefined) listens.set(view.webPort, "web");
   if (view.metricsPort !== undefined) listens.set(view.metricsPort, "metrics");
+  if (view.healthPort !== undefined) listens.set(view.healthPort, "health");
   for (const [port, name] of listens) {
     const declared = container.ports.find((p) => p.containerPort === port);
     if (declared === undefined) problems.push(`${where}: listens on ${port} (${name}), which is no containerPort`);
@@ -213,25 +216,25 @@ function portProblems(where: string, container: Container, view: K8sAppView): st
 
 function probeProblems(where: string, workload: Workload, container: Container, view: K8sAppView): string[] {
   const problems: string[] = [];
-  const readiness = container.readinessProbe;
-  if (readiness === undefined) problems.push(`${where}: no readinessProbe on grpc.health.v1`);
-  else if (readiness.grpc) {
-    if (readiness.grpc.port !== view.grpcPort) problems.push(`${where}: readinessProbe asks grpc.health.v1 on ${readiness.grpc.port}, but the gRPC port is ${view.grpcPort}`);
-    // The kubelet's gRPC probe dials h2c without TLS (a TLS mode is only an alpha in Kubernetes 1.37).
-    if (view.tls) problems.push(`${where}: readinessProbe uses the kubelet's gRPC probe, which speaks plaintext, but port ${view.grpcPort} serves TLS (TLS_CERT_FILE): it would never pass`);
-  } else if (readiness.exec) {
-    const command = readiness.exec.command;
-    const at = command.indexOf(healthProbe);
-    const port = at === -1 ? undefined : Number((command[at + 1] ?? "").split(":").at(-1));
-    if (at === -1 || command[0] !== "node") problems.push(`${where}: readinessProbe must ask grpc.health.v1: node ${healthProbe} 127.0.0.1:${view.grpcPort}, or a grpc probe`);
-    else if (port !== view.grpcPort) problems.push(`${where}: readinessProbe asks ${command[at + 1] ?? "nothing"}, but the gRPC port is ${view.grpcPort}`);
-  } else problems.push(`${where}: readinessProbe must ask grpc.health.v1 (SERVING), not only whether a port is open`);
-  for (const [kind, probe] of [["livenessProbe", container.livenessProbe], ["startupProbe", container.startupProbe]] as const) {
-    if (probe === undefined) {
-      if (kind === "livenessProbe") problems.push(`${where}: no livenessProbe`);
-      continue;
-    }
-    const port = probePort(probe);
+  // The kubelet's gRPC probe dials h2c without TLS (a TLS mode is only an alpha in Kubernetes 1.37), so
+  // with TLS on the gRPC port it must ask the plaintext health-only port (HEALTH_PORT).
+  const probeable = view.tls ? view.healthPort : (view.healthPort ?? view.grpcPort);
+  const grpcProbe = (kind: string, probe: Probe | undefined, service: string) => {
+    if (probe === undefined) return [`${where}: no ${kind} on grpc.health.v1`];
+    if (!probe.grpc) return [`${where}: ${kind} must be the kubelet's native gRPC probe on grpc.health.v1 (grpc: {port, service})`];
+    if (probeable === undefined) return [`${where}: ${kind} uses the kubelet's gRPC probe, which speaks plaintext, but port ${view.grpcPort} serves TLS (TLS_CERT_FILE) and no HEALTH_PORT is set: it would never pass`];
+    const out: string[] = [];
+    if (probe.grpc.port !== probeable) out.push(`${where}: ${kind} asks grpc.health.v1 on ${probe.grpc.port}, but the plaintext health port is ${probeable}`);
+    if ((probe.grpc.service ?? "") !== service) out.push(`${where}: ${kind} asks service "${probe.grpc.service ?? ""}"; it must ask "${service}"`);
+    return out;
+  };
+  // Readiness follows the dependencies ("" is NOT_SERVING while the database is away: out of rotation);
+  // liveness and start-up only the process ("liveness": a database outage restarts nothing).
+  problems.push(...grpcProbe("readinessProbe", container.readinessProbe, ""));
+  problems.push(...grpcProbe("livenessProbe", container.livenessProbe, livenessService));
+  if (container.startupProbe) problems.push(...grpcProbe("startupProbe", container.startupProbe, livenessService));
+  for (const [kind, probe] of [["readinessProbe", container.readinessProbe], ["livenessProbe", container.livenessProbe], ["startupProbe", container.startupProbe]] as const) {
+    const port = probe && probePort(probe);
     if (port !== undefined && containerPort(workload, port) === undefined) problems.push(`${where}: ${kind} probes port ${port}, which is no containerPort`);
   }
   return problems;

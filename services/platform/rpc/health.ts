@@ -3,6 +3,9 @@ import { HealthImplementation } from "grpc-health-check";
 import type { Logger } from "../process/logger.js";
 import { reportServing } from "../metrics/health-metrics.js";
 
+/** The grpc.health.v1 service name that is SERVING while the process runs, whatever its dependencies (for liveness probes). */
+export const livenessService = "liveness";
+
 /** A dependency check: resolves when the dependency answers, rejects (or returns false) when it does not. */
 export type HealthCheck = () => Promise<unknown>;
 
@@ -22,7 +25,9 @@ export class HealthReporter {
     private readonly logger: Logger,
   ) {
     reportServing(false);
-    this.impl = new HealthImplementation({ "": "NOT_SERVING", ...Object.fromEntries(serviceNames.map((s) => [s, "NOT_SERVING"])) });
+    // "liveness" says only that the process runs and answers: a liveness probe asks it, so an outage of a
+    // dependency (which makes "" NOT_SERVING and takes the replica out of rotation) does not restart it.
+    this.impl = new HealthImplementation({ "": "NOT_SERVING", [livenessService]: "SERVING", ...Object.fromEntries(serviceNames.map((s) => [s, "NOT_SERVING"])) });
   }
 
   /** Registers grpc.health.v1.Health (Check, Watch and List) on the server. */

@@ -2,6 +2,7 @@
 export { createGrpcJsTransport } from "./grpc-js-transport.js";
 export type { ClosableTransport } from "./grpc-js-transport.js";
 export { probeHealth } from "./health-probe.js";
+export { livenessService } from "./health.js";
 export { createUpstreamBreaker, createUpstreamPolicy, isRetryableCode } from "./resilience.js";
 export type { UpstreamPolicy } from "./resilience.js";
 export { invalidArgument, statusOf } from "./rpc-errors.js";

@@ -37,12 +37,19 @@ export interface ServiceHostOptions {
   shutdownGraceMs?: number;
   /** TLS of both listeners (loadTlsConfig); omitted: plaintext. */
   tls?: TlsConfig;
+  /**
+   * A port serving grpc.health.v1 alone, in plaintext (HEALTH_PORT; default none): for probes that cannot
+   * speak TLS, such as the kubelet's native gRPC probe. It tells only SERVING or NOT_SERVING.
+   */
+  healthPort?: number | undefined;
 }
 
 /** A running service process's servers. */
 export interface ServiceHost {
   grpcPort: number;
   webPort: number | undefined;
+  /** The plaintext health-only port, when asked for. */
+  healthPort: number | undefined;
   health: HealthReporter;
   /** Drains and stops the servers: NOT_SERVING first, open streams end UNAVAILABLE, no new calls, in-flight unary calls finish. */
   stop(): Promise<void>;
@@ -72,6 +79,7 @@ export async function startServiceHost(options: ServiceHostOptions): Promise<Ser
     ),
   );
   const grpcConnections = watchGrpcJsConnections(server, limits);
+  const healthOnly = options.healthPort === undefined ? undefined : await startHealthOnlyServer(health, options.host, options.healthPort, limits);
   const shutdown = new AbortController();
   let web: WebServer | undefined;
   if (options.webPort !== undefined && services.length > 0) {
@@ -86,12 +94,13 @@ export async function startServiceHost(options: ServiceHostOptions): Promise<Ser
     });
   }
   await health.watch(options.healthChecks, options.healthIntervalMs ?? 1000);
-  options.logger.info({ grpcPort, webPort: web?.port, serving: health.isServing, tls: tls.identity !== undefined, webTls: web?.tls ?? false }, "listening");
+  options.logger.info({ grpcPort, webPort: web?.port, healthPort: healthOnly?.port, serving: health.isServing, tls: tls.identity !== undefined, webTls: web?.tls ?? false }, "listening");
 
   const graceMs = options.shutdownGraceMs ?? limits.shutdownGraceMs;
   return {
     grpcPort,
     webPort: web?.port,
+    healthPort: healthOnly?.port,
     health,
     async stop() {
       health.shutdown();
@@ -104,13 +113,38 @@ export async function startServiceHost(options: ServiceHostOptions): Promise<Ser
           (cut = setTimeout(() => {
             server.forceShutdown();
             grpcConnections.destroyAll();
+            healthOnly?.forceShutdown();
             resolve();
           }, graceMs)),
       );
-      const drained = new Promise<void>((resolve) => server.tryShutdown(() => resolve()));
+      // The health port answers NOT_SERVING (health.shutdown above) until the main port has drained.
+      const drained = new Promise<void>((resolve) => server.tryShutdown(() => resolve())).then(() => healthOnly?.tryShutdown());
       await Promise.all([Promise.race([drained, forced]), web?.close(graceMs)]);
       clearTimeout(cut);
       shutdown.abort();
+    },
+  };
+}
+
+/** A grpc-js server with grpc.health.v1 alone, plaintext, bounded like the main port. */
+async function startHealthOnlyServer(
+  health: HealthReporter,
+  host: string,
+  port: number,
+  limits: ServerLimits,
+): Promise<{ port: number; tryShutdown(): Promise<void>; forceShutdown(): void }> {
+  const server = new grpc.Server(grpcServerOptions(limits));
+  health.addToServer(server);
+  const bound = await new Promise<number>((resolve, reject) =>
+    server.bindAsync(`${host}:${port}`, grpc.ServerCredentials.createInsecure(), (err, p) => (err ? reject(err) : resolve(p))),
+  );
+  const connections = watchGrpcJsConnections(server, limits);
+  return {
+    port: bound,
+    tryShutdown: () => new Promise<void>((resolve) => server.tryShutdown(() => resolve())),
+    forceShutdown() {
+      server.forceShutdown();
+      connections.destroyAll();
     },
   };
 }
