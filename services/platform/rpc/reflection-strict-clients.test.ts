@@ -1,3 +1,4 @@
+import { livenessService } from "./health.js";
 import { create, createFileRegistry, equals, fromBinary, type DescFile, type DescService } from "@bufbuild/protobuf";
 import {
   FileDescriptorProtoSchema,
@@ -143,7 +144,9 @@ describe.each(ports)("the $name port", (port) => {
     const result = await bufCurl("grpc-v1", "-d", "{}", `${url(port.name)}/grpc.health.v1.Health/List`);
     expect(result.stderr).toBe("");
     const statuses = (JSON.parse(result.stdout) as { statuses: Record<string, { status: string }> }).statuses;
-    expect(Object.keys(statuses).sort()).toEqual(["", ...port.services.map((s) => s.typeName)].sort());
+    // "" and each service follow the checks; "liveness" is the process alone (liveness probes).
+    expect(Object.keys(statuses).sort()).toEqual(["", livenessService, ...port.services.map((s) => s.typeName)].sort());
+    expect(statuses[livenessService]?.status).toBe("SERVING");
   });
 
   it("reflects files that build in a descriptor pool, with map entries named as protoc names them", async () => {
