@@ -1,5 +1,6 @@
 import { AsyncLocalStorage } from "node:async_hooks";
 import type { Sql } from "postgres";
+import { interceptQueries, whenExecuted, type QueryInternals } from "./query-interception.js";
 
 // The signal of the RPC whose handler is running, carried through its awaits to the queries it starts.
 const callSignal = new AsyncLocalStorage<AbortSignal>();
@@ -12,15 +13,6 @@ const callSignal = new AsyncLocalStorage<AbortSignal>();
  */
 export function runWithQuerySignal<T>(signal: AbortSignal, fn: () => T): T {
   return callSignal.run(signal, fn);
-}
-
-/** The parts of a postgres.js query (3.4) this file relies on; query-cancellation.test.ts fails if they change. */
-interface QueryInternals {
-  /** Executes the query; called by then/catch/finally, never for a fragment nested in another query. */
-  handle(): Promise<unknown>;
-  /** Asks the server to cancel the query if it runs, or drops it if it waits; null once used. */
-  canceller: ((query: QueryInternals) => Promise<unknown>) | null;
-  then(onFulfilled: () => void, onRejected: () => void): unknown;
 }
 
 /**
@@ -41,48 +33,29 @@ function cancel(query: QueryInternals): void {
  * transactions. Work outside runWithQuerySignal (consumers, relays) is untouched.
  */
 export function cancellableSql(sql: Sql): Sql {
-  return new Proxy(sql, {
-    apply: (target, self, args) => watch(Reflect.apply(target, self, args)),
-    get(target, property, receiver) {
-      const value: unknown = Reflect.get(target, property, receiver);
-      if (typeof value !== "function") return value;
-      if (property === "unsafe" || property === "file") return (...args: unknown[]) => watch(value.apply(target, args));
-      if (property === "begin" || property === "savepoint") {
-        // The callback is the last argument (begin(fn) or begin(options, fn)); its transaction is wrapped too.
-        return (...args: unknown[]) => {
-          const fn = args.at(-1) as (tx: Sql) => unknown;
-          return value.apply(target, [...args.slice(0, -1), (tx: Sql) => fn(cancellableSql(tx))]);
-        };
-      }
-      return value;
+  return interceptQueries(sql, {
+    query: watch,
+    // The callback is the last argument (begin(fn) or begin(options, fn)); its transaction is wrapped too.
+    transaction(run, args) {
+      const fn = args.at(-1) as (tx: Sql) => unknown;
+      return run(...args.slice(0, -1), (tx: Sql) => fn(cancellableSql(tx)));
     },
   });
 }
 
 /**
- * Arms cancellation when postgres.js executes the query, never at creation: a tagged template is
- * also how postgres.js builds fragments that are nested into other queries and never run, and
- * cancelling one of those would reject a promise nobody awaits. Disarmed once the query settles, so
- * a finished query's connection, by then running someone else's query, is never signalled.
+ * Arms cancellation when postgres.js executes the query (never for a fragment that is not run, whose
+ * rejection nobody would await). Disarmed once the query settles, so a finished query's connection,
+ * by then running someone else's query, is never signalled.
  */
 function watch<T>(result: T): T {
   const signal = callSignal.getStore();
-  const query = result as unknown as QueryInternals;
-  if (!signal || typeof query?.handle !== "function" || typeof query.canceller !== "function") return result;
-  const execute = query.handle;
-  let armed = false;
-  query.handle = function (this: QueryInternals) {
-    if (!armed) {
-      armed = true;
-      if (signal.aborted) cancel(query);
-      else {
-        const onAbort = () => cancel(query);
-        signal.addEventListener("abort", onAbort, { once: true });
-        const disarm = () => signal.removeEventListener("abort", onAbort);
-        query.then(disarm, disarm);
-      }
-    }
-    return execute.call(this);
-  };
-  return result;
+  if (!signal || typeof (result as unknown as QueryInternals)?.canceller !== "function") return result;
+  return whenExecuted(result, (query) => {
+    if (signal.aborted) return cancel(query);
+    const onAbort = () => cancel(query);
+    signal.addEventListener("abort", onAbort, { once: true });
+    const disarm = () => signal.removeEventListener("abort", onAbort);
+    query.then(disarm, disarm);
+  });
 }
