@@ -3,4 +3,4 @@ export { announceReplica, readAdvertisedHost, registerReplica, replicaEndpoints 
 export type { ReplicaAnnouncement, ReplicaEndpoints, ReplicaRegistration } from "./replica-registration.js";
 export { createReplicaDiscovery } from "./replica-discovery.js";
 export type { ReplicaDiscovery, ReplicaDiscoveryOptions } from "./replica-discovery.js";
-export { isNatsServiceTarget, natsServiceChannelOptions, natsServiceName, natsServiceScheme } from "./nats-service-resolver.js";
+export { isNatsServiceTarget, natsServiceChannelOptions, natsServiceScheme } from "./nats-service-resolver.js";

@@ -31,11 +31,6 @@ export function isNatsServiceTarget(target: string): boolean {
   return target.startsWith(`${natsServiceScheme}:`);
 }
 
-/** The service name a `nats-service:///<name>` target discovers. */
-export function natsServiceName(target: string): string {
-  return target.slice(natsServiceScheme.length + 1).replace(/^\/\/[^/]*\//, "");
-}
-
 /**
  * Resolves `nats-service:///<name>` to the replicas answering `$SRV.PING.<name>`, updated whenever the
  * set changes; the channel's load-balancing policy (round_robin, see grpc-js-transport.ts) spreads the
