@@ -5,7 +5,7 @@ import { layoutTrace } from "../web/src/trace-layout.js";
 // The console's trace timeline is laid out by plain code; the page itself is driven in tests/console.test.ts.
 const trace = "0af7651916cd43dd8448eb211c80319c";
 function span(spanId: string, startMs: number, durationMs: number, more: Partial<SpanJson> = {}): SpanJson {
-  return { traceId: trace, spanId, name: spanId, kind: "INTERNAL", service: "orders", startMs, durationMs, attributes: {}, links: [], status: { code: "UNSET" }, ...more };
+  return { traceId: trace, spanId, name: spanId, kind: "INTERNAL", service: "orders", startMs, durationMs, attributes: {}, links: [], status: { code: "UNSET", message: "" }, ...more };
 }
 
 describe("console trace layout", () => {

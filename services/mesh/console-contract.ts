@@ -1,6 +1,8 @@
 // The JSON the operator console's API (console-api.ts) answers and its page (web/src/console*.ts)
 // reads: one definition for both sides, free of Node imports so the page's bundle can use it.
 
+import type { ReceivedSpan, TraceSummary } from "./trace-model.js";
+
 /** An outbox of one event family as its service's /metrics reports it. */
 export interface OutboxNumbers {
   /** The event family (orders, shipping). */
@@ -161,21 +163,8 @@ export interface FailedOutboxAnswer {
   nextPageToken: string;
 }
 
-/** A kept trace in a list. */
-export interface TraceSummaryJson {
-  /** 32 hex digits. */
-  traceId: string;
-  /** Name of its root span (or earliest, while the root has not arrived). */
-  rootName: string;
-  /** service.name of its spans. */
-  services: string[];
-  /** Spans kept. */
-  spanCount: number;
-  /** Epoch milliseconds of its earliest span. */
-  startMs: number;
-  /** From the earliest start to the latest end. */
-  durationMs: number;
-}
+/** A kept trace in a list: the receiver's summary as it is. */
+export type TraceSummaryJson = TraceSummary;
 
 /** GET /console/api/traces: newest first. */
 export interface TracesAnswer {
@@ -185,31 +174,8 @@ export interface TracesAnswer {
   traces: TraceSummaryJson[];
 }
 
-/** One span of a kept trace. */
-export interface SpanJson {
-  /** 32 hex digits. */
-  traceId: string;
-  /** 16 hex digits. */
-  spanId: string;
-  /** Absent for a root. */
-  parentSpanId?: string | undefined;
-  /** e.g. orders.v1.OrderService/CreateOrder, send orders.created. */
-  name: string;
-  /** INTERNAL, SERVER, CLIENT, PRODUCER or CONSUMER. */
-  kind: string;
-  /** service.name of the process that made it. */
-  service: string;
-  /** Epoch milliseconds (fractional). */
-  startMs: number;
-  /** How long it took. */
-  durationMs: number;
-  /** Its attributes, e.g. ordermesh.order.id. */
-  attributes: Record<string, unknown>;
-  /** Spans it links to (a batch span to every message's producer). */
-  links: { traceId: string; spanId: string; attributes?: Record<string, unknown> }[];
-  /** UNSET, OK or ERROR, with the error's message. */
-  status: { code: string; message?: string | undefined };
-}
+/** One span of a kept trace: the receiver's span as it is. */
+export type SpanJson = ReceivedSpan;
 
 /** GET /console/api/traces/<trace id>. */
 export interface TraceAnswer {
