@@ -1,43 +1,34 @@
 import { randomUUID } from "node:crypto";
-import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
-import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { create } from "@bufbuild/protobuf";
 import { timestampFromMs, timestampMs } from "@bufbuild/protobuf/wkt";
-import { jetstream, type JetStreamClient } from "@nats-io/jetstream";
-import { chromium, type Browser, type Page } from "playwright-core";
+import { type JetStreamClient } from "@nats-io/jetstream";
+import type { Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { chromiumPath } from "./setup/system-packages.js";
-import { freePort } from "../services/mesh/ports.js";
-import { ephemeralServicePorts, startLauncher, type LauncherProcess } from "./support/mesh-launcher.js";
-import { createTestDatabase, type TestDatabase, uniqueName } from "./support/test-database.js";
+import type { LauncherProcess } from "./support/mesh-launcher.js";
+import { screenshots, startLauncherInChromium, type LauncherInChromium } from "./support/launcher-in-chromium.js";
+import { uniqueName } from "./support/test-database.js";
 import { publishOrderChange } from "./support/order-changes.js";
 import { waitFor } from "./support/wait-for.js";
 import { type Order, OrderStatus, ShipmentSummarySchema } from "../gen/orders/v1/orders_pb.js";
 import { ShipmentStatus } from "../gen/shipping/v1/shipping_pb.js";
-import { openOrdersDatabase } from "../services/orders/db/open-database.js";
 import * as ordersSchema from "../services/orders/db/schema.js";
 import { orderToProto } from "../services/orders/order-mapping.js";
 import { OrderStore } from "../services/orders/order-store.js";
 import type { Database } from "../services/platform/db/index.js";
-import { connectNats, eventFamilies, type NatsConnection } from "../services/platform/events/index.js";
-import { createLogger } from "../services/platform/process/index.js";
+import { eventFamilies, type NatsConnection } from "../services/platform/events/index.js";
 
 // Layer 3 in a real browser: Debian's Chromium (never a downloaded one) drives the page that `npm start`
 // serves, which talks Connect (binary over fetch, CORS) straight to the orders web port, WatchOrder
 // included (server streaming over fetch). The test setup
 // (tests/setup/system-packages.ts) has installed it when it was missing.
-const screenshots = "test-results";
 
 describe("web page in headless Chromium", () => {
-  let dataDir: string;
-  let databases: TestDatabase[] = [];
+  let ui: LauncherInChromium | undefined;
   let mesh: LauncherProcess | undefined;
-  let browser: Browser | undefined;
   let page: Page;
-  const pageErrors: string[] = [];
+  let pageErrors: string[] = [];
   const customerId = uniqueName("browser");
-  let natsPort: number;
   let nc: NatsConnection | undefined;
   let js: JetStreamClient | undefined;
   let ordersDb: Database<typeof ordersSchema> | undefined;
@@ -79,43 +70,15 @@ describe("web page in headless Chromium", () => {
   }
 
   beforeAll(async () => {
-    // Faster than the embedded PostgreSQL (no initdb): unique databases on the shared server; a private nats-server.
-    databases = await Promise.all(["orders", "shipping", "notifier"].map((s) => createTestDatabase(`browser_${s}`)));
-    dataDir = await mkdtemp(join(tmpdir(), "ordermesh-browser-test-"));
-    mesh = await startLauncher({
-      ORDERS_DATABASE_URL: databases[0]!.url,
-      SHIPPING_DATABASE_URL: databases[1]!.url,
-      NOTIFIER_DATABASE_URL: databases[2]!.url,
-      MESH_DATA_DIR: dataDir,
-      MESH_NATS_PORT: String((natsPort = await freePort())),
-      // Quick enough for a test, slow enough that the page shows each step as current before the next.
-      CARRIER_PICKUP_AFTER: "3s",
-      CARRIER_DELIVER_AFTER: "2s",
-      ...ephemeralServicePorts,
-    });
-    browser = await chromium.launch({
-      executablePath: chromiumPath,
-      args: ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--no-first-run", "--disable-sync"],
-    });
-    page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
-    // The test moves orders on as orders would: into its database, and orders events on the mesh's NATS.
-    ordersDb = await openOrdersDatabase(databases[0]!.url, 2);
-    nc = await connectNats(`nats://127.0.0.1:${natsPort}`, createLogger("browser-test", "silent"), "browser-test");
-    js = jetstream(nc);
-    page.on("pageerror", (err) => pageErrors.push(err.message));
-    await mkdir(screenshots, { recursive: true });
+    // Quick enough for a test, slow enough that the page shows each step as current before the next.
+    ui = await startLauncherInChromium("browser", { CARRIER_PICKUP_AFTER: "3s", CARRIER_DELIVER_AFTER: "2s" }, { width: 1280, height: 900 });
+    ({ mesh, page, ordersDb, nc, js } = ui);
+    pageErrors = ui.pageErrors;
   }, 90_000);
 
   afterAll(async () => {
-    await browser?.close();
-    await nc?.close();
-    await ordersDb?.close();
-    const exit = await mesh?.stop("SIGINT");
-    // The mesh's logs are the first thing to read when a step in the page did not happen.
-    if (mesh) await writeFile(join(screenshots, "browser-mesh.log"), mesh.output());
-    if (mesh) expect(exit).toEqual({ code: 0, signal: null });
-    await Promise.all(databases.map((db) => db.drop()));
-    if (dataDir) await rm(dataDir, { recursive: true, force: true });
+    const exit = await ui?.close();
+    if (ui) expect(exit).toEqual({ code: 0, signal: null });
   }, 60_000);
 
   it("is served by the launcher and points at the orders web port", async () => {

@@ -1,77 +1,45 @@
 import { randomUUID } from "node:crypto";
-import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
-import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { jetstream, type JetStreamClient } from "@nats-io/jetstream";
-import { chromium, type Browser, type Page } from "playwright-core";
+import { type JetStreamClient } from "@nats-io/jetstream";
+import type { Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { chromiumPath } from "./setup/system-packages.js";
-import { freePort } from "../services/mesh/ports.js";
-import { ephemeralServicePorts, startLauncher, type LauncherProcess } from "./support/mesh-launcher.js";
-import { createTestDatabase, type TestDatabase, uniqueName } from "./support/test-database.js";
+import type { LauncherProcess } from "./support/mesh-launcher.js";
+import { screenshots, startLauncherInChromium, type LauncherInChromium } from "./support/launcher-in-chromium.js";
+import { uniqueName } from "./support/test-database.js";
 import { publishShippingEvent, shipmentOf, shippingEventFor } from "./support/shipping-events.js";
 import { waitFor } from "./support/wait-for.js";
 import { httpRequest } from "./support/http-request.js";
 import type { TracesAnswer } from "../services/mesh/console-contract.js";
-import { openOrdersDatabase } from "../services/orders/db/open-database.js";
 import * as ordersSchema from "../services/orders/db/schema.js";
 import { OrderStore } from "../services/orders/order-store.js";
 import type { Database } from "../services/platform/db/index.js";
-import { catalogue, connectNats, encodeEvent, eventFamilies, publishEvent, type NatsConnection } from "../services/platform/events/index.js";
+import { catalogue, encodeEvent, eventFamilies, publishEvent, type NatsConnection } from "../services/platform/events/index.js";
 import { OrderSchema } from "../gen/orders/v1/orders_pb.js";
 import { create } from "@bufbuild/protobuf";
 import { timestampNow } from "@bufbuild/protobuf/wkt";
-import { createLogger } from "../services/platform/process/index.js";
 
 // Layer 3: the operator console of `npm start` in Debian's Chromium, over the real launcher and
 // services: health and numbers of every process, an order's trace placed from the order page, and
 // dead letters made on the mesh's NATS, redriven and discarded from the console.
-const screenshots = "test-results";
 
 describe("operator console in headless Chromium", () => {
-  let dataDir: string;
-  let databases: TestDatabase[] = [];
+  let ui: LauncherInChromium | undefined;
   let mesh: LauncherProcess | undefined;
-  let browser: Browser | undefined;
   let page: Page;
-  const pageErrors: string[] = [];
+  let pageErrors: string[] = [];
   let nc: NatsConnection | undefined;
   let js: JetStreamClient | undefined;
   let ordersDb: Database<typeof ordersSchema> | undefined;
 
   beforeAll(async () => {
-    databases = await Promise.all(["orders", "shipping", "notifier"].map((s) => createTestDatabase(`console_${s}`)));
-    dataDir = await mkdtemp(join(tmpdir(), "ordermesh-console-test-"));
-    const natsPort = await freePort();
-    mesh = await startLauncher({
-      ORDERS_DATABASE_URL: databases[0]!.url,
-      SHIPPING_DATABASE_URL: databases[1]!.url,
-      NOTIFIER_DATABASE_URL: databases[2]!.url,
-      MESH_DATA_DIR: dataDir,
-      MESH_NATS_PORT: String(natsPort),
-      ...ephemeralServicePorts,
-    });
-    browser = await chromium.launch({
-      executablePath: chromiumPath,
-      args: ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--no-first-run", "--disable-sync"],
-    });
-    page = await browser.newPage({ viewport: { width: 1400, height: 1000 } });
-    page.on("pageerror", (err) => pageErrors.push(err.message));
-    ordersDb = await openOrdersDatabase(databases[0]!.url, 2);
-    nc = await connectNats(`nats://127.0.0.1:${natsPort}`, createLogger("console-test", "silent"), "console-test");
-    js = jetstream(nc);
-    await mkdir(screenshots, { recursive: true });
+    ui = await startLauncherInChromium("console", {}, { width: 1400, height: 1000 });
+    ({ mesh, page, ordersDb, nc, js } = ui);
+    pageErrors = ui.pageErrors;
   }, 90_000);
 
   afterAll(async () => {
-    await browser?.close();
-    await nc?.close();
-    await ordersDb?.close();
-    const exit = await mesh?.stop("SIGINT");
-    if (mesh) await writeFile(join(screenshots, "console-mesh.log"), mesh.output());
-    if (mesh) expect(exit).toEqual({ code: 0, signal: null });
-    await Promise.all(databases.map((db) => db.drop()));
-    if (dataDir) await rm(dataDir, { recursive: true, force: true });
+    const exit = await ui?.close();
+    if (ui) expect(exit).toEqual({ code: 0, signal: null });
   }, 60_000);
 
   it("is named in the banner with every service's metrics address", () => {
