@@ -7,7 +7,7 @@ import { eventFamilies, type EventFamily } from "./catalogue.js";
 import { publishEvent } from "./cloudevents.js";
 import { isNatsConnected, type NatsConnection } from "./nats-connection.js";
 import { outboxGauges } from "../metrics/event-metrics.js";
-import { contextFromTraceparent, contextWith, endWithError, isTracing, SpanKind, startSpan, traceparentOf } from "../telemetry/index.js";
+import { contextFromTraceparent, isTracing, SpanKind, traceparentOf, withSpan } from "../telemetry/index.js";
 import { messagingAttributes, orderIdAttribute } from "./messaging-spans.js";
 
 /** Where the relay reads and publishes, and its tuning; defaults suit production, tests shorten them. */
@@ -156,33 +156,25 @@ export async function startOutboxRelay(options: OutboxRelayOptions): Promise<Out
   const publishRow = (row: ClaimedRow) => {
     const subject = `${options.subjectPrefix}.${row.event_name}`;
     // Checked first, so a relay that does not trace builds no span options per row.
-    const span = isTracing()
-      ? startSpan(`send ${subject}`, {
+    const start = isTracing()
+      ? {
           kind: SpanKind.PRODUCER,
           parent: contextFromTraceparent(row.traceparent),
           attributes: { ...messagingAttributes("send", subject), [ATTR_MESSAGING_MESSAGE_ID]: row.id, [orderIdAttribute]: row.aggregate_id },
-        })
-      : undefined;
-    const published = publishEvent(js, {
-      subject,
-      eventId: row.id,
-      type: row.event_type,
-      source,
-      time: new Date(row.created_at),
-      payload: row.payload,
-      traceparent: span ? traceparentOf(contextWith(span)) : (row.traceparent ?? undefined),
-      timeoutMs: publishTimeoutMs,
-    });
-    if (!span) return published;
-    return published.then(
-      (ack) => {
-        span.end();
-        return ack;
-      },
-      (err: unknown) => {
-        endWithError(span, err);
-        throw err;
-      },
+        }
+      : {};
+    return withSpan(`send ${subject}`, start, (span) =>
+      publishEvent(js, {
+        subject,
+        eventId: row.id,
+        type: row.event_type,
+        source,
+        time: new Date(row.created_at),
+        payload: row.payload,
+        // Inside the span, the active context is the producer span's.
+        traceparent: span ? traceparentOf() : (row.traceparent ?? undefined),
+        timeoutMs: publishTimeoutMs,
+      }),
     );
   };
 
