@@ -67,9 +67,10 @@ export interface NotifierConfig {
 
 /** Reads and validates the notifier configuration; throws ConfigError naming the bad variable. */
 export function loadNotifierConfig(env: Env = process.env, readFile?: ReadFile): NotifierConfig {
+  const bindHost = readString(env, "BIND_HOST", "127.0.0.1");
   const config: NotifierConfig = {
-    bindHost: readString(env, "BIND_HOST", "127.0.0.1"),
-    advertiseHost: readAdvertisedHost(env, readString(env, "BIND_HOST", "127.0.0.1")),
+    bindHost,
+    advertiseHost: readAdvertisedHost(env, bindHost),
     grpcPort: readPort(env, "NOTIFIER_PORT", 50053),
     healthPort: env.HEALTH_PORT ? readPort(env, "HEALTH_PORT", 0) : undefined,
     metricsPort: readOptionalPort(env, "NOTIFIER_METRICS_PORT", 9466),

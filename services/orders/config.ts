@@ -102,9 +102,10 @@ export interface OrdersConfig {
 /** Reads and validates the orders configuration; throws ConfigError naming the bad variable. */
 export function loadOrdersConfig(env: Env = process.env, readFile?: ReadFile): OrdersConfig {
   const orderEvents = readEventFamily(env, "orders");
+  const bindHost = readString(env, "BIND_HOST", "127.0.0.1");
   return {
-    bindHost: readString(env, "BIND_HOST", "127.0.0.1"),
-    advertiseHost: readAdvertisedHost(env, readString(env, "BIND_HOST", "127.0.0.1")),
+    bindHost,
+    advertiseHost: readAdvertisedHost(env, bindHost),
     grpcPort: readPort(env, "ORDERS_PORT", 50051),
     healthPort: env.HEALTH_PORT ? readPort(env, "HEALTH_PORT", 0) : undefined,
     webPort: readOptionalPort(env, "ORDERS_WEB_PORT", 8081),

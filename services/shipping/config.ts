@@ -79,9 +79,10 @@ export interface ShippingConfig {
 /** Reads and validates the shipping configuration; throws ConfigError naming the bad variable. */
 export function loadShippingConfig(env: Env = process.env, readFile?: ReadFile): ShippingConfig {
   const auth = readOptionalAuthConfig(env);
+  const bindHost = readString(env, "BIND_HOST", "127.0.0.1");
   const config: ShippingConfig = {
-    bindHost: readString(env, "BIND_HOST", "127.0.0.1"),
-    advertiseHost: readAdvertisedHost(env, readString(env, "BIND_HOST", "127.0.0.1")),
+    bindHost,
+    advertiseHost: readAdvertisedHost(env, bindHost),
     grpcPort: readPort(env, "SHIPPING_PORT", 50052),
     healthPort: env.HEALTH_PORT ? readPort(env, "HEALTH_PORT", 0) : undefined,
     webPort: readOptionalPort(env, "SHIPPING_WEB_PORT", 8082),
