@@ -1,6 +1,7 @@
 import { randomBytes } from "node:crypto";
 import { freePort } from "../services/mesh/ports.js";
-import { dropDatabases, metricsOff, startBenchService } from "./mesh.js";
+import { metricsOff } from "../services/mesh/service-runner.js";
+import { dropDatabases, startBenchService } from "./mesh.js";
 
 /** An orders process serving CreateOrder with no event side behind it. */
 export interface IsolatedOrders {

@@ -6,15 +6,12 @@ import { deadLetterStreamName } from "../services/platform/events/index.js";
 import { projectPath } from "../services/platform/db/index.js";
 import { createPrinter } from "../services/mesh/log-output.js";
 import { freePort } from "../services/mesh/ports.js";
-import { startService, type ServiceRun } from "../services/mesh/service-runner.js";
+import { metricsOff, startService, type ServiceRun } from "../services/mesh/service-runner.js";
 import { startSmtpReceiver, type SmtpReceiver } from "./smtp-receiver.js";
 
-/**
- * The benchmarked processes serve no /metrics: their fixed default ports would clash between the mesh
- * and the isolated orders process, and these figures stay comparable with earlier runs (the cost of
- * telemetry is a row of its own, issue #12).
- */
-export const metricsOff = { ORDERS_METRICS_PORT: "off", SHIPPING_METRICS_PORT: "off", NOTIFIER_METRICS_PORT: "off" };
+// The benchmarked processes serve no /metrics (metricsOff): their fixed default ports would clash between
+// the mesh and the isolated orders process, and these figures stay comparable with earlier runs (the cost
+// of telemetry is a row of its own, issue #12).
 
 /** A service of the mesh. */
 export type MeshService = "orders" | "shipping" | "notifier";

@@ -16,6 +16,9 @@ export interface ServiceEndpoints {
   metricsPort?: number | undefined;
 }
 
+/** The environment that turns every service's /metrics port off (runs of many processes at once, whose fixed default ports would collide). */
+export const metricsOff: Readonly<Record<string, string>> = { ORDERS_METRICS_PORT: "off", SHIPPING_METRICS_PORT: "off", NOTIFIER_METRICS_PORT: "off" };
+
 /** What to run: a compiled service of dist/ and how. */
 export interface ServiceRunOptions {
   /** Name in messages, e.g. "orders" or "shipping-2". */

@@ -1,4 +1,4 @@
-import { startService, type LogLine, type ServiceRun } from "../../services/mesh/service-runner.js";
+import { metricsOff, startService, type LogLine, type ServiceRun } from "../../services/mesh/service-runner.js";
 
 export type { LogLine };
 
@@ -24,9 +24,7 @@ export interface ServiceProcess {
   kill(): void;
 }
 
-// Tests run many services at once: the fixed default metrics ports would collide, so a test asks for
-// a metrics port (a free one) when it scrapes.
-const metricsOff = { ORDERS_METRICS_PORT: "off", SHIPPING_METRICS_PORT: "off", NOTIFIER_METRICS_PORT: "off" };
+// Tests run many services at once (metricsOff): a test asks for a metrics port (a free one) when it scrapes.
 // Tracing stays off unless a test asks for it (OTEL_SDK_DISABLED=false and an endpoint of its own, see
 // tests/order-trace.test.ts): an OTEL_* variable of the machine running the tests must not make every
 // service process export to it.
