@@ -9,10 +9,6 @@ import { freePort } from "../services/mesh/ports.js";
 import { metricsOff, startService, type ServiceRun } from "../services/mesh/service-runner.js";
 import { startSmtpReceiver, type SmtpReceiver } from "./smtp-receiver.js";
 
-// The benchmarked processes serve no /metrics (metricsOff): their fixed default ports would clash between
-// the mesh and the isolated orders process, and these figures stay comparable with earlier runs (the cost
-// of telemetry is a row of its own, issue #12).
-
 /** A service of the mesh. */
 export type MeshService = "orders" | "shipping" | "notifier";
 
@@ -67,6 +63,8 @@ export async function startBenchMesh(options: BenchMeshOptions): Promise<MeshUnd
     SHIPPING_EVENTS_SUBJECT_PREFIX: `${subjectPrefix}_shipping`,
   };
   // warn: an info line per RPC and per event would make logging a large share of what is measured.
+  // No /metrics: the fixed default ports would clash between the mesh and the isolated orders process,
+  // and the figures stay comparable with earlier runs (telemetry's cost is a scenario of its own).
   const common = { LOG_LEVEL: "warn", BIND_HOST: "127.0.0.1", ...metricsOff };
   const env: Record<MeshService, Record<string, string>> = {
     // Plaintext on loopback, as the recorded results were measured; without TLS files shipping needs
