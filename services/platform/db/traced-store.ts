@@ -1,3 +1,4 @@
+import { sqlStateOf } from "./sql-state.js";
 import {
   ATTR_CODE_FUNCTION_NAME,
   ATTR_DB_NAMESPACE,
@@ -61,13 +62,4 @@ export function tracedStore<T extends object>(store: T, location: DatabaseLocati
     };
   }
   return traced as T;
-}
-
-/** The SQLSTATE of a PostgreSQL error (drizzle wraps postgres.js's, so the cause is looked at too), as the span's error.type. */
-function sqlStateOf(err: unknown): string | undefined {
-  for (let e = err, depth = 0; e instanceof Error && depth < 3; e = e.cause, depth++) {
-    const code = (e as { code?: unknown }).code;
-    if (typeof code === "string" && /^[0-9A-Z]{5}$/.test(code)) return code;
-  }
-  return undefined;
 }

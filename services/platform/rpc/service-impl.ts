@@ -1,6 +1,7 @@
 import type { DescService, Message } from "@bufbuild/protobuf";
 import { Code, ConnectError, type HandlerContext, type ServiceImpl } from "@connectrpc/connect";
 import { runWithQuerySignal } from "../db/query-cancellation.js";
+import { sqlStateOf } from "../db/sql-state.js";
 import { admit, type AccessPolicy } from "../identity/access-policy.js";
 import type { CallerAuthenticator } from "../identity/jwt-auth.js";
 import { createLoadShedder, type LoadShedder } from "./load-shedding.js";
@@ -190,7 +191,7 @@ function toClientError(err: unknown, ctx: HandlerContext, logger: Logger, rpc: s
   // The database's statement_timeout cut the work (a lock held too long, an overloaded server): the
   // call did not finish in time, like a deadline of its own. The transaction rolled back, and
   // DEADLINE_EXCEEDED is retryable for the mesh's clients (isRetryableCode).
-  if (hasSqlState(err, "57014")) {
+  if (sqlStateOf(err) === "57014") {
     logger.warn({ rpc, err }, "database statement timed out");
     return new ConnectError("database statement timed out", Code.DeadlineExceeded);
   }
@@ -206,14 +207,6 @@ function toClientError(err: unknown, ctx: HandlerContext, logger: Logger, rpc: s
 // postgres.js connection failures, socket errors, and SQLSTATE class 08 (connection exception) or
 // 57P01-57P03 (server shutting down / starting up); drizzle wraps them, so the cause chain is walked.
 const connectionErrorCodes = new Set(["CONNECTION_CLOSED", "CONNECTION_ENDED", "CONNECTION_DESTROYED", "CONNECT_TIMEOUT", "ECONNREFUSED", "ECONNRESET", "EPIPE", "ETIMEDOUT", "EHOSTUNREACH", "57P01", "57P02", "57P03"]);
-
-/** Whether err, or an error it wraps (drizzle wraps postgres.js errors), carries this SQLSTATE. */
-function hasSqlState(err: unknown, code: string): boolean {
-  for (let e = err, depth = 0; e instanceof Error && depth < 5; e = e.cause, depth++) {
-    if ((e as { code?: unknown }).code === code) return true;
-  }
-  return false;
-}
 
 function isConnectionError(err: unknown): boolean {
   for (let e = err, depth = 0; e instanceof Error && depth < 5; e = e.cause, depth++) {
